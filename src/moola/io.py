@@ -1,0 +1,211 @@
+"""Every write to disk goes through here: temporary path first, then an atomic rename.
+
+A stage killed at any instant leaves either the old complete output or the new complete output,
+never a half-written file that a later step could mistake for a valid one. Readers turn missing
+or corrupt files into one-line `MoolaError`s.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from moola.errors import MoolaError
+
+_CHUNK = 1 << 20
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
+    """Open a temporary sibling of `path` for writing; rename it over `path` on success.
+
+    On an exception the temporary file is removed and `path` is left as it was.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, mode) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` atomically."""
+    with atomic_file(path, "wb") as handle:
+        handle.write(data)
+
+
+def dumps_json(obj: Any) -> str:
+    """Canonical JSON text: sorted keys, two-space indent, no NaN, trailing newline."""
+    return json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def write_json(path: str | os.PathLike, obj: Any) -> None:
+    """Write `obj` as canonical JSON to `path` atomically (byte-identical for equal objects)."""
+    write_bytes(path, dumps_json(obj).encode("utf-8"))
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
+    """Read a JSON file, turning a missing or malformed file into a one-line error."""
+    file = Path(path)
+    if not file.is_file():
+        raise MoolaError(f"{what} not found: {file}")
+    try:
+        return json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MoolaError(f"{what} {file} is not valid JSON ({exc}): restore it or rebuild it") from None
+
+
+def save_npy(path: str | os.PathLike, array: Any) -> None:
+    """Save a numpy array atomically (no pickle)."""
+    import numpy as np
+
+    with atomic_file(path, "wb") as handle:
+        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+
+
+def load_npy(path: str | os.PathLike, what: str = "array", mmap: bool = False) -> Any:
+    """Load a .npy file without pickle; a missing or corrupt file is a one-line error."""
+    import numpy as np
+
+    file = Path(path)
+    if not file.is_file():
+        raise MoolaError(f"{what} not found: {file}")
+    try:
+        return np.load(file, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except (ValueError, OSError, EOFError) as exc:
+        raise MoolaError(f"{what} {file} cannot be read as a numpy array ({exc}): rebuild it") from None
+
+
+def write_parquet(path: str | os.PathLike, frame: Any) -> None:
+    """Write a DataFrame to parquet atomically, without the pandas index."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    with atomic_file(path, "wb") as handle:
+        pq.write_table(table, handle, compression="zstd")
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Write UTF-8 text atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield an empty temporary sibling folder; on success it replaces `path` in one rename.
+
+    If `path` already exists it is moved aside first and removed only after the new folder is
+    in place, so a kill leaves either the old or the new folder (plus a stale `.tmp-` sibling
+    that the next run removes). On an exception the temporary folder is deleted and `path` is
+    untouched.
+    """
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+        for child in tmp.rglob("*"):
+            if child.is_file():
+                with open(child, "rb") as handle:
+                    os.fsync(handle.fileno())
+        if final.exists():
+            old = final.parent / f".{final.name}.tmp-old-{os.getpid()}"
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Return the hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_tree(path: str | os.PathLike) -> str:
+    """Return one sha256 over a file or every file in a folder (relative names and contents).
+
+    Hidden temporary siblings are not part of a folder, so they never change its hash.
+    """
+    root = Path(path)
+    if root.is_file():
+        return sha256_file(root)
+    if not root.is_dir():
+        raise MoolaError(f"cannot hash {root}: it does not exist")
+    digest = hashlib.sha256()
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = file.relative_to(root).as_posix()
+        if any(part.startswith(".") and ".tmp-" in part for part in file.relative_to(root).parts):
+            continue
+        digest.update(rel.encode("utf-8") + b"\0" + sha256_file(file).encode("ascii") + b"\n")
+    return digest.hexdigest()
+
+
+def sha256_array(array: Any) -> str:
+    """Return the sha256 of an array's dtype, shape and bytes (C order)."""
+    import numpy as np
+
+    arr = np.ascontiguousarray(array)
+    digest = hashlib.sha256()
+    digest.update(f"{arr.dtype.str}|{arr.shape}|".encode("ascii"))
+    digest.update(arr.tobytes())
+    return digest.hexdigest()
+
+
+def code_version(*subpackages: str) -> dict[str, str]:
+    """Return the package version and one sha256 over the source files of `subpackages`.
+
+    The hash depends on file contents only (not on git or the clock), so an unchanged code
+    base gives byte-identical manifests on any machine. With no argument, all of moola.
+    """
+    import moola
+
+    package_dir = Path(moola.__file__).resolve().parent
+    folders = [package_dir / name.replace(".", "/") for name in subpackages] or [package_dir]
+    digest = hashlib.sha256()
+    for folder in folders:
+        files = [folder.with_suffix(".py")] if not folder.is_dir() else sorted(folder.rglob("*.py"))
+        for file in files:
+            if file.is_file():
+                digest.update(file.relative_to(package_dir).as_posix().encode("utf-8") + b"\0")
+                digest.update(file.read_bytes())
+    return {"moola": moola.__version__, "code_sha256": digest.hexdigest()}
