@@ -1,0 +1,26 @@
+"""The command line: fast help, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from moola import cli
+
+
+def test_help_lists_every_stage(capsys):
+    assert cli.main([]) == 2
+    out = capsys.readouterr().out
+    for name in ("build-windows", "make-splits", "synth-cache", "pretrain-ts2vec", "train", "evaluate", "audit"):
+        assert name in out
+
+
+def test_help_does_not_import_heavy_libraries():
+    code = (
+        "import sys; from moola import cli\n"
+        "try:\n    cli.main(['--help'])\nexcept SystemExit:\n    pass\n"
+        "heavy = [m for m in ('torch', 'pandas', 'sklearn', 'matplotlib', 'numpy') if m in sys.modules]\n"
+        "print('HEAVY:' + ','.join(heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1] == "HEAVY:"
