@@ -21,6 +21,17 @@ from moola.errors import MoolaError
 _CHUNK = 1 << 20
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _default_mode(path: Path, directory: bool) -> None:
+    # mkstemp/mkdtemp create 0600/0700; give outputs the usual permissions a plain open() would.
+    os.chmod(path, (0o777 if directory else 0o666) & ~_current_umask())
+
+
 def _fsync_dir(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
@@ -45,6 +56,7 @@ def atomic_file(path: str | os.PathLike, mode: str = "wb") -> Iterator[Any]:
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
     tmp = Path(tmp_name)
     try:
+        _default_mode(tmp, directory=False)
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()
@@ -134,6 +146,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     try:
+        _default_mode(tmp, directory=True)
         yield tmp
         for child in tmp.rglob("*"):
             if child.is_file():

@@ -1,0 +1,255 @@
+"""Read and validate raw OHLC parquet files; every broken rule is a one-line error naming file, row and rule.
+
+Rules (checked in this order; the first broken rule is reported with its first offending row):
+
+1. the file exists and is a readable parquet file with at least one row;
+2. columns `timestamp`, `open`, `high`, `low`, `close` exist (`volume` is optional, other
+   columns are ignored); prices and volume are numeric;
+3. `timestamp` is a time-zone-aware datetime column. Any zone is converted exactly to UTC.
+   Naive timestamps are refused, because their zone would be a guess: store them with
+   ``frame["timestamp"].dt.tz_localize("UTC")`` when they mean UTC. A column mixing zones
+   (or mixing naive and aware values) or holding text is refused too;
+4. every price is finite and > 0, and `volume` (when present) is finite and >= 0;
+5. `high >= low`, `high >= max(open, close)`, `low <= min(open, close)`;
+6. timestamps are unique and strictly increasing (rows are bars in time order);
+7. the series holds at least one window of bars.
+
+Rows are counted from 0, like `start_bar` in windows.parquet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from moola.errors import MoolaError
+from moola.paths import relative_to_root
+
+REQUIRED_COLUMNS = ("timestamp", "open", "high", "low", "close")
+PRICE_COLUMNS = ("open", "high", "low", "close")
+OPTIONAL_COLUMNS = ("volume",)
+_FIX = "fix or drop these bars in the source file, or remove the file from build_windows.raw_files"
+
+
+@dataclasses.dataclass(frozen=True)
+class RawSeries:
+    """One validated raw file: bars in time order, prices as float64, timestamps in UTC.
+
+    Attributes:
+        symbol: the file stem (``SPX_1d`` for ``SPX_1d.parquet``).
+        source: the file name as listed in build_windows.raw_files.
+        timestamps: (n,) datetime64[ns], UTC, strictly increasing.
+        ohlc: (n, 4) float64, columns open, high, low, close.
+        volume: (n,) float64, or None when the file has no volume column.
+        sha256: sha256 of the file's bytes.
+    """
+
+    symbol: str
+    source: str
+    timestamps: np.ndarray
+    ohlc: np.ndarray
+    volume: np.ndarray | None
+    sha256: str
+
+    @property
+    def n_bars(self) -> int:
+        return int(self.ohlc.shape[0])
+
+    def timestamp_text(self, row: int) -> str:
+        """ISO text (UTC) of the bar at `row`, for messages and manifests."""
+        return _iso(self.timestamps[row])
+
+
+def _num(value) -> str:
+    """A number as plain Python text (1.5, nan, -inf), not numpy's repr."""
+    return repr(float(value))
+
+
+def _iso(value: np.datetime64) -> str:
+    return str(np.datetime_as_string(np.datetime64(value, "ns"), unit="s", timezone="UTC"))
+
+
+def read_raw_series(path: str | Path, source: str, min_bars: int) -> RawSeries:
+    """Read one raw parquet file and check every rule of this module.
+
+    Args:
+        path: the parquet file.
+        source: the name it was listed under (for messages and windows.parquet).
+        min_bars: bars needed for one window (build_windows.window).
+
+    Returns:
+        The validated series; a broken rule raises a one-line MoolaError.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from moola.io import sha256_file
+
+    file = Path(path)
+    where = relative_to_root(file)
+    if not file.is_file():
+        raise MoolaError(
+            f"raw file {where} not found: check build_windows.raw_files in params.yaml "
+            "(names are relative to data/raw/)"
+        )
+    if file.stat().st_size == 0:
+        raise MoolaError(f"raw file {where} is empty (0 bytes): restore it or re-export it as parquet")
+    try:
+        table = pq.read_table(file)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MoolaError(
+            f"raw file {where} cannot be read as parquet ({reason}): it is truncated or not parquet; "
+            "restore it or re-export it"
+        ) from None
+    frame = table.to_pandas()
+    return validate_ohlc_frame(
+        frame, where=where, symbol=file.stem, source=source, min_bars=min_bars, sha256=sha256_file(file)
+    )
+
+
+def validate_ohlc_frame(
+    frame, where: str, symbol: str, source: str, min_bars: int, sha256: str = ""
+) -> RawSeries:
+    """Check a raw OHLC DataFrame against every rule of this module.
+
+    Args:
+        frame: pandas DataFrame as read from the file.
+        where: the file, as shown in messages.
+        symbol, source, sha256: copied into the result.
+        min_bars: bars needed for one window.
+
+    Returns:
+        The validated RawSeries.
+    """
+    if len(frame) == 0:
+        raise MoolaError(f"raw file {where} has no rows: an OHLC file needs at least {min_bars} bars")
+    missing = [name for name in REQUIRED_COLUMNS if name not in frame.columns]
+    if missing:
+        raise MoolaError(
+            f"raw file {where} lacks column(s) {', '.join(missing)}: the file needs "
+            f"{', '.join(REQUIRED_COLUMNS)} (volume optional); found {', '.join(map(str, frame.columns))}"
+        )
+    timestamps = _utc_timestamps(frame["timestamp"], where)
+    has_volume = "volume" in frame.columns
+    columns = PRICE_COLUMNS + (OPTIONAL_COLUMNS if has_volume else ())
+    values = {name: _numeric_column(frame[name], name, where) for name in columns}
+    ohlc = np.stack([values[name] for name in PRICE_COLUMNS], axis=1)  # (n, 4)
+    volume = values.get("volume")
+
+    def check(bad: np.ndarray, rule: str, detail) -> None:
+        # Report the first offending row with the values that break the rule, and how many more.
+        rows = np.flatnonzero(bad)
+        if rows.size:
+            row = int(rows[0])
+            more = f" (and {rows.size - 1} more rows)" if rows.size > 1 else ""
+            raise MoolaError(
+                f"raw file {where}, row {row} ({_iso(timestamps[row])}): {detail(row)} breaks the rule "
+                f"'{rule}'{more}: {_FIX}"
+            )
+
+    open_, high, low, close = ohlc.T
+    for name in PRICE_COLUMNS:
+        column = values[name]
+        check(~np.isfinite(column), "prices must be finite", lambda r, n=name, c=column: f"{n} = {_num(c[r])}")
+    if volume is not None:
+        check(~np.isfinite(volume), "volume must be finite", lambda r: f"volume = {_num(volume[r])}")
+    for name in PRICE_COLUMNS:
+        column = values[name]
+        check(column <= 0, "prices must be > 0", lambda r, n=name, c=column: f"{n} = {_num(c[r])}")
+    if volume is not None:
+        check(volume < 0, "volume must be >= 0", lambda r: f"volume = {_num(volume[r])}")
+    check(high < low, "high >= low", lambda r: f"high {_num(high[r])} < low {_num(low[r])}")
+    check(
+        high < np.maximum(open_, close),
+        "high >= max(open, close)",
+        lambda r: f"high {_num(high[r])} < max(open {_num(open_[r])}, close {_num(close[r])})",
+    )
+    check(
+        low > np.minimum(open_, close),
+        "low <= min(open, close)",
+        lambda r: f"low {_num(low[r])} > min(open {_num(open_[r])}, close {_num(close[r])})",
+    )
+    steps = np.diff(timestamps.view("int64"))
+    check(
+        np.concatenate([[False], steps == 0]),
+        "timestamps must be unique",
+        lambda r: f"timestamp repeats row {r - 1}",
+    )
+    check(
+        np.concatenate([[False], steps < 0]),
+        "timestamps must be strictly increasing",
+        lambda r: f"timestamp is earlier than row {r - 1} ({_iso(timestamps[r - 1])})",
+    )
+    if len(frame) < min_bars:
+        raise MoolaError(
+            f"raw file {where} has {len(frame)} bars, fewer than one window of {min_bars} "
+            "(build_windows.window): add bars, lower the window, or remove the file from build_windows.raw_files"
+        )
+    return RawSeries(
+        symbol=symbol,
+        source=source,
+        timestamps=timestamps,
+        ohlc=np.ascontiguousarray(ohlc),
+        volume=None if volume is None else np.ascontiguousarray(volume),
+        sha256=sha256,
+    )
+
+
+def _utc_timestamps(column, where: str) -> np.ndarray:
+    """Return the timestamp column as datetime64[ns] UTC, or explain which time-zone rule it breaks."""
+    import pandas as pd
+
+    dtype = column.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        utc = column.dt.tz_convert("UTC").dt.tz_localize(None)
+    elif pd.api.types.is_datetime64_dtype(dtype):
+        raise MoolaError(
+            f"raw file {where}: column timestamp is naive (no time zone); moola needs time-zone-aware "
+            "timestamps: store them as UTC, e.g. frame['timestamp'].dt.tz_localize('UTC') when they mean UTC"
+        )
+    elif pd.api.types.is_string_dtype(dtype) and dtype != object:
+        raise MoolaError(
+            f"raw file {where}: column timestamp holds text, not datetimes; store a time-zone-aware "
+            "datetime column, e.g. pd.to_datetime(frame['timestamp'], utc=True)"
+        )
+    elif dtype == object:
+        kinds = {type(v).__name__ for v in column if v is not None and v is not pd.NaT}
+        zones = {str(getattr(v, "tzinfo", None)) for v in column if isinstance(v, pd.Timestamp)}
+        if kinds <= {"Timestamp", "datetime"} and len(zones) > 1:
+            raise MoolaError(
+                f"raw file {where}: column timestamp mixes time zones ({', '.join(sorted(zones))}); "
+                "convert every value to UTC, e.g. pd.to_datetime(frame['timestamp'], utc=True)"
+            )
+        raise MoolaError(
+            f"raw file {where}: column timestamp holds {', '.join(sorted(kinds)) or 'nothing'} values, "
+            "not datetimes; store a time-zone-aware datetime column, e.g. pd.to_datetime(..., utc=True)"
+        )
+    else:
+        raise MoolaError(
+            f"raw file {where}: column timestamp has type {dtype}, not datetime; store a time-zone-aware "
+            "datetime column, e.g. pd.to_datetime(..., utc=True)"
+        )
+    values = utc.to_numpy(dtype="datetime64[ns]")
+    missing = np.flatnonzero(np.isnat(values))
+    if missing.size:
+        raise MoolaError(
+            f"raw file {where}, row {int(missing[0])}: timestamp is missing (NaT) breaks the rule "
+            f"'every bar has a timestamp': {_FIX}"
+        )
+    return values
+
+
+def _numeric_column(column, name: str, where: str) -> np.ndarray:
+    """Return a price or volume column as float64, refusing text and booleans."""
+    import pandas as pd
+
+    if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(column.dtype):
+        raise MoolaError(
+            f"raw file {where}: column {name} has type {column.dtype}, not numbers; store it as float64"
+        )
+    # Nullable integer/float columns turn their missing values into NaN here, so the finiteness
+    # rule reports them with their row.
+    return column.to_numpy(dtype="float64", na_value=np.nan)

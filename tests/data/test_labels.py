@@ -1,0 +1,177 @@
+"""Triple-barrier labels on hand-built price paths, and the hand-labeled CSV file."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import make_ohlc_frame
+from moola.data.labels import DOWN, NEUTRAL, UP, read_labels_file, triple_barrier_labels, volatility_target
+from moola.data.raw import validate_ohlc_frame
+from moola.errors import MoolaError
+
+K, HORIZON, VOL_SPAN = 2.0, 5, 50
+END = 79  # last bar of the window being labeled
+
+
+def _path():
+    """80 bars alternating 100/101 (returns about +-1%), then HORIZON flat bars at the last close.
+
+    Returns the (n, 4) bars and the window's upper and lower barrier prices.
+    """
+    history = np.where(np.arange(END + 1) % 2 == 0, 100.0, 101.0)
+    open_ = np.concatenate([[100.0], history[:-1]])
+    bars = np.stack([open_, np.maximum(open_, history), np.minimum(open_, history), history], axis=1)
+    flat = np.tile(history[-1], (HORIZON, 4))
+    ohlc = np.concatenate([bars, flat])
+    target = volatility_target(ohlc[:, 3], VOL_SPAN)[END]
+    close = ohlc[END, 3]
+    return ohlc, close * (1 + K * target), close * (1 - K * target)
+
+
+def _label(ohlc):
+    labels, t1 = triple_barrier_labels(ohlc, np.array([END]), K, HORIZON, VOL_SPAN)
+    return int(labels[0]), int(t1[0])
+
+
+def test_volatility_target_is_causal_and_sized_like_the_returns():
+    ohlc, _, _ = _path()
+    target = volatility_target(ohlc[:, 3], VOL_SPAN)
+    assert np.isnan(target[: VOL_SPAN]).all() and np.isfinite(target[VOL_SPAN:]).all()
+    assert 0.009 < target[END - 1] < 0.011  # returns are +1% / -0.99%
+    later_changed = ohlc[:, 3].copy()
+    later_changed[END + 1 :] *= 3.0
+    np.testing.assert_array_equal(volatility_target(later_changed, VOL_SPAN)[: END + 1], target[: END + 1])
+
+
+def test_upper_barrier_first_is_up_with_t1_at_the_touch():
+    ohlc, upper, _ = _path()
+    ohlc[END + 3, 1] = upper  # a touch exactly at the barrier counts
+    ohlc[END + 4, 2] = 1.0  # a later fall through the lower barrier does not matter
+    assert _label(ohlc) == (UP, END + 3)
+
+
+def test_lower_barrier_first_is_down():
+    ohlc, upper, lower = _path()
+    ohlc[END + 2, 2] = lower * 0.999
+    ohlc[END + 5, 1] = upper * 1.5
+    assert _label(ohlc) == (DOWN, END + 2)
+
+
+def test_no_touch_is_neutral_at_the_vertical_barrier():
+    ohlc, upper, lower = _path()
+    ohlc[END + 1 :, 1] = upper * 0.999
+    ohlc[END + 1 :, 2] = lower * 1.001
+    assert _label(ohlc) == (NEUTRAL, END + HORIZON)
+
+
+def test_a_touch_just_after_the_horizon_is_ignored():
+    ohlc, upper, _ = _path()
+    ohlc = np.concatenate([ohlc, ohlc[-1:]])
+    ohlc[END + HORIZON + 1, 1] = upper * 2
+    assert _label(ohlc) == (NEUTRAL, END + HORIZON)
+
+
+def test_both_barriers_in_one_bar_with_the_open_inside_is_neutral():
+    ohlc, upper, lower = _path()
+    ohlc[END + 2, 1], ohlc[END + 2, 2] = upper * 1.01, lower * 0.99
+    assert _label(ohlc) == (NEUTRAL, END + 2)
+
+
+@pytest.mark.parametrize("gap, expected", [("above", UP), ("below", DOWN)])
+def test_both_barriers_in_one_bar_after_a_gap_follow_the_open(gap, expected):
+    ohlc, upper, lower = _path()
+    opening = upper * 1.001 if gap == "above" else lower * 0.999
+    ohlc[END + 2] = [opening, max(opening, upper * 1.01), min(opening, lower * 0.99), ohlc[END, 3]]
+    assert _label(ohlc) == (expected, END + 2)
+
+
+def test_many_windows_at_once_equal_one_at_a_time():
+    frame = make_ohlc_frame(400, seed=3)
+    ohlc = frame[["open", "high", "low", "close"]].to_numpy()
+    ends = np.arange(63, 400 - 20, 7)
+    labels, t1 = triple_barrier_labels(ohlc, ends, 1.5, 20, VOL_SPAN)
+    for i, end in enumerate(ends):
+        one_label, one_t1 = triple_barrier_labels(ohlc, np.array([end]), 1.5, 20, VOL_SPAN)
+        assert (labels[i], t1[i]) == (one_label[0], one_t1[0])
+    assert set(np.unique(labels)) <= {DOWN, NEUTRAL, UP}
+    assert ((t1 > ends) & (t1 <= ends + 20)).all()
+
+
+def test_a_window_whose_horizon_passes_the_data_end_is_refused():
+    ohlc, _, _ = _path()
+    with pytest.raises(ValueError, match="past the data end"):
+        triple_barrier_labels(ohlc[:-1], np.array([END]), K, HORIZON, VOL_SPAN)
+
+
+# --- labels file ---------------------------------------------------------------------------
+
+WINDOW, FILE_HORIZON = 64, 10
+
+
+@pytest.fixture
+def series():
+    built = {}
+    for i, symbol in enumerate(["AAA_1d", "BBB_1d"]):
+        frame = make_ohlc_frame(100, seed=i, start="2001-01-01")
+        built[symbol] = validate_ohlc_frame(frame, f"{symbol}.parquet", symbol, f"{symbol}.parquet", WINDOW)
+    return built
+
+
+def _csv(tmp_path, text):
+    path = tmp_path / "labels.csv"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_labels_file_is_matched_to_window_ends(series, tmp_path):
+    # Bars are daily from 2001-01-01: row 63 is 2001-03-05, row 95 is 2001-04-06.
+    path = _csv(
+        tmp_path,
+        "symbol,end,label,note\n"
+        "AAA_1d,2001-04-06,Up,late\n"
+        "AAA_1d,2001-03-05T00:00:00Z,0,\n"
+        "\n"
+        "BBB_1d,2001-03-10 00:00:00+00:00,neutral,x\n",
+    )
+    labels = read_labels_file(path, series, WINDOW, FILE_HORIZON)
+    assert sorted(labels) == ["AAA_1d", "BBB_1d"]
+    np.testing.assert_array_equal(labels["AAA_1d"].end_bars, [63, 95])
+    np.testing.assert_array_equal(labels["AAA_1d"].labels, [DOWN, UP])
+    np.testing.assert_array_equal(labels["AAA_1d"].t1_bars, [73, 99])  # 95 + 10 is past the data: last bar
+    np.testing.assert_array_equal(labels["BBB_1d"].labels, [NEUTRAL])
+
+
+BAD_LABEL_FILES = {
+    "unknown symbol": (
+        "symbol,end,label\nAAA_1d,2001-03-05,up\nZZZ_1d,2001-03-05,up\n",
+        "line 3: unknown symbol 'ZZZ_1d'",
+    ),
+    "unknown label": ("symbol,end,label\nAAA_1d,2001-03-05,sideways\n", "line 2: unknown label 'sideways'"),
+    "bad timestamp": ("symbol,end,label\nAAA_1d,yesterday,up\n", "line 2: end 'yesterday' is not a timestamp"),
+    "not a bar": ("symbol,end,label\nAAA_1d,2001-03-05T12:00,up\n", "line 2: no window of AAA_1d ends at"),
+    "too early": ("symbol,end,label\nAAA_1d,2001-01-20,up\n", "only 20 bars up to it, a window needs 64"),
+    "duplicate": (
+        "symbol,end,label\nAAA_1d,2001-03-05,up\nBBB_1d,2001-03-05,up\nAAA_1d,2001-03-05T00:00Z,down\n",
+        "line 4: repeats the window AAA_1d ending 2001-03-05T00:00Z of line 2",
+    ),
+    "missing column": ("symbol,label\nAAA_1d,up\n", "line 1: header lacks column(s) end"),
+    "short row": ("symbol,end,label\nAAA_1d,2001-03-05\n", "line 2: has 2 fields, the header has 3"),
+    "empty": ("", "is empty"),
+    "header only": ("symbol,end,label\n", "no label rows"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LABEL_FILES))
+def test_labels_file_errors_name_the_line(case, series, tmp_path):
+    text, expected = BAD_LABEL_FILES[case]
+    with pytest.raises(MoolaError) as caught:
+        read_labels_file(_csv(tmp_path, text), series, WINDOW, FILE_HORIZON)
+    message = str(caught.value)
+    assert expected in message, message
+    assert "labels.csv" in message and "\n" not in message
+
+
+def test_missing_labels_file(series, tmp_path):
+    with pytest.raises(MoolaError, match="not found: check build_windows.labels_file"):
+        read_labels_file(tmp_path / "nope.csv", series, WINDOW, FILE_HORIZON)
