@@ -1,0 +1,396 @@
+"""Synthetic OHLC windows grown from TRAIN rows only, filtered by quality and checked by KS tests.
+
+Every augmentation works on a decomposition of each window that cannot express an impossible
+bar, so OHLC consistency (high >= max(open, close), low <= min(open, close), prices > 0) holds
+by construction after any of them:
+
+    log close path    c_t = log(close_t)
+    open gap          g_t = log(open_t / close_t)                     (any sign)
+    upper wick        u_t = log(high_t / max(open_t, close_t)) >= 0
+    lower wick        w_t = log(min(open_t, close_t) / low_t) >= 0
+
+A window is rebuilt as close = exp(c - c_0), open = close * exp(g), high = max(open, close) *
+exp(u), low = min(open, close) * exp(-w), so it is again divided by its first close.
+
+Methods (family `temporal` uses all four, cycling so each gets the same share of candidates):
+
+- `jitter`: Gaussian noise on the per-bar log returns, std = `jitter_sigma` x the window's own
+  per-bar return std.
+- `magnitude_warp`: returns, open gaps and wicks are multiplied by a smooth random curve (cubic
+  spline through `warp_knots` + 2 knots drawn from N(1, `magnitude_sigma`), floored at 0.05):
+  volatility rises and falls smoothly (Um et al., 2017).
+- `time_warp`: a smooth random speed curve (spline knots N(1, `time_warp_sigma`), floored at 0.1)
+  is integrated into a monotone time map; the path and bar shapes are resampled along it.
+- `mixup`: a convex mix of the returns and bar shapes of the parent and a second TRAIN row of
+  the same class, weight lambda = max(b, 1 - b) with b ~ Beta(`mixup_alpha`, `mixup_alpha`),
+  so the parent dominates (Zhang et al., 2018, applied within a class only).
+
+Features are recomputed with `moola.data.features.compute_features`. Volume is not part of the
+window arrays, so features read from volume alone (`volume_zscore5`) are inherited from the
+parent: a synthetic window keeps its parent's volume bars.
+
+Quality q: features are standardised with the mean and std of the real train rows; a row's
+distance is the Euclidean norm of its standardised feature vector (a diagonal Mahalanobis
+distance to the train centroid). A candidate is kept when its distance is at most the q-quantile
+of the real train rows' distances. Candidates are drawn in rounds until `ratio` x n_train pass.
+
+KS summary `ks_pval`: the Simes combination of the 20 per-feature two-sample KS p-values
+(synthetic rows vs real train rows), p = min_k m * p_(k) / k over the sorted p-values. It is a
+valid p-value for "no feature's distribution differs" under independent or positively dependent
+tests, and unlike the minimum p-value it does not punish having many features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from moola.errors import MoolaError
+
+FAMILIES: dict[str, tuple[str, ...]] = {"temporal": ("jitter", "magnitude_warp", "time_warp", "mixup")}
+KS_PVAL_RULE = (
+    "Simes combination of the per-feature two-sample KS p-values (synthetic vs real train): "
+    "min over k of m * p_(k) / k, m = number of features"
+)
+QUALITY_RULE = (
+    "keep a candidate when the Euclidean norm of its feature vector, standardised by the real train "
+    "rows' mean and std, is at most the quality-quantile of the same distance over the real train rows"
+)
+MAX_ROUNDS = 20
+_MIN_MAGNITUDE = 0.05
+_MIN_SPEED = 0.1
+
+
+@dataclass(frozen=True)
+class AugmentationSettings:
+    """Every knob of one synthetic cache; stored verbatim in augmentation_config.json."""
+
+    family: str = "temporal"
+    quality: float = 0.9  # quantile of real-train distances a candidate must stay within, (0, 1]
+    ratio: float = 0.5  # synthetic rows per real train row
+    jitter_sigma: float = 0.03  # x per-bar return std
+    magnitude_sigma: float = 0.1  # std of the magnitude-warp knots around 1
+    time_warp_sigma: float = 0.1  # std of the time-warp speed knots around 1
+    mixup_alpha: float = 0.2  # Beta(alpha, alpha)
+    warp_knots: int = 4  # interior spline knots of the warp curves
+    seed: int = 1337
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class SyntheticSet:
+    """Generated rows, aligned: (M, T, 4) OHLC, (M, 20) features, (M,) labels, provenance frame."""
+
+    ohlc: np.ndarray
+    feats: np.ndarray
+    y: np.ndarray
+    provenance: pd.DataFrame
+    stats: dict[str, Any]
+
+
+def window_content_sha256(window: np.ndarray) -> str:
+    """sha256 of one window's OHLC bytes as float32, C order: the provenance content hash."""
+    return hashlib.sha256(np.ascontiguousarray(window, dtype=np.float32).tobytes()).hexdigest()
+
+
+def cache_name(version: str, family: str, quality: Any, ratio: Any) -> str:
+    """`<version>_<family>_q<quality>_r<ratio>`, numbers written as in params.yaml (as DVC does)."""
+    return f"{version}_{family}_q{quality}_r{ratio}"
+
+
+def decompose_bars(ohlc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Split windows into log close path, open gap, upper and lower wick (see module docstring).
+
+    Args:
+        ohlc: (N, T, 4) positive, consistent OHLC.
+
+    Returns:
+        Four (N, T) float64 arrays: log close, open gap, upper wick (>= 0), lower wick (>= 0).
+    """
+    bars = np.asarray(ohlc, dtype=np.float64)
+    open_, high, low, close = bars[..., 0], bars[..., 1], bars[..., 2], bars[..., 3]  # (N, T) each
+    log_close = np.log(close)
+    open_gap = np.log(open_) - log_close
+    upper = np.maximum(np.log(high) - np.log(np.maximum(open_, close)), 0.0)
+    lower = np.maximum(np.log(np.minimum(open_, close)) - np.log(low), 0.0)
+    return log_close, open_gap, upper, lower
+
+
+def compose_bars(log_close: np.ndarray, open_gap: np.ndarray, upper: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """Rebuild (N, T, 4) float32 OHLC divided by the first close; consistent by construction."""
+    close = np.exp(log_close - log_close[:, :1])  # (N, T), first close exactly 1
+    open_ = close * np.exp(open_gap)
+    high = np.maximum(open_, close) * np.exp(np.maximum(upper, 0.0))
+    low = np.minimum(open_, close) * np.exp(-np.maximum(lower, 0.0))
+    # float32 rounding is monotone, so the orderings above survive the cast.
+    return np.stack([open_, high, low, close], axis=-1).astype(np.float32)  # (N, T, 4)
+
+
+def _smooth_curves(rng: np.random.Generator, n: int, length: int, sigma: float, knots: int) -> np.ndarray:
+    """(n, length) cubic-spline curves through knots ~ N(1, sigma) spread evenly over the window."""
+    from scipy.interpolate import CubicSpline
+
+    knot_positions = np.linspace(0.0, length - 1.0, knots + 2)
+    knot_values = rng.normal(1.0, sigma, size=(n, knots + 2))
+    return CubicSpline(knot_positions, knot_values, axis=1)(np.arange(length, dtype=np.float64))
+
+
+def _path_from_returns(returns: np.ndarray) -> np.ndarray:
+    """(N, T-1) log returns -> (N, T) log close path starting at 0."""
+    return np.concatenate([np.zeros((returns.shape[0], 1)), np.cumsum(returns, axis=1)], axis=1)
+
+
+def _resample(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Linear interpolation of (N, T) rows at fractional (N, T) positions in [0, T-1]."""
+    length = values.shape[1]
+    left = np.clip(np.floor(positions).astype(np.int64), 0, length - 2)
+    weight = positions - left
+    return (
+        np.take_along_axis(values, left, axis=1) * (1.0 - weight)
+        + np.take_along_axis(values, left + 1, axis=1) * weight
+    )
+
+
+def jitter(parts, rng: np.random.Generator, sigma: float):
+    """Gaussian noise on the log returns, scaled by each window's own return std."""
+    log_close, open_gap, upper, lower = parts
+    returns = np.diff(log_close, axis=1)  # (N, T-1)
+    scale = returns.std(axis=1, keepdims=True)  # (N, 1)
+    noisy = returns + rng.normal(0.0, 1.0, size=returns.shape) * sigma * scale
+    return _path_from_returns(noisy), open_gap, upper, lower
+
+
+def magnitude_warp(parts, rng: np.random.Generator, sigma: float, knots: int):
+    """Scale returns, open gaps and wicks by one smooth positive curve per window."""
+    log_close, open_gap, upper, lower = parts
+    curve = np.maximum(
+        _smooth_curves(rng, log_close.shape[0], log_close.shape[1], sigma, knots), _MIN_MAGNITUDE
+    )  # (N, T)
+    returns = np.diff(log_close, axis=1) * curve[:, 1:]
+    return _path_from_returns(returns), open_gap * curve, upper * curve, lower * curve
+
+
+def time_warp(parts, rng: np.random.Generator, sigma: float, knots: int):
+    """Resample path and bar shapes along a smooth monotone time map from bar 0 to bar T-1."""
+    log_close, open_gap, upper, lower = parts
+    n, length = log_close.shape
+    speed = np.maximum(_smooth_curves(rng, n, length, sigma, knots), _MIN_SPEED)  # (N, T)
+    clock = np.concatenate([np.zeros((n, 1)), np.cumsum(speed[:, 1:], axis=1)], axis=1)  # (N, T) increasing
+    positions = clock / clock[:, -1:] * (length - 1)
+    return tuple(_resample(values, positions) for values in (log_close, open_gap, upper, lower))
+
+
+def mixup(parts, partner_parts, weights: np.ndarray):
+    """Convex mix of returns and bar shapes: weight * parent + (1 - weight) * partner."""
+    w = weights[:, None]  # (N, 1)
+    log_close, open_gap, upper, lower = parts
+    p_close, p_gap, p_upper, p_lower = partner_parts
+    returns = w * np.diff(log_close, axis=1) + (1.0 - w) * np.diff(p_close, axis=1)
+    return (
+        _path_from_returns(returns),
+        w * open_gap + (1.0 - w) * p_gap,
+        w * upper + (1.0 - w) * p_upper,
+        w * lower + (1.0 - w) * p_lower,
+    )
+
+
+def standardised_distance(feats: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """(N,) Euclidean norm of `feats` standardised by the mean and std of `reference` rows."""
+    mean = reference.mean(axis=0)
+    std = reference.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant feature counts only when a row leaves it
+    return np.sqrt(np.sum(((feats - mean) / std) ** 2, axis=1))
+
+
+def ks_report(
+    real: np.ndarray, synthetic: np.ndarray, feature_names: list[str]
+) -> tuple[dict[str, dict[str, float]], float]:
+    """Per-feature two-sample KS tests and their Simes summary.
+
+    Args:
+        real: (n, F) features of the real train rows.
+        synthetic: (m, F) features of the synthetic rows.
+        feature_names: F names.
+
+    Returns:
+        ({feature: {statistic, pvalue}}, Simes-combined p-value).
+    """
+    from scipy.stats import ks_2samp
+
+    report = {}
+    for j, name in enumerate(feature_names):
+        result = ks_2samp(real[:, j].astype(np.float64), synthetic[:, j].astype(np.float64))
+        report[name] = {"statistic": round(float(result.statistic), 6), "pvalue": round(float(result.pvalue), 6)}
+    return report, simes_combination([entry["pvalue"] for entry in report.values()])
+
+
+def simes_combination(pvalues: list[float]) -> float:
+    """Simes' combined p-value: min over k of m * p_(k) / k (sorted ascending), capped at 1."""
+    ordered = np.sort(np.asarray(pvalues, dtype=np.float64))
+    if ordered.size == 0:
+        return 1.0
+    ranks = np.arange(1, ordered.size + 1)
+    return round(float(min(1.0, np.min(ordered.size * ordered / ranks))), 6)
+
+
+def generate_synthetic(
+    train_ohlc: np.ndarray,
+    train_feats: np.ndarray,
+    train_y: np.ndarray,
+    train_index: np.ndarray,
+    settings: AugmentationSettings,
+    feature_names: list[str],
+    compute_features: Callable[..., np.ndarray],
+) -> SyntheticSet:
+    """Grow `ratio` x n_train synthetic windows from the given train rows only.
+
+    Args:
+        train_ohlc: (n, T, 4) OHLC of the real train rows (divided by their first close).
+        train_feats: (n, 20) their stored features (the quality and KS reference).
+        train_y: (n,) their labels; synthetic rows inherit the parent's label.
+        train_index: (n,) their rows in the labeled arrays (recorded as parents).
+        settings: the augmentation knobs and seed.
+        feature_names: names of the feature columns.
+        compute_features: `moola.data.features.compute_features`.
+
+    Returns:
+        A `SyntheticSet`; raises MoolaError when too few candidates pass the quality filter.
+    """
+    if settings.family not in FAMILIES:
+        raise MoolaError(
+            f"params key synth_cache.family = {settings.family!r} is unknown: choose {', '.join(FAMILIES)}"
+        )
+    methods = FAMILIES[settings.family]
+    n_train = train_y.shape[0]
+    n_target = int(round(settings.ratio * n_train))
+    if n_train == 0 or n_target == 0:
+        raise MoolaError(
+            f"synthetic cache would be empty ({n_train} train rows x ratio {settings.ratio}): raise synth_cache.ratio"
+        )
+    rng = np.random.default_rng(settings.seed)
+    volume_columns = [j for j, name in enumerate(feature_names) if name.startswith("volume")]
+    threshold = float(np.quantile(standardised_distance(train_feats, train_feats), settings.quality))
+    parts = decompose_bars(train_ohlc)
+    kept: list[dict[str, Any]] = []
+    n_examined = 0  # candidates looked at until the last one kept
+    for _round in range(MAX_ROUNDS):
+        batch = _candidate_batch(parts, train_y, methods, settings, rng)
+        feats = compute_features(*(batch["ohlc"][..., k].astype(np.float64) for k in range(4))).astype(np.float32)
+        feats[:, volume_columns] = train_feats[batch["parent"]][:, volume_columns]
+        finite = np.isfinite(feats).all(axis=1) & batch["valid"]
+        accepted = finite & (standardised_distance(np.where(finite[:, None], feats, 0.0), train_feats) <= threshold)
+        for k in range(accepted.size):
+            n_examined += 1
+            if accepted[k]:
+                kept.append({key: value[k] for key, value in batch.items() if key != "valid"} | {"feats": feats[k]})
+                if len(kept) == n_target:
+                    break
+        if len(kept) == n_target:
+            break
+    else:
+        raise MoolaError(
+            f"only {len(kept)} of {n_target} synthetic rows passed quality {settings.quality} after "
+            f"{n_examined} candidates: lower synth_cache.ratio or raise synth_cache.quality"
+        )
+    parent_local = np.array([row["parent"] for row in kept], dtype=np.int64)
+    partner_local = np.array([row["partner"] for row in kept], dtype=np.int64)
+    ohlc = np.stack([row["ohlc"] for row in kept]).astype(np.float32)  # (M, T, 4)
+    provenance = pd.DataFrame(
+        {
+            "row": np.arange(n_target, dtype=np.int64),
+            "parent_index": train_index[parent_local].astype(np.int64),
+            "method": [str(row["method"]) for row in kept],
+            "mix_parent": np.where(partner_local >= 0, train_index[np.maximum(partner_local, 0)], -1).astype(np.int64),
+            "mix_weight": np.array([row["weight"] for row in kept], dtype=np.float64),
+            "content_sha256": [window_content_sha256(window) for window in ohlc],
+        }
+    )
+    stats = {
+        "n_candidates": n_examined,
+        "n_rejected": n_examined - n_target,
+        "quality_threshold": round(threshold, 6),
+        "method_counts": {method: int((provenance["method"] == method).sum()) for method in methods},
+        "n_parents": int(np.unique(parent_local).size),
+        "volume_features_from_parent": [feature_names[j] for j in volume_columns],
+    }
+    return SyntheticSet(
+        ohlc=ohlc,
+        feats=np.stack([row["feats"] for row in kept]).astype(np.float32),
+        y=train_y[parent_local].astype(np.int64),
+        provenance=provenance,
+        stats=stats,
+    )
+
+
+def _candidate_batch(
+    parts, train_y: np.ndarray, methods: tuple[str, ...], settings: AugmentationSettings, rng
+) -> dict[str, np.ndarray]:
+    """One round: every train row x every method once, in a seeded random order."""
+    n_train = train_y.shape[0]
+    parent = np.repeat(np.arange(n_train), len(methods))
+    method_index = np.tile(np.arange(len(methods)), n_train)
+    order = rng.permutation(parent.size)
+    parent, method_index = parent[order], method_index[order]
+    log_close = np.empty((parent.size, parts[0].shape[1]))
+    out = [log_close, np.empty_like(log_close), np.empty_like(log_close), np.empty_like(log_close)]
+    partner = np.full(parent.size, -1, dtype=np.int64)
+    weight = np.ones(parent.size, dtype=np.float64)
+    valid = np.ones(parent.size, dtype=bool)
+    for m, method in enumerate(methods):
+        rows = np.flatnonzero(method_index == m)
+        if rows.size == 0:
+            continue
+        source = tuple(values[parent[rows]] for values in parts)
+        if method == "jitter":
+            result = jitter(source, rng, settings.jitter_sigma)
+        elif method == "magnitude_warp":
+            result = magnitude_warp(source, rng, settings.magnitude_sigma, settings.warp_knots)
+        elif method == "time_warp":
+            result = time_warp(source, rng, settings.time_warp_sigma, settings.warp_knots)
+        else:
+            partner[rows], valid[rows] = _same_class_partners(parent[rows], train_y, rng)
+            draws = rng.beta(settings.mixup_alpha, settings.mixup_alpha, size=rows.size)
+            weight[rows] = np.maximum(draws, 1.0 - draws)
+            partner_source = tuple(values[np.maximum(partner[rows], 0)] for values in parts)
+            result = mixup(source, partner_source, weight[rows])
+        for target, values in zip(out, result):
+            target[rows] = values
+    return {
+        "ohlc": compose_bars(*out),
+        "parent": parent,
+        "partner": partner,
+        "weight": weight,
+        "method": np.asarray(methods, dtype=object)[method_index],
+        "valid": valid,
+    }
+
+
+def _same_class_partners(parents: np.ndarray, train_y: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    """A different train row of the same class for each parent (-1, invalid when none exists)."""
+    partners = np.full(parents.size, -1, dtype=np.int64)
+    valid = np.zeros(parents.size, dtype=bool)
+    for k, parent in enumerate(parents):
+        same = np.flatnonzero((train_y == train_y[parent]) & (np.arange(train_y.size) != parent))
+        if same.size:
+            partners[k] = same[rng.integers(same.size)]
+            valid[k] = True
+    return partners, valid
+
+
+def synthetic_fingerprint(synthetic: SyntheticSet) -> str:
+    """sha256 over the arrays and the provenance content (not the parquet bytes)."""
+    from moola.io import sha256_array
+
+    digest = hashlib.sha256()
+    for array in (synthetic.ohlc, synthetic.feats, synthetic.y):
+        digest.update(sha256_array(array).encode("ascii"))
+    for column in synthetic.provenance.columns:
+        digest.update(column.encode("utf-8") + b"\0")
+        digest.update(pd.util.hash_pandas_object(synthetic.provenance[column], index=False).to_numpy().tobytes())
+    return digest.hexdigest()

@@ -1,0 +1,285 @@
+"""Splits: forward chaining with purge and embargo, stratified, refusals, the make-splits stage."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from fake_labeled import enter_project, set_params
+
+from moola import cli
+from moola.data import splits
+from moola.errors import MoolaError
+
+DAY = pd.Timedelta("1D").value
+ARCHITECTURE_FIELDS = {
+    "name",
+    "labeled_version",
+    "labeled_fingerprint",
+    "strategy",
+    "time_ordered",
+    "purge",
+    "embargo",
+    "train",
+    "val",
+    "test",
+    "purged",
+    "counts",
+    "time_ranges",
+    "created_by",
+    "timestamp",
+    "code",
+}
+
+
+def days(values):
+    return np.asarray(values, dtype=np.int64) * DAY
+
+
+def parts_of(codes):
+    return {name: np.flatnonzero(codes == k).tolist() for k, name in enumerate(splits.ALL_PARTS)}
+
+
+# ----- crafted timelines ---------------------------------------------------------------------
+
+
+def test_no_overlap_no_embargo_cuts_exactly_by_fraction():
+    starts = days(range(0, 100, 10))  # 10 windows, spans of 5 days, 5 days apart
+    codes = splits.forward_chaining_parts(starts, starts + 5 * DAY, 0.6, 0.2, True, pd.Timedelta("0D"))
+    assert parts_of(codes) == {"train": [0, 1, 2, 3, 4, 5], "val": [6, 7], "test": [8, 9], "purged": []}
+
+
+def test_embargo_is_strict_and_drops_the_later_part_start():
+    starts = days(range(0, 100, 10))
+    t1s = starts + 5 * DAY  # last train t1 = day 55, first val start = day 60 = 55 + 5
+    at_edge = splits.forward_chaining_parts(starts, t1s, 0.6, 0.2, True, pd.Timedelta("5D"))
+    # val row 6 starts exactly at the embargo's end: dropped; likewise test row 8 (75 + 5 = 80)
+    assert parts_of(at_edge) == {"train": [0, 1, 2, 3, 4, 5], "val": [7], "test": [9], "purged": [6, 8]}
+    inside = splits.forward_chaining_parts(starts, t1s, 0.6, 0.2, True, pd.Timedelta("4D"))
+    assert parts_of(inside)["purged"] == []
+
+
+def test_purge_drops_earlier_rows_whose_span_reaches_the_next_part():
+    starts = days([0, 10, 20, 30, 40, 50, 60, 70, 80, 90])
+    t1s = starts + 5 * DAY
+    t1s[4] = 60 * DAY  # row 4 (train) runs into val's first start
+    t1s[7] = 85 * DAY  # row 7 (val) runs into test's first start (day 80)
+    codes = splits.forward_chaining_parts(starts, t1s, 0.6, 0.2, True, pd.Timedelta("0D"))
+    assert parts_of(codes) == {"train": [0, 1, 2, 3, 5], "val": [6], "test": [8, 9], "purged": [4, 7]}
+
+
+def test_without_purge_the_embargo_drops_the_later_rows_instead():
+    starts = days([0, 10, 20, 30, 40, 50, 60, 70, 80, 90])
+    t1s = starts + 5 * DAY
+    t1s[4] = 72 * DAY
+    codes = splits.forward_chaining_parts(starts, t1s, 0.6, 0.2, False, pd.Timedelta("0D"))
+    assert parts_of(codes) == {"train": [0, 1, 2, 3, 4, 5], "val": [], "test": [8, 9], "purged": [6, 7]}
+
+
+def test_windows_sharing_a_start_time_stay_in_one_part_across_symbols():
+    # Two symbols on the same calendar: the 60 % cut (row 6 of 10) falls inside a tie at day 30.
+    starts = days([0, 0, 10, 10, 20, 20, 30, 30, 40, 40])
+    codes = splits.forward_chaining_parts(starts, starts + 2 * DAY, 0.7, 0.1, True, pd.Timedelta("0D"))
+    parts = parts_of(codes)
+    assert parts["train"] == [0, 1, 2, 3, 4, 5]  # round(10 * 0.7) = 7 falls on the tie -> both later
+    assert parts["val"] == [6, 7] and parts["test"] == [8, 9]
+
+
+def test_conflicting_rows_matches_brute_force():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        a_start = rng.integers(0, 100, 20) * DAY
+        a_t1 = a_start + rng.integers(0, 20, 20) * DAY
+        b_start = rng.integers(0, 100, 15) * DAY
+        b_t1 = b_start + rng.integers(0, 20, 15) * DAY
+        gap = int(rng.integers(0, 5)) * DAY
+        fast = splits.conflicting_rows(a_start, a_t1, b_start, b_t1, gap)
+        slow = [
+            any(sb <= ta + gap and sa <= tb + gap for sb, tb in zip(b_start, b_t1)) for sa, ta in zip(a_start, a_t1)
+        ]
+        assert fast.tolist() == slow
+
+
+# ----- property test over many random timelines ----------------------------------------------
+
+
+def _random_timeline(rng):
+    n = int(rng.integers(3, 60))
+    n_symbols = int(rng.integers(1, 4))
+    starts = np.sort(rng.integers(0, 400, n)) * DAY + rng.integers(0, n_symbols, n) * 3_600 * 10**9
+    t1s = starts + rng.integers(0, 40, n) * DAY
+    labels = rng.integers(0, 3, n)
+    return starts, t1s, labels
+
+
+def _assert_time_ordered_guarantees(codes, starts, t1s, embargo_ns):
+    assert codes.shape == starts.shape and set(np.unique(codes)) <= {0, 1, 2, 3}
+    for earlier in range(3):
+        for later in range(earlier + 1, 3):
+            a, b = codes == earlier, codes == later
+            if a.any() and b.any():
+                assert starts[b].min() > t1s[a].max() + embargo_ns  # embargo, hence no overlap
+                assert starts[b].min() > starts[a].max()  # time order across symbols
+
+
+def test_forward_chaining_guarantees_hold_on_200_random_timelines():
+    rng = np.random.default_rng(20240601)
+    for _ in range(200):
+        starts, t1s, _labels = _random_timeline(rng)
+        train_fraction = float(rng.uniform(0.2, 0.7))
+        val_fraction = float(rng.uniform(0.05, 0.95 - train_fraction))
+        embargo = pd.Timedelta(days=int(rng.integers(0, 10)))
+        purge = bool(rng.integers(0, 2))
+        codes = splits.forward_chaining_parts(starts, t1s, train_fraction, val_fraction, purge, embargo)
+        _assert_time_ordered_guarantees(codes, starts, t1s, embargo.value)
+        # the validator agrees whenever the split is usable
+        if all((codes == k).any() for k in range(3)):
+            doc = {**parts_of(codes), "counts": {k: len(v) for k, v in parts_of(codes).items()}}
+            doc.update(
+                name="x",
+                labeled_version="v1",
+                labeled_fingerprint="f",
+                strategy="forward_chaining",
+                time_ordered=True,
+                purge=purge,
+                embargo=f"{embargo.days}D",
+                time_ranges={},
+                created_by="t",
+                timestamp="t",
+            )
+            windows = pd.DataFrame({"start": pd.to_datetime(starts, utc=True), "t1": pd.to_datetime(t1s, utc=True)})
+            assert splits.split_problems(doc, len(starts), windows=windows) == []
+
+
+def test_stratified_guarantees_and_determinism_on_200_random_timelines():
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        starts, t1s, labels = _random_timeline(rng)
+        embargo = pd.Timedelta(days=int(rng.integers(0, 10)))
+        codes = splits.stratified_parts(starts, t1s, labels, 0.6, 0.2, embargo, seed=trial)
+        again = splits.stratified_parts(starts, t1s, labels, 0.6, 0.2, embargo, seed=trial)
+        assert np.array_equal(codes, again)
+        for name_a, name_b in ((0, 1), (0, 2), (1, 2)):
+            a, b = codes == name_a, codes == name_b
+            hits = splits.conflicting_rows(starts[a], t1s[a], starts[b], t1s[b], embargo.value)
+            assert not hits.any()
+
+
+def test_stratified_keeps_class_shares_when_nothing_overlaps():
+    starts = days(range(0, 300, 10))
+    labels = np.repeat([0, 1, 2], 10)
+    codes = splits.stratified_parts(starts, starts + DAY, labels, 0.6, 0.2, pd.Timedelta("0D"), seed=1)
+    for label in range(3):
+        assert np.bincount(codes[labels == label], minlength=4).tolist() == [6, 2, 2, 0]
+    other_seed = splits.stratified_parts(starts, starts + DAY, labels, 0.6, 0.2, pd.Timedelta("0D"), seed=2)
+    assert not np.array_equal(codes, other_seed)
+
+
+# ----- refusals ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["random", "Random", "kfold"])
+def test_random_strategies_are_refused_with_the_leak_explained(strategy):
+    with pytest.raises(MoolaError, match="refused.*near-copies of test windows"):
+        splits.refuse_unknown_strategy(strategy, "params key make_splits.strategy")
+
+
+@pytest.mark.parametrize("text", ["five days", "-1D", "", "5"])
+def test_bad_embargo_is_a_params_error(text):
+    with pytest.raises(MoolaError, match="make_splits.embargo"):
+        splits.parse_embargo(text)
+
+
+# ----- the stage through the command line ----------------------------------------------------
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    return enter_project(tmp_path, monkeypatch)
+
+
+def _one_line_error(capsys):
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    return err
+
+
+def test_make_splits_writes_the_documented_split(project, capsys):
+    assert cli.main(["make-splits"]) == 0
+    path = project / "data" / "splits" / "fwd_chain_v3.json"
+    split = json.loads(path.read_text())
+    assert ARCHITECTURE_FIELDS <= set(split)
+    assert split["strategy"] == "forward_chaining" and split["time_ordered"] is True
+    assert split["purge"] is True and split["embargo"] == "5D"
+    meta = json.loads((project / "data" / "labeled_windows" / "v1" / "meta.json").read_text())
+    assert split["labeled_fingerprint"] == meta["fingerprint"] and split["labeled_version"] == "v1"
+    rows = sorted(split["train"] + split["val"] + split["test"] + split["purged"])
+    assert rows == list(range(meta["n"]))
+    assert split["counts"] == {k: len(split[k]) for k in ("train", "val", "test", "purged")}
+    windows = pd.read_parquet(project / "data" / "labeled_windows" / "v1" / "windows.parquet")
+    assert split["timestamp"] == windows["t1"].max().isoformat()  # from the data, not the clock
+    assert split["time_ranges"]["train"]["end"] < split["time_ranges"]["val"]["start"]
+    assert split["time_ranges"]["val"]["end"] < split["time_ranges"]["test"]["start"]
+    assert "wrote data/splits/fwd_chain_v3.json" in capsys.readouterr().out
+
+
+def test_make_splits_is_byte_identical_and_refuses_a_rewrite(project, capsys):
+    assert cli.main(["make-splits"]) == 0
+    path = project / "data" / "splits" / "fwd_chain_v3.json"
+    first = path.read_bytes()
+    assert cli.main(["make-splits"]) == 0  # same content: left as it is
+    assert path.read_bytes() == first
+    set_params(project, "make_splits", train_fraction=0.5)
+    capsys.readouterr()
+    assert cli.main(["make-splits"]) == 1
+    err = _one_line_error(capsys)
+    assert "already exists with different content" in err and "fwd_chain_v4" in err
+    assert path.read_bytes() == first
+
+
+def test_make_splits_refuses_random_with_one_line_and_writes_nothing(project, capsys):
+    set_params(project, "make_splits", strategy="random")
+    assert cli.main(["make-splits"]) == 1
+    err = _one_line_error(capsys)
+    assert "make_splits.strategy" in err and "'random' is refused" in err and "forward_chaining" in err
+    assert not (project / "data" / "splits").exists()
+    assert cli.main(["make-splits", "--strategy", "shuffle"]) == 1
+    assert "refused" in _one_line_error(capsys)
+    assert cli.main(["make-splits", "--strategy", "bogus"]) == 1
+    assert "unknown split strategy 'bogus'" in _one_line_error(capsys)
+
+
+def test_make_splits_stratified_is_deterministic_purged_and_not_time_ordered(project, tmp_path):
+    assert cli.main(["make-splits", "--strategy", "stratified", "--name", "strat_v1"]) == 0
+    path = project / "data" / "splits" / "strat_v1.json"
+    split = json.loads(path.read_text())
+    assert split["strategy"] == "stratified" and split["time_ordered"] is False and split["purge"] is True
+    windows = pd.read_parquet(project / "data" / "labeled_windows" / "v1" / "windows.parquet")
+    assert splits.split_problems(split, len(windows), windows=windows) == []
+    first = path.read_bytes()
+    path.unlink()
+    assert cli.main(["make-splits", "--strategy", "stratified", "--name", "strat_v1"]) == 0
+    assert path.read_bytes() == first
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("embargo", "soon", "make_splits.embargo"),
+        ("train_fraction", 0.9, "make_splits.val_fraction"),
+        ("name", "../escape", "make_splits.name"),
+        ("purge", "yes", "make_splits.purge"),
+    ],
+)
+def test_make_splits_params_errors_are_one_line(project, capsys, key, value, expected):
+    set_params(project, "make_splits", **{key: value})
+    assert cli.main(["make-splits"]) == 1
+    assert expected in _one_line_error(capsys)
+
+
+def test_make_splits_without_labeled_windows_says_what_to_run(project, capsys):
+    set_params(project, "build_windows", version="v9")
+    assert cli.main(["make-splits"]) == 1
+    assert "labeled_windows/v9 not found" in _one_line_error(capsys)
