@@ -1,0 +1,131 @@
+"""The pieces of `moola pod run` on their own: what it pulls, how failures read, the device check."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from moola import cli
+from moola.errors import MoolaError
+from moola.remote.pod import PodJob, configure_remote, plan_stage, result_branch, run_logged, run_pod_job
+from pod_project import clone, make_origin
+from s3server import client_env, dvc, run
+
+
+@pytest.fixture
+def toy_clone(tmp_path, env, monkeypatch):
+    """A clone of the toy pipeline where prepare and fit have run, with the S3 server reachable."""
+    origin = make_origin(tmp_path, env)
+    repo = clone(origin, tmp_path / "clone", env)
+    run(dvc("repro", "fit"), repo, env)
+    for name, value in env.items():
+        if name.startswith(("AWS_", "GIT_CONFIG", "DVC_")):
+            monkeypatch.setenv(name, value)
+    monkeypatch.delenv("RUNPOD_POD_ID", raising=False)
+    monkeypatch.chdir(repo)
+    return repo
+
+
+def test_plan_lists_only_the_cached_direct_inputs_recorded_in_the_lock(toy_clone):
+    plan = plan_stage(toy_clone, "train")
+    assert plan.inputs == ["artifacts/encoder.bin", "data/labeled"]  # not data/unlabeled, not code
+    assert plan.git_outputs == ["dvc.lock", "metrics/fit.json", "metrics/train.json"]
+    assert plan_stage(toy_clone, "fit").inputs == ["data/unlabeled"]
+    assert plan_stage(toy_clone, "prepare").inputs == []  # raw data is in git
+
+
+def test_plan_skips_inputs_that_were_never_produced(tmp_path, monkeypatch):
+    env = client_env(None, tmp_path)
+    repo = clone(make_origin(tmp_path, env), tmp_path / "clone", env)
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", env["DVC_SITE_CACHE_DIR"])
+    # Nothing ran yet: `dvc repro train` will produce its inputs on the pod, so none is pulled.
+    assert plan_stage(repo, "train").inputs == []
+
+
+def test_plan_names_the_known_stages_for_a_typo(toy_clone):
+    with pytest.raises(MoolaError, match=r"no stage 'trian' in .*dvc.yaml: choose one of fit, prepare, train"):
+        plan_stage(toy_clone, "trian")
+
+
+def test_a_failing_command_becomes_one_line_with_its_cause_and_what_to_do(tmp_path):
+    script = "import sys; sys.stderr.write('progress\\nERROR: the cause\\nERROR: the summary\\n'); sys.exit(3)"
+    with pytest.raises(MoolaError) as caught:
+        run_logged([sys.executable, "-c", script], "doing the thing", tmp_path, "fix it and rerun")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message == "doing the thing failed (exit 3): the cause; the summary -- fix it and rerun"
+    with pytest.raises(MoolaError, match="was not found on PATH"):
+        run_logged(["no-such-program-moola"], "running it", tmp_path, "install it")
+
+
+def test_unknown_remote_and_bad_branch_are_refused_before_anything_moves(toy_clone):
+    with pytest.raises(MoolaError, match=r"DVC remote 'nope' is not configured .*known: local, s3"):
+        configure_remote(toy_clone, "nope", None)
+    with pytest.raises(MoolaError, match="not a valid git branch name"):
+        result_branch(toy_clone, "bad..name")
+    assert result_branch(toy_clone, None) == "main"
+
+
+def test_run_without_push_runs_the_stage_and_uploads_nothing(toy_clone, capsys):
+    report = run_pod_job(PodJob(stage="train", root=toy_clone, push=False))
+    assert (toy_clone / "artifacts" / "model.bin").is_file()
+    assert report.pushed is False and "push" not in report.seconds
+    assert report.inputs == ["artifacts/encoder.bin", "data/labeled"]
+    assert report.bytes_pulled == 0  # everything was already in this clone's cache
+    assert "results stay on this machine" in capsys.readouterr().out
+
+
+def test_on_a_pod_without_gpu_the_run_stops_before_reading_the_pipeline(toy_clone, monkeypatch, capsys):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    monkeypatch.setenv("RUNPOD_POD_ID", "pod-without-gpu")
+    (toy_clone / "dvc.lock").unlink()  # anything past the device check would now behave differently
+    assert cli.main(["pod", "run", "train", "--no-push"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no CUDA GPU is visible but RUNPOD_POD_ID is set (this is a pod)" in err
+    assert not (toy_clone / "artifacts" / "model.bin").exists()
+
+
+def test_pod_check_names_the_device(toy_clone, capsys):
+    assert cli.main(["pod", "check"]) == 0
+    out = capsys.readouterr().out
+    for key in ('"type"', '"gpu_name"', '"cuda_version"', '"torch"', '"on_pod": false'):
+        assert key in out
+
+
+@pytest.mark.parametrize(
+    "device, require_gpu, pod_id, message",
+    [
+        ("auto", True, None, "no CUDA GPU is visible but base.require_gpu is true"),
+        ("auto", False, "pod-1", "no CUDA GPU is visible but RUNPOD_POD_ID is set (this is a pod)"),
+        ("cuda", False, None, "base.device is cuda but no CUDA GPU is visible"),
+    ],
+)
+def test_a_missing_gpu_is_refused_whenever_one_is_required(monkeypatch, device, require_gpu, pod_id, message):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    from moola.device import resolve_device
+
+    if pod_id:
+        monkeypatch.setenv("RUNPOD_POD_ID", pod_id)
+    else:
+        monkeypatch.delenv("RUNPOD_POD_ID", raising=False)
+    with pytest.raises(MoolaError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        resolve_device(device, require_gpu)
+
+
+def test_auto_falls_back_to_cpu_off_a_pod_and_says_so(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from moola.device import describe_device, resolve_device
+
+    monkeypatch.delenv("RUNPOD_POD_ID", raising=False)
+    device = resolve_device("auto", False)
+    facts = describe_device(device)
+    assert device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert facts["type"] == device.type and facts["torch"] == torch.__version__
+    assert facts["cuda_version"] == torch.version.cuda and facts["on_pod"] is False
+    assert (facts["gpu_name"] is None) == (device.type == "cpu")
