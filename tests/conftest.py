@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -40,9 +41,56 @@ def tiny_project(tmp_path, monkeypatch):
     params are shrunk so every stage runs in seconds: T=64, few windows, short training.
     MOOLA_ROOT points at it and the working directory is inside it.
     """
+    root = _tiny_project_files(tmp_path)
+    monkeypatch.setenv("MOOLA_ROOT", str(root))
+    monkeypatch.chdir(root)
+    return root
+
+
+# ----- a tiny project whose data stages have run (built once per session, copied per test) -----
+
+_DATA_STAGES = (["build-windows"], ["make-splits"], ["synth-cache"], ["pretrain-ts2vec"])
+
+
+@contextlib.contextmanager
+def inside_project(root: Path):
+    """Run a block with MOOLA_ROOT and the working directory set to `root` (for session fixtures)."""
+    saved_cwd, saved_root = Path.cwd(), os.environ.get("MOOLA_ROOT")
+    os.environ["MOOLA_ROOT"] = str(root)
+    os.chdir(root)
+    try:
+        yield root
+    finally:
+        os.chdir(saved_cwd)
+        if saved_root is None:
+            os.environ.pop("MOOLA_ROOT", None)
+        else:
+            os.environ["MOOLA_ROOT"] = saved_root
+
+
+@pytest.fixture(scope="session")
+def project_context():
+    """`inside_project` for fixtures in sub-folders (a conftest cannot be imported by name)."""
+    return inside_project
+
+
+@pytest.fixture(scope="session")
+def _data_stages_template(tmp_path_factory):
+    """data/ and artifacts/ of tiny_project after build-windows, make-splits, synth-cache, pretrain-ts2vec."""
+    from moola import cli
+
+    project = _tiny_project_files(tmp_path_factory.mktemp("data_stages_template"))
+    with inside_project(project):
+        for command in _DATA_STAGES:
+            assert cli.main(command) == 0, f"moola {command[0]} failed while building the test template"
+    return project
+
+
+def _tiny_project_files(parent: Path) -> Path:
+    """Write a tiny project under parent/project: repo dvc.yaml, shrunk params.yaml, two raw files."""
     import yaml
 
-    root = tmp_path / "project"
+    root = parent / "project"
     (root / "data" / "raw").mkdir(parents=True)
     shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")
     params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
@@ -57,6 +105,17 @@ def tiny_project(tmp_path, monkeypatch):
     params["train"].update(epochs=3, batch_size=16, patience=2)
     params["base"]["threads"] = 1
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    monkeypatch.setenv("MOOLA_ROOT", str(root))
-    monkeypatch.chdir(root)
     return root
+
+
+@pytest.fixture
+def built_project(tiny_project, _data_stages_template):
+    """tiny_project with labeled/unlabeled windows, the split, the synthetic cache and the TS2Vec encoder.
+
+    The data stages run once per session; each test gets its own copy, so it may tamper freely.
+    """
+    for folder in ("data", "artifacts", "plots", "metrics"):
+        source = _data_stages_template / folder
+        if source.exists():
+            shutil.copytree(source, tiny_project / folder, dirs_exist_ok=True)
+    return tiny_project

@@ -1,0 +1,29 @@
+"""`moola audit <manifest>`: re-verify a run from its manifest, one ✓/✗ line per claim."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifest", help="a run manifest, e.g. artifacts/runs/latest/manifest.json")
+
+
+def run(args: argparse.Namespace) -> int:
+    from moola.errors import MoolaError
+    from moola.lineage.audit import audit_manifest, load_manifest
+    from moola.paths import project_root
+
+    manifest = load_manifest(args.manifest)
+    claims = audit_manifest(manifest, project_root())
+    print(f"audit of run {manifest.get('run_id')} ({manifest.get('model', {}).get('name')}) from {args.manifest}")
+    for claim in claims:
+        print(claim.line())
+    failed = [claim for claim in claims if not claim.ok]
+    if failed:
+        raise MoolaError(
+            f"{len(failed)} of {len(claims)} claims of {args.manifest} do not hold (first: {failed[0].name}): "
+            "the run cannot be trusted; rebuild the changed inputs or rerun the pipeline"
+        )
+    print(f"all {len(claims)} claims hold")
+    return 0

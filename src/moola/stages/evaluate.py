@@ -1,0 +1,147 @@
+"""Stage `evaluate` (`moola evaluate`): metrics pack, plots and the run manifest.
+
+Reads the checkpoint and training record of the selected model (artifacts/models/<model>.*),
+predicts val and test on the CPU (a few hundred windows; the CPU keeps the metrics bitwise
+repeatable), and writes metrics/eval.json (nested numeric JSON for `dvc metrics diff`),
+plots/eval/ (confusion and reliability data and PNGs, the training curves) and the manifest at
+artifacts/runs/<run_id>/manifest.json and artifacts/runs/latest/manifest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from moola.errors import MoolaError
+from moola.params import require
+
+RUNS_DIR = "artifacts/runs"
+
+
+@dataclass
+class EvaluateParams:
+    """The `evaluate:` section of params.yaml."""
+
+    ece_bins: int = 10  # equal-width confidence bins for ECE and the reliability diagram / 1..100
+
+    def validate(self) -> None:
+        require(1 <= self.ece_bins <= 100, "evaluate.ece_bins", f"must be in 1..100, got {self.ece_bins}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="model whose checkpoint to evaluate (overrides the top-level `model:` key)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from moola import io
+    from moola.data.registry import DataRegistry
+    from moola.evaluation import plots
+    from moola.evaluation.metrics import evaluation_metrics, predicted_classes, reliability_bins
+    from moola.lineage.manifest import build_manifest, hash_inputs
+    from moola.lineage.status import format_results
+    from moola.params import load_params, load_section
+    from moola.paths import project_root, relative_to_root
+    from moola.stages.train import MODELS_DIR, RECORD_FORMAT, model_name_from_params
+    from moola.training.checkpoint import load_checkpoint, rebuild_model
+    from moola.training.loop import predict_proba
+    from moola.training.scaler import Scaler
+
+    params = load_params()
+    settings = load_section(EvaluateParams, "evaluate", params)
+    name = model_name_from_params(params, args.model)
+    root = project_root()
+    checkpoint_path = root / MODELS_DIR / f"{name}.pt"
+    record_path = checkpoint_path.with_suffix(".json")
+    record = io.read_json(record_path, "training record")
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        raise MoolaError(f"{relative_to_root(record_path)} is not a moola training record: rerun `moola train --model {name}`")
+    checkpoint = load_checkpoint(checkpoint_path, expected_model=name)
+    if checkpoint.get("run_id") != record.get("run_id"):
+        raise MoolaError(
+            f"{relative_to_root(checkpoint_path)} (run {checkpoint.get('run_id')}) and {relative_to_root(record_path)} "
+            f"(run {record.get('run_id')}) come from different runs: rerun `moola train --model {name}`"
+        )
+    trained_on = checkpoint["data"]
+    data = DataRegistry().load_labeled(version=trained_on["labeled_version"], split_name=trained_on["split_name"])
+    if (data.audit["labeled_fingerprint"], data.audit["split_sha256"]) != (
+        trained_on["labeled_fingerprint"],
+        trained_on["split_sha256"],
+    ):
+        raise MoolaError(
+            f"{relative_to_root(checkpoint_path)} was trained on other contents of labeled "
+            f"{trained_on['labeled_version']} / split {trained_on['split_name']} than are on disk now: "
+            f"rerun `moola train --model {name}` (or `dvc repro`)"
+        )
+
+    model = rebuild_model(checkpoint)
+    scaler = Scaler.from_tensors(checkpoint["scaler"])
+    class_names = list(checkpoint["class_names"])
+    parts = {}
+    for part_name in ("val", "test"):
+        part = getattr(data, part_name)
+        ohlc, feats = scaler.transform(part.ohlc, part.feats)
+        parts[part_name] = (np.asarray(part.y), predict_proba(model, ohlc, feats, "cpu"))
+    metrics = evaluation_metrics(
+        parts, train_labels=np.asarray(data.train.y), class_names=class_names, ece_bins=settings.ece_bins
+    )
+
+    test_labels, test_proba = parts["test"]
+    test_predicted = predicted_classes(test_proba)
+    bins = reliability_bins(test_labels, test_proba, settings.ece_bins)
+    history = record["training"]["history"]
+    run_id = record["run_id"]
+    inputs = {**record["inputs"], **hash_inputs({"checkpoint": checkpoint_path}, root)}
+    manifest = build_manifest(
+        run_id=run_id,
+        created_by="moola evaluate",
+        git=record["git"],
+        model=record["model"],
+        seed=record["seed"],
+        data=record["data"],
+        paths={**record["paths"], "checkpoint": relative_to_root(checkpoint_path)},
+        pretrained=record["load_report"],
+        training={**record["training"], "metrics": record["metrics"], "guards": record["guards"]},
+        metrics=metrics,
+        inputs=inputs,
+        params={**record["params"], "evaluate": {"ece_bins": settings.ece_bins}},
+        device=record["device"],
+        code=record["code"],
+    )
+
+    io.write_json(root / "metrics" / "eval.json", metrics)
+    with io.atomic_directory(root / "plots" / "eval") as folder:
+        io.write_text(folder / "confusion.csv", plots.confusion_csv(test_labels, test_predicted, class_names))
+        io.write_bytes(
+            folder / "confusion.png",
+            plots.confusion_png(test_labels, test_predicted, class_names, f"{name}: test confusion"),
+        )
+        io.write_text(folder / "reliability.csv", plots.reliability_csv(bins))
+        io.write_bytes(
+            folder / "reliability.png",
+            plots.reliability_png(bins, settings.ece_bins, metrics["test"]["ece"], f"{name}: test reliability"),
+        )
+        io.write_text(folder / "curves.csv", plots.curves_csv(history))
+        io.write_bytes(folder / "curves.png", plots.curves_png(history, f"{name}: training curves"))
+    io.write_json(root / RUNS_DIR / run_id / "manifest.json", manifest)
+    with io.atomic_directory(root / RUNS_DIR / "latest") as folder:
+        io.write_json(folder / "manifest.json", manifest)
+
+    test, baseline = metrics["test"], metrics["baseline"]["test"]
+    print(
+        format_results(
+            f"evaluation of run {run_id} ({name}) on test ({test['n']} windows; val {metrics['val']['n']})",
+            {
+                "accuracy (baseline)": f"{test['accuracy']:.3f} ({baseline['accuracy']:.3f})",
+                "macro PR-AUC (baseline)": f"{test['pr_auc_macro']:.3f} ({baseline['pr_auc_macro']:.3f})",
+                "macro F1 (baseline)": f"{test['f1_macro']:.3f} ({baseline['f1_macro']:.3f})",
+                "Brier (baseline)": f"{test['brier']:.3f} ({baseline['brier']:.3f})",
+                "ECE (baseline)": f"{test['ece']:.3f} ({baseline['ece']:.3f})",
+                "beats the majority baseline": "yes" if test["accuracy"] > baseline["accuracy"] else "no",
+                "manifest": f"{RUNS_DIR}/{run_id}/manifest.json",
+            },
+        ),
+        flush=True,
+    )
+    return 0

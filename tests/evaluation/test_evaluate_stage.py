@@ -1,0 +1,59 @@
+"""Stage `evaluate`: nested numeric metrics, DVC plot data, PNGs, and clear refusals."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import torch
+
+from moola import cli
+
+
+def _leaves(obj, path=""):
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            yield from _leaves(value, f"{path}.{key}")
+    else:
+        yield path, obj
+
+
+def test_evaluate_writes_metrics_pack_and_plots(built_project, capsys):
+    assert cli.main(["train"]) == 0
+    assert cli.main(["evaluate"]) == 0
+    out = capsys.readouterr().out
+    assert "beats the majority baseline" in out
+    metrics = json.loads((built_project / "metrics/eval.json").read_text())
+    leaves = dict(_leaves(metrics))
+    assert all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in leaves.values()), leaves
+    for part in ("val", "test"):
+        for key in ("accuracy", "pr_auc_macro", "brier", "ece", "f1_macro"):
+            assert f".{part}.{key}" in leaves and f".baseline.{part}.{key}" in leaves
+        assert set(metrics[part]["f1"]) == {"down", "neutral", "up"}
+    n_test = metrics["test"]["n"]
+    plots = built_project / "plots/eval"
+    confusion = list(csv.DictReader((plots / "confusion.csv").open()))
+    assert len(confusion) == n_test
+    assert {row["actual"] for row in confusion} <= {"down", "neutral", "up"}
+    reliability = list(csv.DictReader((plots / "reliability.csv").open()))
+    assert sum(int(row["count"]) for row in reliability) == n_test
+    for name in ("confusion.png", "reliability.png", "curves.png", "curves.csv"):
+        assert (plots / name).is_file()
+
+
+def test_evaluate_without_a_trained_model_is_one_line(built_project, capsys):
+    assert cli.main(["evaluate", "--model", "simple_lstm"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "training record not found" in err
+    assert not (built_project / "metrics/eval.json").exists()
+
+
+def test_checkpoint_from_another_run_is_refused(built_project, capsys):
+    assert cli.main(["train"]) == 0
+    path = built_project / "artifacts/models/enhanced_simple_lstm.pt"
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint["run_id"] = "0" * 16
+    torch.save(checkpoint, path)
+    assert cli.main(["evaluate"]) == 1
+    err = capsys.readouterr().err
+    assert "come from different runs" in err and not (built_project / "metrics/eval.json").exists()
