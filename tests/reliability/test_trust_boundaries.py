@@ -1,4 +1,4 @@
-"""Nothing loaded from disk or a remote may run code: a static scan of the whole package."""
+"""Nothing loaded from disk or a remote may run code: a static scan of the package, and planted pickles at run time."""
 
 from __future__ import annotations
 
@@ -58,3 +58,31 @@ def test_no_unsafe_loading(path):
 
 def test_scan_sees_the_package():
     assert len(SOURCES) >= 10
+
+
+# ----- at run time: a planted resume state never runs code -----------------------------------------
+
+PLANTED_STATES = {
+    "train": ("artifacts/models/.enhanced_simple_lstm.pt.state", "artifacts/models/enhanced_simple_lstm.pt"),
+    "pretrain-ts2vec": ("artifacts/ts2vec/.encoder_v1.pt.state", "artifacts/ts2vec/encoder_v1.pt"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", sorted(PLANTED_STATES))
+def test_planted_pickle_as_resume_state_is_ignored_not_run(command, prepared_project, tmp_path):
+    # The resume state is the one torch file a stage reads without being told to: a file dropped
+    # there must be refused by weights_only=True, and the run must start fresh and end as usual.
+    import torch
+    from hostile_cases import MARKER, RunsCommandWhenUnpickled
+    from reliability_project import copy_project, moola_command, run, sha256_file
+
+    state, output = PLANTED_STATES[command]
+    root = copy_project(prepared_project.root, tmp_path / "project")
+    torch.save({"format": "anything", "payload": RunsCommandWhenUnpickled(f"touch {root / MARKER}")}, root / state)
+    result = run(moola_command(command), root, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not (root / MARKER).exists(), "the planted pickle was executed"
+    assert "ignoring unreadable training state" in result.stdout
+    assert not (root / state).exists()
+    assert sha256_file(root / output) == sha256_file(prepared_project.root / output)

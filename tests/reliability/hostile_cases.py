@@ -1,0 +1,566 @@
+"""The hostile-input corpus: one broken thing per case, made from a copy of a good tiny project.
+
+Each case names the `moola` command it runs, how it breaks the project, and the words the
+refusal must contain (the file or key, and the problem). Nothing here is a stored file: every
+bad input is generated from the good project, so the corpus stays small and always matches the
+current formats.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+RAW = "data/raw/AAA_1d.parquet"
+LABELED = "data/labeled_windows/v1"
+UNLABELED = "data/unlabeled_windows/v1"
+SPLIT = "data/splits/fwd_chain_v3.json"
+SYNTHETIC = "data/synthetic_cache/v1_temporal_q0.9_r0.5"
+CHECKPOINT = "artifacts/models/enhanced_simple_lstm.pt"
+RECORD = "artifacts/models/enhanced_simple_lstm.json"
+ENCODER = "artifacts/ts2vec/encoder_v1.pt"
+MANIFEST = "artifacts/runs/latest/manifest.json"
+MARKER = "UNPICKLED_CODE_RAN"  # created in the project only if a planted pickle is executed
+
+
+@dataclass(frozen=True)
+class Case:
+    """One hostile input.
+
+    Attributes:
+        name: the test id.
+        argv: `moola` arguments; argv[0] is the command whose error prefix is expected.
+        mutate: breaks one thing in the project copy (runs before the snapshot is taken).
+        expect: substrings the one-line message must contain (where, and what is wrong).
+        known_bug: why the case still fails (it is then an expected failure, strict: once the
+            code is fixed the test fails until this is removed).
+    """
+
+    name: str
+    argv: tuple[str, ...]
+    mutate: Callable[[Path], None]
+    expect: tuple[str, ...] = field(default_factory=tuple)
+    known_bug: str | None = None
+
+
+# ----- small editing tools ------------------------------------------------------------------------
+
+
+def edit_params(change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        import yaml
+
+        params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+        change(params)
+        (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+    return mutate
+
+
+def set_param(section: str, key: str, value) -> Callable[[Path], None]:
+    def change(params: dict) -> None:
+        params[section][key] = value
+
+    return edit_params(change)
+
+
+def edit_raw(change: Callable) -> Callable[[Path], None]:
+    """Rewrite data/raw/AAA_1d.parquet with `change(frame)` applied."""
+
+    def mutate(root: Path) -> None:
+        import pandas as pd
+
+        frame = pd.read_parquet(root / RAW)
+        frame = change(frame)
+        frame.to_parquet(root / RAW, index=False)
+
+    return mutate
+
+
+def set_cell(column: str, row: int, value) -> Callable[[Path], None]:
+    def change(frame):
+        frame.loc[row, column] = value
+        return frame
+
+    return edit_raw(change)
+
+
+def write_raw_bytes(make: Callable[[bytes], bytes]) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        path = root / RAW
+        path.write_bytes(make(path.read_bytes()))
+
+    return mutate
+
+
+def edit_json(relative: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        path = root / relative
+        document = json.loads(path.read_text(encoding="utf-8"))
+        change(document)
+        path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+
+    return mutate
+
+
+def refresh_file_hash(folder: Path, name: str) -> None:
+    """Record a rewritten file's new sha256 in its folder's meta.json, so the deeper checks are reached."""
+    from reliability_project import sha256_file
+
+    meta_path = folder / "meta.json"
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta["files"][name] = sha256_file(folder / name)
+    meta_path.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+
+
+def edit_array(relative_folder: str, name: str, change: Callable) -> Callable[[Path], None]:
+    """Rewrite one .npy of a version folder and keep meta.json's file hash consistent with it."""
+
+    def mutate(root: Path) -> None:
+        import numpy as np
+
+        folder = root / relative_folder
+        array = np.load(folder / name, allow_pickle=False)
+        np.save(folder / name, change(array), allow_pickle=False)
+        refresh_file_hash(folder, name)
+
+    return mutate
+
+
+def truncate(relative: str) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        path = root / relative
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+
+    return mutate
+
+
+def flip_last_byte(relative: str) -> Callable[[Path], None]:
+    """Change one byte of a file without touching the meta.json that records its hash."""
+
+    def mutate(root: Path) -> None:
+        path = root / relative
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0xFF
+        path.write_bytes(bytes(data))
+
+    return mutate
+
+
+def write_labels_csv(rows: list[str]) -> Callable[[Path], None]:
+    """Switch build_windows to a labels file under data/raw/ holding these CSV rows."""
+
+    def mutate(root: Path) -> None:
+        (root / "data" / "raw" / "labels.csv").write_text("symbol,end,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+
+        def change(params: dict) -> None:
+            params["build_windows"].update(labels="file", labels_file="raw/labels.csv")
+
+        edit_params(change)(root)
+
+    return mutate
+
+
+class RunsCommandWhenUnpickled:
+    """An object whose unpickling runs a shell command: what a hostile checkpoint would carry."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+def plant_pickled_object(relative: str) -> Callable[[Path], None]:
+    """Replace a torch file by one that keeps its keys but also holds a code-running object."""
+
+    def mutate(root: Path) -> None:
+        import torch
+
+        path = root / relative
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint["model_config"] = RunsCommandWhenUnpickled(f"touch {root / MARKER}")
+        torch.save(checkpoint, path)
+
+    return mutate
+
+
+def edit_checkpoint(relative: str, change: Callable[[dict], None]) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        import torch
+
+        path = root / relative
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        change(checkpoint)
+        torch.save(checkpoint, path)
+
+    return mutate
+
+
+def both(*mutations: Callable[[Path], None]) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        for mutation in mutations:
+            mutation(root)
+
+    return mutate
+
+
+# ----- case-specific mutations ---------------------------------------------------------------------
+
+
+def _mixed_time_zones(frame):
+    # A parquet timestamp column has one zone, so mixed zones reach a file only as text
+    # with different UTC offsets, as a CSV export would leave them.
+    import pandas as pd
+
+    text = frame["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S+00:00").tolist()
+    text[1] = pd.Timestamp(text[1]).tz_convert("America/New_York").isoformat()
+    frame["timestamp"] = text
+    return frame
+
+
+def _naive_timestamps(frame):
+    frame["timestamp"] = frame["timestamp"].dt.tz_localize(None)
+    return frame
+
+
+def _swap_high_low(frame):
+    high, low = frame.at[10, "high"], frame.at[10, "low"]
+    frame.at[10, "high"], frame.at[10, "low"] = low, high
+    return frame
+
+
+def _duplicate_timestamp(frame):
+    frame.loc[20, "timestamp"] = frame.loc[19, "timestamp"]
+    return frame
+
+
+def _unsorted_timestamps(frame):
+    frame.loc[[30, 31], "timestamp"] = frame.loc[[31, 30], "timestamp"].to_numpy()
+    return frame
+
+
+def _bar_time(root: Path, row: int) -> str:
+    import pandas as pd
+
+    return pd.read_parquet(root / RAW)["timestamp"].iloc[row].strftime("%Y-%m-%d")
+
+
+def _labels_not_a_date(root: Path) -> None:
+    write_labels_csv([f"AAA_1d,{_bar_time(root, 100)},up", "AAA_1d,1999-02-30T07:13:00Z,down"])(root)
+
+
+def _labels_unknown_timestamp(root: Path) -> None:
+    write_labels_csv([f"AAA_1d,{_bar_time(root, 100)},up", "AAA_1d,2001-04-11T05:00:00Z,down"])(root)
+
+
+def _labels_unknown_label(root: Path) -> None:
+    write_labels_csv([f"AAA_1d,{_bar_time(root, 100)},sideways"])(root)
+
+
+def _labels_duplicate(root: Path) -> None:
+    end = _bar_time(root, 100)
+    write_labels_csv([f"AAA_1d,{end},up", f"BBB_1d,{end},down", f"AAA_1d,{end},up"])(root)
+
+
+def _split_overlap(split: dict) -> None:
+    split["train"] = sorted(split["train"] + [split["val"][0]])
+
+
+def _split_out_of_range(split: dict) -> None:
+    split["test"] = split["test"] + [10_000]
+
+
+def _split_missing_row(split: dict) -> None:
+    split["test"] = split["test"][:-1]
+
+
+def _another_split_name(root: Path) -> None:
+    """A second split file with the same rows under another name, selected for training."""
+    split = json.loads((root / SPLIT).read_text(encoding="utf-8"))
+    split["name"] = "fwd_chain_v4"
+    (root / "data" / "splits" / "fwd_chain_v4.json").write_text(json.dumps(split, indent=2), encoding="utf-8")
+    set_param("train", "split", "fwd_chain_v4")(root)
+
+
+def _parent_is_val_row(root: Path) -> None:
+    import pandas as pd
+
+    folder = root / SYNTHETIC
+    split = json.loads((root / SPLIT).read_text(encoding="utf-8"))
+    provenance = pd.read_parquet(folder / "provenance.parquet")
+    provenance.loc[0, "parent_index"] = split["val"][0]
+    provenance.to_parquet(folder / "provenance.parquet", index=False)
+    refresh_file_hash(folder, "provenance.parquet")
+
+
+def _outside_file_in_manifest(root: Path) -> None:
+    """A manifest that also vouches for a file outside the project (with its true hash)."""
+    from reliability_project import sha256_file
+
+    outside = root.parent / "outside_the_project.txt"
+    outside.write_text("not part of any moola project\n", encoding="utf-8")
+    path = root / MANIFEST
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    manifest["inputs"]["../outside_the_project.txt"] = {"role": "labeled", "sha256": sha256_file(outside)}
+    path.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+def _not_yaml(root: Path) -> None:
+    with open(root / "params.yaml", "a", encoding="utf-8") as handle:
+        handle.write("train:\n  epochs: [3\n")
+
+
+# ----- the corpus -----------------------------------------------------------------------------------
+
+CASES: tuple[Case, ...] = (
+    # raw OHLC files (build-windows)
+    Case("raw_empty", ("build-windows",), write_raw_bytes(lambda data: b""), (RAW, "empty")),
+    Case("raw_truncated", ("build-windows",), write_raw_bytes(lambda data: data[: len(data) // 2]), (RAW, "truncated")),
+    Case(
+        "raw_not_parquet",
+        ("build-windows",),
+        write_raw_bytes(lambda data: b"timestamp,open\n2001-01-01,1\n"),
+        (RAW, "parquet"),
+    ),
+    Case("raw_missing_column", ("build-windows",), edit_raw(lambda f: f.drop(columns=["low"])), (RAW, "low")),
+    Case("raw_nan_price", ("build-windows",), set_cell("close", 100, float("nan")), (RAW, "row 100", "finite")),
+    Case("raw_inf_price", ("build-windows",), set_cell("high", 5, float("inf")), (RAW, "row 5", "finite")),
+    Case("raw_negative_price", ("build-windows",), set_cell("low", 7, -1.0), (RAW, "row 7", "> 0")),
+    Case("raw_zero_price", ("build-windows",), set_cell("open", 3, 0.0), (RAW, "row 3", "> 0")),
+    Case("raw_high_below_low", ("build-windows",), edit_raw(_swap_high_low), (RAW, "row 10", "high >= low")),
+    Case("raw_duplicate_timestamp", ("build-windows",), edit_raw(_duplicate_timestamp), (RAW, "row 20", "unique")),
+    Case("raw_unsorted_timestamps", ("build-windows",), edit_raw(_unsorted_timestamps), (RAW, "row 31", "increasing")),
+    Case(
+        "raw_mixed_time_zones",
+        ("build-windows",),
+        edit_raw(_mixed_time_zones),
+        (RAW, "timestamp", "time-zone-aware"),
+    ),
+    Case("raw_naive_timestamps", ("build-windows",), edit_raw(_naive_timestamps), (RAW, "naive")),
+    Case("raw_shorter_than_window", ("build-windows",), edit_raw(lambda f: f.iloc[:40]), (RAW, "40 bars", "window")),
+    # labels file (build-windows with labels: file)
+    Case(
+        "labels_timestamp_not_a_date",
+        ("build-windows",),
+        _labels_not_a_date,
+        ("data/raw/labels.csv", "line 3", "not a timestamp"),
+    ),
+    Case(
+        "labels_unknown_timestamp",
+        ("build-windows",),
+        _labels_unknown_timestamp,
+        ("data/raw/labels.csv", "line 3", "not a bar"),
+    ),
+    Case(
+        "labels_unknown_label",
+        ("build-windows",),
+        _labels_unknown_label,
+        ("data/raw/labels.csv", "line 2", "sideways"),
+    ),
+    Case("labels_duplicate_row", ("build-windows",), _labels_duplicate, ("data/raw/labels.csv", "line 4", "repeats")),
+    # params.yaml
+    Case("params_not_yaml", ("make-splits",), _not_yaml, ("params.yaml", "YAML")),
+    Case("params_unknown_key", ("build-windows",), set_param("build_windows", "windw", 64), ("build_windows.windw",)),
+    Case(
+        "params_wrong_type",
+        ("build-windows",),
+        set_param("build_windows", "window", "sixty-four"),
+        ("build_windows.window", "integer"),
+    ),
+    Case(
+        "params_negative_stride",
+        ("build-windows",),
+        set_param("build_windows", "labeled_stride", -5),
+        ("build_windows.labeled_stride",),
+    ),
+    Case(
+        "params_window_below_lookback",
+        ("build-windows",),
+        set_param("build_windows", "window", 32),
+        ("build_windows.window", "look-back"),
+    ),
+    Case("params_negative_ratio", ("synth-cache",), set_param("synth_cache", "ratio", -0.5), ("synth_cache.ratio",)),
+    Case(
+        "params_pretrain_epochs_text",
+        ("pretrain-ts2vec",),
+        set_param("pretrain_ts2vec", "epochs", "3"),
+        ("pretrain_ts2vec.epochs",),
+    ),
+    Case("params_negative_batch_size", ("train",), set_param("train", "batch_size", -16), ("train.batch_size",)),
+    Case("params_zero_ece_bins", ("evaluate",), set_param("evaluate", "ece_bins", 0), ("evaluate.ece_bins",)),
+    Case("params_unknown_model", ("train",), edit_params(lambda p: p.update(model="gpt5")), ("gpt5",)),
+    Case(
+        "params_strategy_random",
+        ("make-splits",),
+        set_param("make_splits", "strategy", "random"),
+        ("make_splits.strategy", "random"),
+    ),
+    # a version or split that exists is never rewritten with other content
+    Case(
+        "rewrite_labeled_version",
+        ("build-windows",),
+        set_param("build_windows", "labeled_stride", 25),
+        (LABELED, "already exists"),
+    ),
+    Case(
+        "rewrite_split",
+        ("make-splits",),
+        set_param("make_splits", "train_fraction", 0.5),
+        (SPLIT, "never rewritten"),
+    ),
+    # split files
+    Case("split_overlapping_parts", ("synth-cache",), edit_json(SPLIT, _split_overlap), ("splits/fwd_chain_v3.json",)),
+    Case(
+        "split_index_out_of_range",
+        ("synth-cache",),
+        edit_json(SPLIT, _split_out_of_range),
+        ("splits/fwd_chain_v3.json", "10000"),
+    ),
+    Case(
+        "split_missing_row",
+        ("pretrain-ts2vec",),
+        edit_json(SPLIT, _split_missing_row),
+        ("splits/fwd_chain_v3.json",),
+    ),
+    Case(
+        "split_wrong_fingerprint",
+        ("synth-cache",),
+        edit_json(SPLIT, lambda s: s.update(labeled_fingerprint="0" * 64)),
+        ("splits/fwd_chain_v3.json", "fingerprint"),
+    ),
+    Case(
+        "split_strategy_random",
+        ("train",),
+        edit_json(SPLIT, lambda s: s.update(strategy="random", time_ordered=False)),
+        ("splits/fwd_chain_v3.json", "random"),
+    ),
+    # synthetic cache (train)
+    Case(
+        "synthetic_without_ks_pval",
+        ("train",),
+        edit_json(f"{SYNTHETIC}/meta.json", lambda m: m.pop("ks_pval")),
+        ("v1_temporal_q0.9_r0.5", "ks_pval"),
+    ),
+    Case("synthetic_from_other_split", ("train",), _another_split_name, ("v1_temporal_q0.9_r0.5", "fwd_chain_v4")),
+    Case("synthetic_parent_is_val_row", ("train",), _parent_is_val_row, ("provenance.parquet", "val")),
+    # arrays that disagree with meta.json
+    Case(
+        "labeled_rows_missing",
+        ("make-splits",),
+        edit_array(LABELED, "X_ohlc.npy", lambda a: a[:-1]),
+        ("labeled_windows/v1/X_ohlc.npy", "shape"),
+    ),
+    Case(
+        "unlabeled_channel_missing",
+        ("pretrain-ts2vec",),
+        edit_array(UNLABELED, "X_ohlc.npy", lambda a: a[..., :3].copy()),
+        ("unlabeled_windows/v1/X_ohlc.npy", "shape"),
+    ),
+    Case(
+        "synthetic_feature_rows_missing",
+        ("train",),
+        edit_array(SYNTHETIC, "X_feats20.npy", lambda a: a[:-2]),
+        ("X_feats20.npy", "shape"),
+    ),
+    Case(
+        "labeled_file_tampered",
+        ("synth-cache",),
+        flip_last_byte(f"{LABELED}/y.npy"),
+        ("labeled_windows/v1/y.npy", "sha256"),
+    ),
+    # checkpoints
+    Case(
+        "checkpoint_of_other_model",
+        ("evaluate",),
+        edit_checkpoint(CHECKPOINT, lambda c: c.update(model_name="simple_lstm")),
+        ("enhanced_simple_lstm.pt", "simple_lstm"),
+    ),
+    Case("checkpoint_truncated", ("evaluate",), truncate(CHECKPOINT), ("enhanced_simple_lstm.pt", "truncated")),
+    Case(
+        "checkpoint_with_pickled_object",
+        ("evaluate",),
+        plant_pickled_object(CHECKPOINT),
+        ("enhanced_simple_lstm.pt", "weights_only"),
+    ),
+    Case("encoder_truncated", ("train",), truncate(ENCODER), ("encoder_v1.pt", "truncated")),
+    Case("encoder_with_pickled_object", ("train",), plant_pickled_object(ENCODER), ("encoder_v1.pt", "weights_only")),
+    Case(
+        "encoder_is_a_classifier",
+        ("train",),
+        lambda root: (root / ENCODER).write_bytes((root / CHECKPOINT).read_bytes()),
+        ("encoder_v1.pt", "moola.ts2vec/1"),
+    ),
+    Case(
+        "record_of_other_run",
+        ("evaluate",),
+        edit_json(RECORD, lambda r: r.update(run_id="0123456789abcdef")),
+        ("different runs",),
+    ),
+    # names that try to leave their folder
+    Case(
+        "raw_file_dotdot",
+        ("build-windows",),
+        set_param("build_windows", "raw_files", ["../../../../etc/hosts.parquet"]),
+        ("'..'",),
+    ),
+    Case(
+        "raw_file_absolute",
+        ("build-windows",),
+        set_param("build_windows", "raw_files", ["/etc/hosts.parquet"]),
+        ("absolute",),
+    ),
+    Case(
+        "labels_file_dotdot",
+        ("build-windows",),
+        both(set_param("build_windows", "labels", "file"), set_param("build_windows", "labels_file", "../../labels.csv")),
+        ("build_windows.labels_file", "'..'"),
+    ),
+    Case("version_option_dotdot", ("build-windows", "--version", "../v2"), lambda root: None, ("--version", "../v2")),
+    Case(
+        "split_name_dotdot",
+        ("make-splits",),
+        set_param("make_splits", "name", "../../escape"),
+        ("make_splits.name",),
+    ),
+    Case(
+        "split_option_absolute",
+        ("synth-cache", "--split", "/srv/splits/fwd_chain_v3.json"),
+        lambda root: None,
+        ("absolute",),
+    ),
+    Case("dataset_dotdot", ("train",), set_param("train", "dataset", "../../v1"), ("'..'",)),
+    Case("encoder_absolute", ("train",), set_param("train", "pretrained_encoder", "/etc/passwd"), ("absolute",)),
+    Case(
+        "pretrain_output_dotdot",
+        ("pretrain-ts2vec",),
+        set_param("pretrain_ts2vec", "output", "../encoder.pt"),
+        ("'..'",),
+    ),
+    Case(
+        "unlabeled_option_dotdot",
+        ("pretrain-ts2vec", "--unlabeled", "../../elsewhere"),
+        lambda root: None,
+        ("'..'",),
+    ),
+    # the other entry points
+    Case(
+        "audit_manifest_not_json",
+        ("audit", MANIFEST),
+        lambda root: (root / MANIFEST).write_text("{not json", encoding="utf-8"),
+        (MANIFEST, "JSON"),
+    ),
+    Case(
+        "audit_input_changed",
+        ("audit", MANIFEST),
+        edit_json(SPLIT, lambda s: s.update(created_by="someone else")),
+        (MANIFEST, "claims"),
+    ),
+    Case("audit_manifest_names_outside_file", ("audit", MANIFEST), _outside_file_in_manifest, ("'..'",)),
+    Case("models_params_wrong_type", ("models",), set_param("simple_lstm", "hidden", "wide"), ("simple_lstm.hidden",)),
+    Case("pod_plan_unknown_stage", ("pod", "plan", "no_such_stage"), lambda root: None, ("no_such_stage", "dvc.yaml")),
+)
