@@ -179,13 +179,6 @@ def _dvc_output_folders(lock: dict) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="a training resumed after its last epoch skips the epoch loop, so the freeze schedule is never "
-    "re-applied: the encoder stays frozen and artifacts/models/enhanced_simple_lstm.json records "
-    "model.trainable_parameters 3363 instead of 4259 (the run manifest repeats it); moola.training.loop "
-    "should apply the freeze phase of the last finished epoch when it restores a state",
-)
 def test_training_killed_after_its_last_epoch_resumes_to_the_same_record(prepared_project, tmp_path):
     # The narrowest kill window of training: the state of the last epoch is saved, the outputs
     # are not yet written. The kill test above reaches it only when its random time falls there.

@@ -158,6 +158,10 @@ def train_torch_model(
         if resume_state.get("stopped_early"):
             first_epoch = epochs + 1  # it had already stopped; only the final steps remain
             outcome.stopped_early = True
+        if outcome.resumed_from_epoch > 0 and hasattr(model, "apply_freeze_schedule"):
+            # Put the model back in the freeze phase of the last finished epoch, as an
+            # uninterrupted run would leave it, even when no epoch remains to be run.
+            model.apply_freeze_schedule(outcome.resumed_from_epoch - 1)
     train_ohlc, train_feats, train_y = train
     n_train = int(train_y.shape[0])
     for epoch in range(first_epoch, epochs + 1):
