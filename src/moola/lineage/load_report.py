@@ -152,7 +152,7 @@ def report_state_dict_load(model: Any, file_state_dict: Mapping[str, Any], prefi
             raise RuntimeError(f"unexpected keys after matching: {outcome.unexpected_keys}")
         if hasattr(model, "encoder_is_pretrained"):
             # MoolaModule's own flag: its freeze schedule treats a loaded encoder differently.
-            model._encoder_pretrained = True
+            model.mark_encoder_pretrained()
     if hasattr(model, "apply_freeze_schedule"):
         model.apply_freeze_schedule(0)
     report.frozen_parameters, report.total_parameters = count_parameters(model)

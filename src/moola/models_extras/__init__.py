@@ -1,0 +1,1 @@
+"""Retired models (see README.md here): they build and run, but the pipeline never imports them."""
