@@ -22,7 +22,7 @@ $(VENV)/.moola-installed: pyproject.toml requirements/cpu.txt
 	@touch $@
 
 pipeline: setup
-	PATH="$(abspath $(BIN)):$$PATH" MOOLA_THREADS=$${MOOLA_THREADS:-2} $(BIN)/dvc repro
+	PATH="$(abspath $(BIN)):$$PATH" MOOLA_THREADS=$${MOOLA_THREADS:-1} $(BIN)/dvc repro
 
 test: setup
 	PATH="$(abspath $(BIN)):$$PATH" MOOLA_THREADS=$(THREADS) $(BIN)/python -m pytest -q
