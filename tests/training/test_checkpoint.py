@@ -11,6 +11,7 @@ import torch
 from moola.errors import MoolaError
 from moola.models.registry import ModelRegistry
 from moola.training.checkpoint import build_checkpoint, load_checkpoint, rebuild_model, save_checkpoint
+from moola.data.normalise import volatility_scaled
 from moola.training.scaler import Scaler, fit_scaler
 
 ENCODER = {"hidden": 8, "layers": 1}
@@ -19,7 +20,7 @@ ENCODER = {"hidden": 8, "layers": 1}
 def _checkpoint(name="simple_lstm"):
     model = ModelRegistry.create(name, None, encoder=ENCODER, seed=0)
     rng = np.random.default_rng(0)
-    scaler = fit_scaler(rng.normal(size=(5, 16, 4)), rng.normal(size=(5, 20)), np.zeros(5, dtype=bool))
+    scaler = fit_scaler(np.exp(rng.normal(0, 0.01, size=(5, 16, 4))), rng.normal(size=(5, 20)), np.zeros(5, dtype=bool))
     encoder = getattr(model, "encoder", None)
     return model, build_checkpoint(
         model_name=name, model_config=model.config.to_dict(), state_dict=model.state_dict(),
@@ -89,12 +90,13 @@ def test_encoder_file_is_not_a_classifier_checkpoint(tmp_path):
 
 def test_scaler_is_fitted_on_real_rows_only():
     rng = np.random.default_rng(0)
-    ohlc = rng.normal(size=(6, 10, 4))
+    ohlc = np.exp(np.cumsum(rng.normal(0, 0.01, size=(6, 10, 4)), axis=1))  # positive prices
     feats = rng.normal(size=(6, 20))
     synthetic = np.array([False, False, False, False, True, True])
-    ohlc[synthetic] += 100.0  # synthetic rows far off: they must not move the statistics
+    ohlc[synthetic] **= 3.0  # synthetic rows far off: they must not move the statistics
     scaler = fit_scaler(ohlc, feats, synthetic)
-    np.testing.assert_allclose(scaler.ohlc_mean, ohlc[:4].reshape(-1, 4).mean(axis=0), rtol=1e-5)
+    expected = volatility_scaled(ohlc[:4]).astype(np.float64).reshape(-1, 4).mean(axis=0)
+    np.testing.assert_allclose(scaler.ohlc_mean, expected, rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(scaler.feats_std, feats[:4].std(axis=0), rtol=1e-5)
     with pytest.raises(MoolaError, match="no real rows"):
         fit_scaler(ohlc, feats, np.ones(6, dtype=bool))

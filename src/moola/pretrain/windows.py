@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from moola.data.normalise import WINDOW_TRANSFORM, volatility_scaled
+
 STATISTICS_CHUNK_ROWS = 4096  # rows read per chunk when accumulating channel statistics
 
 
@@ -28,23 +30,33 @@ class ChannelScaler:
 
     mean: np.ndarray  # (C,) float64
     std: np.ndarray  # (C,) float64
+    per_window: bool = False  # OHLC windows: apply `volatility_scaled` first, as the classifiers do
 
-    def to_dict(self) -> dict[str, list[float]]:
+    def to_dict(self) -> dict[str, list[float] | str]:
         """Plain lists, so the scaler travels in a weights-only checkpoint and in JSON."""
-        return {"ohlc_mean": [float(v) for v in self.mean], "ohlc_std": [float(v) for v in self.std]}
+        return {
+            "ohlc_mean": [float(v) for v in self.mean],
+            "ohlc_std": [float(v) for v in self.std],
+            "window_transform": WINDOW_TRANSFORM if self.per_window else "none",
+        }
 
     def transform(self, batch: np.ndarray) -> np.ndarray:
         """(B, T, C) -> (B, T, C) float32 standardised."""
+        if self.per_window:
+            batch = volatility_scaled(batch)
         return ((batch - self.mean) / self.std).astype(np.float32)
 
 
-def fit_channel_scaler(windows: Any, rows: np.ndarray, min_std: float = 1e-8) -> ChannelScaler:
+def fit_channel_scaler(
+    windows: Any, rows: np.ndarray, min_std: float = 1e-8, per_window: bool = False
+) -> ChannelScaler:
     """Mean and std of every channel over all timestamps of the selected windows.
 
     Args:
         windows: (N, T, C) array, memory-mapped or not.
         rows: sorted row indices to use (the kept windows).
         min_std: floor on the std so a constant channel does not divide by zero.
+        per_window: the windows are OHLC prices; fit on their `volatility_scaled` view.
 
     Returns:
         The fitted scaler (float64 statistics; sums are accumulated in float64 chunk by chunk,
@@ -66,12 +78,14 @@ def fit_channel_scaler(windows: Any, rows: np.ndarray, min_std: float = 1e-8) ->
         finite = np.isfinite(chunk).all(axis=(1, 2))
         if not finite.all():
             raise NonFiniteWindowError(int(chunk_rows[int(np.argmin(finite))]))
+        if per_window:
+            chunk = volatility_scaled(chunk).astype(np.float64)
         total += chunk.sum(axis=(0, 1))
         total_squares += np.square(chunk).sum(axis=(0, 1))
         count += chunk.shape[0] * chunk.shape[1]
     mean = total / count
     variance = np.maximum(total_squares / count - np.square(mean), 0.0)
-    return ChannelScaler(mean=mean, std=np.maximum(np.sqrt(variance), min_std))
+    return ChannelScaler(mean=mean, std=np.maximum(np.sqrt(variance), min_std), per_window=per_window)
 
 
 class WindowBatches:

@@ -276,7 +276,7 @@ def _prepare_inputs(params: PretrainParams) -> PretrainInputs:
             f"{2 ** (params.temporal_unit + 1)} bars, but they have {window_length}: lower it"
         )
     try:
-        scaler = fit_channel_scaler(ohlc, kept_rows)
+        scaler = fit_channel_scaler(ohlc, kept_rows, per_window=True)  # the classifiers' view of OHLC
     except NonFiniteWindowError as exc:
         raise MoolaError(
             f"{relative_to_root(unlabeled_folder / 'X_ohlc.npy')}: window {unlabeled_windows['id'].iloc[exc.row]} "

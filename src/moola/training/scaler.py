@@ -1,5 +1,8 @@
 """Per-channel standardisation fitted on REAL train rows only, carried in every checkpoint.
 
+OHLC windows first go through `moola.data.normalise.volatility_scaled` (a per-window,
+look-ahead-free change of units), then through the per-channel statistics fitted here.
+
 Synthetic rows are left out of the fit: they are derived from train rows and would shift the
 statistics towards the augmentation's choices; val and test rows never touch it.
 """
@@ -10,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from moola.data.normalise import volatility_scaled
 from moola.errors import MoolaError
 
 # A channel that never varies (a constant feature) is divided by 1 instead of by 0.
@@ -27,7 +31,7 @@ class Scaler:
 
     def transform(self, ohlc: np.ndarray, feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Standardise a batch: (n, T, 4), (n, 20) -> float32 arrays of the same shapes."""
-        ohlc_scaled = (np.asarray(ohlc, dtype=np.float32) - self.ohlc_mean) / self.ohlc_std
+        ohlc_scaled = (volatility_scaled(ohlc) - self.ohlc_mean) / self.ohlc_std
         feats_scaled = (np.asarray(feats, dtype=np.float32) - self.feats_mean) / self.feats_std
         return ohlc_scaled.astype(np.float32), feats_scaled.astype(np.float32)
 
@@ -72,7 +76,7 @@ def fit_scaler(ohlc: np.ndarray, feats: np.ndarray, is_synthetic: np.ndarray) ->
     real = ~np.asarray(is_synthetic, dtype=bool)
     if not real.any():
         raise MoolaError("the train part has no real rows to fit the normalisation on: check the split")
-    real_ohlc = np.asarray(ohlc, dtype=np.float64)[real]  # (n_real, T, 4)
+    real_ohlc = volatility_scaled(np.asarray(ohlc)[real]).astype(np.float64)  # (n_real, T, 4)
     real_feats = np.asarray(feats, dtype=np.float64)[real]  # (n_real, 20)
     flat_ohlc = real_ohlc.reshape(-1, real_ohlc.shape[-1])  # (n_real * T, 4)
     return Scaler(
