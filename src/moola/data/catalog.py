@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moola.paths import relative_to_root
+
 LABELED_DIR = "labeled_windows"
 UNLABELED_DIR = "unlabeled_windows"
 SPLITS_DIR = "splits"
@@ -218,7 +220,7 @@ def build_catalog(root: Path) -> dict[str, Any]:
         ["down", "neutral", "up"],
     )
     return {
-        "root": str(root),
+        "root": relative_to_root(root),
         "class_names": [str(name) for name in class_names],
         "missing": missing,
         "entries": [asdict(entry) | {"status": entry.status} for entry in ordered],
