@@ -1,4 +1,4 @@
-"""The Python API exactly as the seed's integration test uses it."""
+"""The Python API exactly as the original prototype's integration test used it."""
 
 from __future__ import annotations
 
