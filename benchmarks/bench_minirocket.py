@@ -90,7 +90,6 @@ def load_ucr(aeon, load_from_ts_file, name: str):
 
 
 def accuracy_table(args, aeon, load_from_ts_file) -> bool:
-    import numpy as np
 
     from moola.models.minirocket import MiniRocket
 

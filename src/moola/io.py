@@ -116,6 +116,32 @@ def load_npy(path: str | os.PathLike, what: str = "array", mmap: bool = False) -
         raise MoolaError(f"{what} {file} cannot be read as a numpy array ({exc}): rebuild it") from None
 
 
+def read_torch_file(path: str | os.PathLike, what: str) -> Any:
+    """`torch.load(weights_only=True, map_location="cpu")` with one-line errors for bad files.
+
+    A missing, truncated or foreign file, or one that holds a pickled object (which
+    `weights_only=True` refuses to run), becomes a MoolaError naming the file.
+    """
+    import pickle
+
+    import torch
+
+    file = Path(path)
+    if not file.is_file():
+        raise MoolaError(f"{what} not found: {file}")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MoolaError(
+            f"{what} {file} holds objects that weights_only=True refuses to load ({first_line[:160]}): "
+            "it was not written by moola; rebuild it"
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MoolaError(f"{what} {file} cannot be read ({reason[:160]}): it is truncated or not a torch file; rebuild it") from None
+
+
 def write_parquet(path: str | os.PathLike, frame: Any) -> None:
     """Write a DataFrame to parquet atomically, without the pandas index."""
     import pyarrow as pa

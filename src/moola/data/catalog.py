@@ -7,12 +7,12 @@ no longer matches what is on disk, and says which folders are missing.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moola.io import sha256_file
 from moola.paths import relative_to_root
 
 LABELED_DIR = "labeled_windows"
@@ -54,14 +54,6 @@ def _read_json(path: Path) -> tuple[Any, str | None]:
         return None, f"{path.name} missing"
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         return None, f"{path.name} unreadable ({type(exc).__name__})"
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _counts(class_counts: Any, class_names: Any) -> str:
@@ -109,7 +101,7 @@ def _split_entry(path: Path, labeled_metas: dict[str, dict]) -> CatalogEntry:
         version=None,
         shape="?",
         classes="-",
-        fingerprint=_file_sha256(path),
+        fingerprint=sha256_file(path),
         built_from="?",
     )
     if not isinstance(split, dict):

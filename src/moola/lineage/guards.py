@@ -13,7 +13,6 @@ in tests/lineage/test_guards.py (see CONTRIBUTING.md).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,13 +28,12 @@ class GuardRefused(MoolaError):
 def window_content_hashes(ohlc: Any) -> list[str]:
     """sha256 of each window's OHLC bytes as little-endian float32 in C order: (n, T, 4) -> n hex strings.
 
-    The same rule as the synthetic cache's `content_sha256`, so a window is recognised wherever
-    its exact values reappear.
+    The synthetic cache's own `content_sha256` rule, so a window is recognised wherever its
+    exact values reappear.
     """
-    import numpy as np
+    from moola.data.synth import window_content_sha256
 
-    windows = np.ascontiguousarray(np.asarray(ohlc), dtype="<f4")
-    return [hashlib.sha256(window.tobytes()).hexdigest() for window in windows]
+    return [window_content_sha256(window) for window in ohlc]
 
 
 def require_time_safe_split(split: Mapping[str, Any], source: str) -> None:

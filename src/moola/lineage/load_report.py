@@ -12,9 +12,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from moola.errors import MoolaError
 
-TS2VEC_FORMAT = "moola.ts2vec/1"
 ENCODER_PREFIX = "encoder."
 
 
@@ -165,16 +163,6 @@ def read_encoder_checkpoint(path: str | os.PathLike) -> dict:
     Returns:
         The checkpoint dict; its `state_dict` holds the encoder's tensors without prefix.
     """
-    from moola.training.checkpoint import read_torch_file
+    from moola.pretrain.checkpoint import load_encoder_checkpoint
 
-    checkpoint = read_torch_file(path, "pretrained encoder")
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise MoolaError(
-            f"pretrained encoder {path} has no state_dict: give a file written by `moola pretrain-ts2vec`"
-        )
-    if checkpoint.get("format") != TS2VEC_FORMAT:
-        raise MoolaError(
-            f"pretrained encoder {path} has format {checkpoint.get('format')!r}, expected {TS2VEC_FORMAT!r}: "
-            "give a file written by `moola pretrain-ts2vec`"
-        )
-    return checkpoint
+    return load_encoder_checkpoint(path)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from moola.errors import MoolaError
+from moola.io import read_torch_file
 from moola.models.encoders import EncoderConfig, build_encoder
 
 CHECKPOINT_FORMAT = "moola.ts2vec/1"
@@ -70,11 +71,7 @@ def load_encoder_checkpoint(path: str | Path) -> dict[str, Any]:
     file = Path(path)
     if not file.is_file():
         raise MoolaError(f"TS2Vec encoder not found: {file} (run `moola pretrain-ts2vec` or dvc repro pretrain_ts2vec)")
-    try:
-        checkpoint = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or unsafe file
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise MoolaError(f"{file} cannot be read as a weights-only checkpoint ({reason}): rebuild it") from None
+    checkpoint = read_torch_file(file, "TS2Vec encoder")
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise MoolaError(f"{file} is not a {CHECKPOINT_FORMAT} encoder checkpoint (format {found!r}): rebuild it")

@@ -133,17 +133,14 @@ def _resume_key(identity: dict[str, Any]) -> str:
 
 def _read_state(path: Path, resume_key: str) -> dict[str, Any] | None:
     """A saved training state that matches `resume_key`, else None (with the reason printed)."""
-    import torch
+    from moola.io import read_torch_file
 
     if not path.is_file():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a state from another torch or a damaged disk: start over, never crash
-        print(
-            f"pretrain-ts2vec: ignoring unreadable training state {path.name} ({type(exc).__name__}); starting over",
-            flush=True,
-        )
+        state = read_torch_file(path, "training state")
+    except MoolaError:  # a state from another torch or a damaged disk: start over, never crash
+        print(f"pretrain-ts2vec: ignoring unreadable training state {path.name}; starting over", flush=True)
         return None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or state.get("resume_key") != resume_key:
         print(f"pretrain-ts2vec: training state {path.name} is from other params or data; starting over", flush=True)

@@ -10,10 +10,10 @@ and it carries its config, so it rebuilds the model alone.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 from moola.errors import MoolaError
+from moola.io import read_torch_file
 
 CHECKPOINT_FORMAT = "moola.checkpoint/1"
 REQUIRED_KEYS = ("format", "model_name", "model_config", "state_dict", "scaler", "class_names", "encoder_config", "data")
@@ -75,32 +75,6 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> None:
 
     with atomic_file(path, "wb") as handle:
         torch.save(checkpoint, handle)
-
-
-def read_torch_file(path: str | os.PathLike, what: str) -> Any:
-    """`torch.load(weights_only=True, map_location="cpu")` with one-line errors for bad files.
-
-    A missing, truncated or foreign file, or one that holds a pickled object (which
-    `weights_only=True` refuses to run), becomes a MoolaError naming the file.
-    """
-    import pickle
-
-    import torch
-
-    file = Path(path)
-    if not file.is_file():
-        raise MoolaError(f"{what} not found: {file}")
-    try:
-        return torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MoolaError(
-            f"{what} {file} holds objects that weights_only=True refuses to load ({first_line[:160]}): "
-            "it was not written by moola; rebuild it"
-        ) from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MoolaError(f"{what} {file} cannot be read ({reason[:160]}): it is truncated or not a torch file; rebuild it") from None
 
 
 def load_checkpoint(path: str | os.PathLike, expected_model: str | None = None) -> dict:

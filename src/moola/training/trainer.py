@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from moola.errors import MoolaError
-from moola.training.checkpoint import build_checkpoint, read_torch_file, save_checkpoint
+from moola.io import read_torch_file
+from moola.training.checkpoint import build_checkpoint, save_checkpoint
 from moola.training.config import TrainConfig
 from moola.training.loop import (
     STATE_FORMAT,
