@@ -87,9 +87,3 @@ def test_hashes_depend_on_content_only(tmp_path):
     a = np.zeros((2, 3), np.float32)
     assert io.sha256_array(a) != io.sha256_array(a.astype(np.float64))
     assert io.sha256_array(a) != io.sha256_array(a.reshape(3, 2))
-
-
-def test_code_version_is_stable():
-    first = io.code_version("data")
-    assert first == io.code_version("data")
-    assert len(first["code_sha256"]) == 64

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("moola.data.catalog_cli", "list every dataset version, split and synthetic cache"),
     "models": ("moola.models.models_cli", "list the active models with roles and sizes"),
     "pod": ("moola.remote.pod_cli", "fresh GPU pod: pull, run a stage, push (see docs/RUNPOD.md)"),
+    "deps": ("moola.codedeps", "the code each stage runs, derived from its imports; --check / --write dvc.yaml"),
 }
 
 

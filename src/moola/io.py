@@ -230,21 +230,9 @@ def sha256_array(array: Any) -> str:
     return digest.hexdigest()
 
 
-def code_version(*subpackages: str) -> dict[str, str]:
-    """Return the package version and one sha256 over the source files of `subpackages`.
+def write_torch_file(path: str | os.PathLike, obj: Any) -> None:
+    """`torch.save` atomically (temporary file, then rename): checkpoints, encoders, resume states."""
+    import torch
 
-    The hash depends on file contents only (not on git or the clock), so an unchanged code
-    base gives byte-identical manifests on any machine. With no argument, all of moola.
-    """
-    import moola
-
-    package_dir = Path(moola.__file__).resolve().parent
-    folders = [package_dir / name.replace(".", "/") for name in subpackages] or [package_dir]
-    digest = hashlib.sha256()
-    for folder in folders:
-        files = [folder.with_suffix(".py")] if not folder.is_dir() else sorted(folder.rglob("*.py"))
-        for file in files:
-            if file.is_file():
-                digest.update(file.relative_to(package_dir).as_posix().encode("utf-8") + b"\0")
-                digest.update(file.read_bytes())
-    return {"moola": moola.__version__, "code_sha256": digest.hexdigest()}
+    with atomic_file(path, "wb") as handle:
+        torch.save(obj, handle)

@@ -162,3 +162,14 @@ class BaseParams:
 def load_base(params: dict[str, Any] | None = None) -> BaseParams:
     """Read the `base:` section."""
     return load_section(BaseParams, "base", params)
+
+
+def labeled_version(params: dict[str, Any]) -> str:
+    """`build_windows.version`, the labeled version every data stage works on."""
+    import re
+
+    section = params.get("build_windows")
+    version = section.get("version") if isinstance(section, dict) else None
+    if not isinstance(version, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", version):
+        raise MoolaError(f"params key build_windows.version = {str(version)[:40]!r} must be a folder name such as v1")
+    return version

@@ -124,7 +124,7 @@ def test_folder_without_meta_is_not_overwritten(tiny_project, capsys):
     (tiny_project / LABELED).mkdir(parents=True)
     (tiny_project / LABELED / "notes.txt").write_text("mine")
     assert _build() == 1
-    assert "has no readable meta.json fingerprint" in _error_line(capsys)
+    assert "exists but cannot be read as a labeled window version" in _error_line(capsys)
     assert (tiny_project / LABELED / "notes.txt").read_text() == "mine"
     assert not (tiny_project / UNLABELED).exists()
 

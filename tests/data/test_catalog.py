@@ -80,7 +80,7 @@ def test_split_and_cache_of_a_changed_version_are_flagged(project, capsys):
         "does not match the labeled set's aaaaaaaaaaaa" in p for p in entries["splits/fwd_chain_v3.json"]["problems"]
     )
     assert any(
-        "fingerprint is now aaaaaaaaaaaa" in p for p in entries["synthetic_cache/v1_temporal_q0.9_r0.5"]["problems"]
+        "built from labeled_fingerprint" in p for p in entries["synthetic_cache/v1_temporal_q0.9_r0.5"]["problems"]
     )
     assert cli.main(["data"]) == 0
     assert "2 entries are FLAGGED" in capsys.readouterr().out

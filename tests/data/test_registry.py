@@ -57,15 +57,15 @@ def test_default_load_gives_the_split_parts_and_an_audit(project):
     labeled = np.load(project / "data" / "labeled_windows" / "v1" / "X_ohlc.npy")
     for part in ("train", "val", "test"):
         got = getattr(data, part)
-        np.testing.assert_array_equal(got.index, split[part])
-        np.testing.assert_array_equal(got.ohlc, labeled[split[part]])
-        assert got.feats.shape == (len(split[part]), 20) and got.y.dtype == np.int64
+        np.testing.assert_array_equal(got.index, split[f"{part}_indices"])
+        np.testing.assert_array_equal(got.ohlc, labeled[split[f"{part}_indices"]])
+        assert got.feats.shape == (len(split[f"{part}_indices"]), 20) and got.y.dtype == np.int64
         assert not got.is_synthetic.any() and np.array_equal(got.parent, got.index)
         assert len(got.ids) == len(got) and "@" in got.ids[0]
     assert data.class_names == ["down", "neutral", "up"]
     assert data.synthetic_meta is None and data.paths["synthetic"] is None
     audit = data.audit
-    assert audit["n_real_train"] == len(split["train"]) and audit["n_synthetic_train"] == 0
+    assert audit["n_real_train"] == len(split["train_indices"]) and audit["n_synthetic_train"] == 0
     assert audit["val_synthetic"] == 0 and audit["test_synthetic"] == 0
     assert audit["split_strategy"] == "forward_chaining" and audit["split_sha256"] == io.sha256_file(
         _split_path(project)
@@ -81,10 +81,10 @@ def test_synthetic_rows_join_train_only_with_their_parents(project):
         synthetic_version=f"synthetic_cache/{CACHE}",
     )
     train, split = data.train, data.split
-    n_real = len(split["train"])
+    n_real = len(split["train_indices"])
     assert train.is_synthetic.sum() == data.audit["n_synthetic_train"] == data.synthetic_meta["n"]
     assert (train.index[train.is_synthetic] == -1).all()
-    assert set(train.parent[train.is_synthetic]) <= set(split["train"])
+    assert set(train.parent[train.is_synthetic]) <= set(split["train_indices"])
     assert data.audit["synthetic_ratio"] == pytest.approx(data.synthetic_meta["n"] / n_real)
     assert data.audit["val_synthetic"] == 0 and data.audit["test_synthetic"] == 0
     assert not data.val.is_synthetic.any() and not data.test.is_synthetic.any()
@@ -114,15 +114,15 @@ def test_load_unlabeled_checks_shapes_and_can_memory_map(project):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda s: s.update(val=sorted(s["val"] + s["train"][:1])), r"row \d+ is in more than one part \(train, val\)"),
-        (lambda s: s["test"].append(10_000), "outside the labeled set's rows"),
-        (lambda s: s["test"].pop(), "in no part"),
-        (lambda s: s["train"].reverse(), "not a sorted list"),
+        (lambda s: s.update(val_indices=sorted(s["val_indices"] + s["train_indices"][:1])), r"row \d+ is in more than one part \(train, val\)"),
+        (lambda s: s["test_indices"].append(10_000), "outside the labeled set's rows"),
+        (lambda s: s["test_indices"].pop(), "in no part"),
+        (lambda s: s["train_indices"].reverse(), "not a sorted list"),
         (lambda s: s.update(labeled_fingerprint="0" * 64), "does not match the labeled set's"),
         (lambda s: s.update(strategy="random"), "'random' is refused"),
         (lambda s: s.update(labeled_version="v0"), "made for labeled_windows/v0"),
         (lambda s: s["counts"].update(train=1), "counts do not match"),
-        (lambda s: s.pop("purged"), "missing field"),
+        (lambda s: s.pop("purged_indices"), "missing field"),
     ],
 )
 def test_tampered_split_is_refused(project, change, message):
@@ -133,9 +133,9 @@ def test_tampered_split_is_refused(project, change, message):
 
 def test_a_split_moving_a_late_row_into_train_breaks_the_time_guarantee(project):
     def move_first_test_row_to_train(split):
-        row = split["test"].pop(0)
-        split["train"] = sorted(split["train"] + [row])
-        split["counts"] = {k: len(split[k]) for k in ("train", "val", "test", "purged")}
+        row = split["test_indices"].pop(0)
+        split["train_indices"] = sorted(split["train_indices"] + [row])
+        split["counts"] = {k: len(split[f"{k}_indices"]) for k in ("train", "val", "test", "purged")}
 
     _tamper_split(project, move_first_test_row_to_train)
     with pytest.raises(MoolaError, match="not after train's last t1"):
@@ -172,7 +172,7 @@ def test_cache_whose_parent_is_not_a_train_row_is_refused(project):
     folder = project / "data" / "synthetic_cache" / CACHE
     split = json.loads(_split_path(project).read_text())
     prov = pd.read_parquet(folder / "provenance.parquet")
-    prov.loc[0, "parent_index"] = split["test"][0]
+    prov.loc[0, "parent_index"] = split["test_indices"][0]
     _reseal(folder, **{"provenance.parquet": prov})
     with pytest.raises(MoolaError, match=r"row 0: parent_index .* is not a train row .*\(it is in test\)"):
         DataRegistry().load_labeled(include_synthetic=True, synthetic_version=CACHE)

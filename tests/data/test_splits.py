@@ -10,6 +10,7 @@ import pytest
 from fake_labeled import enter_project, set_params
 
 from moola import cli
+from moola.artifacts import split as split_artifact
 from moola.data import splits
 from moola.errors import MoolaError
 
@@ -22,10 +23,11 @@ ARCHITECTURE_FIELDS = {
     "time_ordered",
     "purge",
     "embargo",
-    "train",
-    "val",
-    "test",
-    "purged",
+    "train_indices",
+    "val_indices",
+    "test_indices",
+    "purged_indices",
+    "purge_days",
     "counts",
     "time_ranges",
     "created_by",
@@ -136,7 +138,8 @@ def test_forward_chaining_guarantees_hold_on_200_random_timelines():
         _assert_time_ordered_guarantees(codes, starts, t1s, embargo.value)
         # the validator agrees whenever the split is usable
         if all((codes == k).any() for k in range(3)):
-            doc = {**parts_of(codes), "counts": {k: len(v) for k, v in parts_of(codes).items()}}
+            doc = {f"{k}_indices": v for k, v in parts_of(codes).items()}
+            doc["counts"] = {k: len(v) for k, v in parts_of(codes).items()}
             doc.update(
                 name="x",
                 labeled_version="v1",
@@ -145,12 +148,13 @@ def test_forward_chaining_guarantees_hold_on_200_random_timelines():
                 time_ordered=True,
                 purge=purge,
                 embargo=f"{embargo.days}D",
+                purge_days=float(embargo.days),
                 time_ranges={},
                 created_by="t",
                 timestamp="t",
             )
             windows = pd.DataFrame({"start": pd.to_datetime(starts, utc=True), "t1": pd.to_datetime(t1s, utc=True)})
-            assert splits.split_problems(doc, len(starts), windows=windows) == []
+            assert split_artifact.problems(doc, len(starts), windows=windows) == []
 
 
 def test_stratified_guarantees_and_determinism_on_200_random_timelines():
@@ -215,9 +219,10 @@ def test_make_splits_writes_the_documented_split(project, capsys):
     assert split["purge"] is True and split["embargo"] == "5D"
     meta = json.loads((project / "data" / "labeled_windows" / "v1" / "meta.json").read_text())
     assert split["labeled_fingerprint"] == meta["fingerprint"] and split["labeled_version"] == "v1"
-    rows = sorted(split["train"] + split["val"] + split["test"] + split["purged"])
+    rows = sorted(split["train_indices"] + split["val_indices"] + split["test_indices"] + split["purged_indices"])
     assert rows == list(range(meta["n"]))
-    assert split["counts"] == {k: len(split[k]) for k in ("train", "val", "test", "purged")}
+    assert split["counts"] == {k: len(split[f"{k}_indices"]) for k in ("train", "val", "test", "purged")}
+    assert split["purge_days"] == 5.0  # the seed's field: the embargo in days
     windows = pd.read_parquet(project / "data" / "labeled_windows" / "v1" / "windows.parquet")
     assert split["timestamp"] == windows["t1"].max().isoformat()  # from the data, not the clock
     assert split["time_ranges"]["train"]["end"] < split["time_ranges"]["val"]["start"]
@@ -257,7 +262,7 @@ def test_make_splits_stratified_is_deterministic_purged_and_not_time_ordered(pro
     split = json.loads(path.read_text())
     assert split["strategy"] == "stratified" and split["time_ordered"] is False and split["purge"] is True
     windows = pd.read_parquet(project / "data" / "labeled_windows" / "v1" / "windows.parquet")
-    assert splits.split_problems(split, len(windows), windows=windows) == []
+    assert split_artifact.problems(split, len(windows), windows=windows) == []
     first = path.read_bytes()
     path.unlink()
     assert cli.main(["make-splits", "--strategy", "stratified", "--name", "strat_v1"]) == 0

@@ -139,7 +139,7 @@ def test_synth_cache_stage_writes_a_train_only_cache_with_ks(project, capsys):
         "files",
     ):
         assert key in meta, key
-    assert meta["n"] == round(0.5 * len(split["train"]))
+    assert meta["n"] == round(0.5 * len(split["train_indices"]))
     assert set(meta["ks"]) == set(FEATURE_NAMES)
     assert all(set(v) == {"statistic", "pvalue"} and 0 <= v["pvalue"] <= 1 for v in meta["ks"].values())
     assert meta["ks_pval"] == synth.simes_combination([v["pvalue"] for v in meta["ks"].values()])
@@ -147,14 +147,14 @@ def test_synth_cache_stage_writes_a_train_only_cache_with_ks(project, capsys):
     config = json.loads((folder / "augmentation_config.json").read_text())
     assert config["seed"] == 1337 and config["jitter_sigma"] == 0.03 and config["mixup_alpha"] == 0.2
     prov = pd.read_parquet(folder / "provenance.parquet")
-    assert set(prov["parent_index"]) <= set(split["train"])
-    assert not set(prov["parent_index"]) & set(split["val"] + split["test"] + split["purged"])
+    assert set(prov["parent_index"]) <= set(split["train_indices"])
+    assert not set(prov["parent_index"]) & set(split["val_indices"] + split["test_indices"] + split["purged_indices"])
     mixed = prov.loc[prov["mix_parent"] >= 0, "mix_parent"]
-    assert set(mixed) <= set(split["train"])
+    assert set(mixed) <= set(split["train_indices"])
     ohlc = np.load(folder / "X_ohlc.npy")
     _assert_consistent(ohlc)
     labeled = np.load(project / "data" / "labeled_windows" / "v1" / "X_ohlc.npy")
-    held_out = {synth.window_content_sha256(labeled[row]) for row in split["val"] + split["test"]}
+    held_out = {synth.window_content_sha256(labeled[row]) for row in split["val_indices"] + split["test_indices"]}
     assert not held_out & set(prov["content_sha256"])
     assert f"wrote data/synthetic_cache/{CACHE}" in capsys.readouterr().out
 
@@ -183,7 +183,7 @@ def test_synth_cache_names_follow_params(project):
     assert cli.main(["synth-cache"]) == 0
     meta = json.loads((project / "data" / "synthetic_cache" / "v1_temporal_q0.95_r1" / "meta.json").read_text())
     split = json.loads((project / "data" / "splits" / "fwd_chain_v3.json").read_text())
-    assert meta["n"] == len(split["train"])
+    assert meta["n"] == len(split["train_indices"])
 
 
 @pytest.mark.parametrize(

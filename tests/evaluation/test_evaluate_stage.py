@@ -56,4 +56,17 @@ def test_checkpoint_from_another_run_is_refused(built_project, capsys):
     torch.save(checkpoint, path)
     assert cli.main(["evaluate"]) == 1
     err = capsys.readouterr().err
-    assert "come from different runs" in err and not (built_project / "metrics/eval.json").exists()
+    assert "is not the checkpoint" in err and "changed after training" in err
+    assert not (built_project / "metrics/eval.json").exists()
+
+
+def test_checkpoint_with_one_flipped_byte_is_refused(built_project, capsys):
+    assert cli.main(["train"]) == 0
+    path = built_project / "artifacts/models/enhanced_simple_lstm.pt"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # inside the tensor bytes: torch still loads it
+    path.write_bytes(bytes(data))
+    assert cli.main(["evaluate"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is not the checkpoint" in err
+    assert not (built_project / "metrics/eval.json").exists() and not (built_project / "artifacts/runs/latest").exists()

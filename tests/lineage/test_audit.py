@@ -27,15 +27,15 @@ def test_untouched_run_passes_every_claim(evaluated_project, capsys):
     assert not _failed_claims(out)
     for claim in ("sha256 data/labeled_windows/v1/X_ohlc.npy", "sha256 data/splits/fwd_chain_v3.json",
                   "sha256 artifacts/ts2vec/encoder_v1.pt", "sha256 artifacts/models/enhanced_simple_lstm.pt",
-                  "purge", "embargo", "no val/test window equals", "pretrained load figures: matched 8/8"):
+                  "split parts disjoint, complete, purged and embargoed", "no val/test window equals", "pretrained load figures: matched 8/8"):
         assert f"✓ {claim}" in out
 
 
 def test_tampered_split_is_caught(evaluated_project, capsys):
     split_file = evaluated_project / "data/splits/fwd_chain_v3.json"
     split = json.loads(split_file.read_text())
-    moved = split["test"].pop(0)  # a test window quietly moved into train
-    split["train"] = sorted(split["train"] + [moved])
+    moved = split["test_indices"].pop(0)  # a test window quietly moved into train
+    split["train_indices"] = sorted(split["train_indices"] + [moved])
     split_file.write_text(json.dumps(split, indent=2))
     code, out, err = _audit(capsys)
     assert code == 1
@@ -58,12 +58,12 @@ def test_leaked_window_is_caught(evaluated_project, capsys):
     split = json.loads((evaluated_project / "data/splits/fwd_chain_v3.json").read_text())
     ohlc_file = evaluated_project / "data/labeled_windows/v1/X_ohlc.npy"
     ohlc = np.load(ohlc_file)
-    ohlc[split["test"][3]] = ohlc[split["train"][0]]  # a train window copied into test
+    ohlc[split["test_indices"][3]] = ohlc[split["train_indices"][0]]  # a train window copied into test
     np.save(ohlc_file, ohlc)
     code, out, _ = _audit(capsys)
     assert code == 1
     leak = [line for line in _failed_claims(out) if "no val/test window equals" in line]
-    assert leak and f"test row {split['test'][3]} has the same OHLC content as a train window" in leak[0]
+    assert leak and f"test row {split['test_indices'][3]} has the same OHLC content as a train window" in leak[0]
 
 
 def test_leaked_synthetic_window_is_caught(evaluated_project, capsys):
@@ -71,7 +71,7 @@ def test_leaked_synthetic_window_is_caught(evaluated_project, capsys):
     synthetic = np.load(evaluated_project / "data/synthetic_cache/v1_temporal_q0.9_r0.5/X_ohlc.npy")
     ohlc_file = evaluated_project / "data/labeled_windows/v1/X_ohlc.npy"
     ohlc = np.load(ohlc_file)
-    ohlc[split["val"][0]] = synthetic[5]
+    ohlc[split["val_indices"][0]] = synthetic[5]
     np.save(ohlc_file, ohlc)
     code, out, _ = _audit(capsys)
     assert code == 1

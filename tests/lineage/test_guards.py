@@ -6,6 +6,7 @@ import json
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from moola import cli
@@ -39,13 +40,22 @@ def good_data():
     """A crafted LabeledData look-alike: 6 real train rows + 3 synthetic, 3 val, 3 test."""
     rng = np.random.default_rng(0)
     train = _concat(_part([0, 1, 2, 3, 4, 5], rng), _part([0, 2, 4], rng, synthetic=True))
-    meta = {"version": "v1", "fingerprint": "f" * 64}
-    split = {"name": "fwd", "strategy": "forward_chaining", "labeled_version": "v1", "labeled_fingerprint": "f" * 64}
+    meta = {"version": "v1", "fingerprint": "f" * 64, "n": 12}
+    starts = pd.date_range("2020-01-01", periods=12, freq="10D", tz="UTC")
+    windows = pd.DataFrame({"start": starts, "t1": starts + pd.Timedelta("1D")})
+    parts = {"train": list(range(6)), "val": [6, 7, 8], "test": [9, 10, 11], "purged": []}
+    split = {
+        "name": "fwd", "strategy": "forward_chaining", "labeled_version": "v1", "labeled_fingerprint": "f" * 64,
+        "time_ordered": True, "purge": True, "purge_days": 0.0, "embargo": "0D",
+        **{f"{part}_indices": rows for part, rows in parts.items()},
+        "counts": {part: len(rows) for part, rows in parts.items()}, "time_ranges": {}, "created_by": "test",
+        "timestamp": "t",
+    }
     synthetic_meta = {"name": "v1_temporal_q0.9_r0.5", "labeled_version": "v1", "labeled_fingerprint": "f" * 64,
                       "split_name": "fwd", "split_sha256": "s" * 64, "ks_pval": 0.5}
     return SimpleNamespace(
         train=train, val=_part([6, 7, 8], rng), test=_part([9, 10, 11], rng), meta=meta, split=split,
-        synthetic_meta=synthetic_meta, audit={"split_sha256": "s" * 64}, paths={"synthetic": None},
+        synthetic_meta=synthetic_meta, audit={"split_sha256": "s" * 64}, paths={"synthetic": None}, windows=windows,
     )
 
 
@@ -69,32 +79,32 @@ def test_good_data_passes_and_lists_claims(good_data):
 
 def test_random_split_refused(good_data):
     good_data.split["strategy"] = "random"
-    _refused(good_data, "random split leaks")
+    _refused(good_data, "random split put near-copies")
 
 
 def test_split_of_another_labeled_version_refused(good_data):
     good_data.split["labeled_version"] = "v0"
-    _refused(good_data, "belongs to labeled version 'v0'")
+    _refused(good_data, "made for labeled_windows/v0")
 
 
 def test_split_of_other_contents_refused(good_data):
     good_data.split["labeled_fingerprint"] = "0" * 64
-    _refused(good_data, "other contents")
+    _refused(good_data, "does not match the labeled set")
 
 
 def test_synthetic_cache_of_another_version_refused(good_data):
     good_data.synthetic_meta["labeled_fingerprint"] = "0" * 64
-    _refused(good_data, "synthetic cache .* was built from labeled version")
+    _refused(good_data, "synthetic cache .* was built from labeled_fingerprint")
 
 
 def test_synthetic_cache_of_another_split_refused(good_data):
     good_data.synthetic_meta["split_name"] = "other_split"
-    _refused(good_data, "built from split 'other_split'")
+    _refused(good_data, "built from split_name 'other_split'")
 
 
 def test_synthetic_cache_of_another_split_version_refused(good_data):
     good_data.synthetic_meta["split_sha256"] = "0" * 64
-    _refused(good_data, "another version of split")
+    _refused(good_data, "built from split_sha256")
 
 
 @pytest.mark.parametrize("value", [0.09, 0.0, None, "high", float("nan")])

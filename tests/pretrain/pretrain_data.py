@@ -100,7 +100,8 @@ def write_labeled_and_split(data: Path, name: str = "fwd_chain_v3", version: str
     }
     split = {
         "name": name, "labeled_version": version, "labeled_fingerprint": meta["fingerprint"],
-        "strategy": "forward_chaining", "time_ordered": True, "purge": True, "embargo": EMBARGO, **parts,
+        "strategy": "forward_chaining", "time_ordered": True, "purge": True, "embargo": EMBARGO,
+        "purge_days": pd.Timedelta(EMBARGO).value / 86_400e9, **{f"{part}_indices": rows for part, rows in parts.items()},
         "counts": {part: len(rows) for part, rows in parts.items()}, "time_ranges": time_ranges,
         "created_by": "moola make-splits", "timestamp": windows["t1"].max().isoformat(),
     }

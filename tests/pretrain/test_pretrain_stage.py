@@ -111,16 +111,16 @@ def test_two_runs_give_byte_identical_outputs(pretrain_project):
 
 def kill_after_saving_state(monkeypatch):
     """Make the stage die (as on Ctrl-C) right after it saves its first epoch's state; returns the undo."""
-    from moola.stages import pretrain_ts2vec
+    from moola.artifacts import resume
 
-    save_state = pretrain_ts2vec._write_training_state
+    save_state = resume.save
 
-    def save_then_die(path, state):
-        save_state(path, state)
+    def save_then_die(*args):
+        save_state(*args)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pretrain_ts2vec, "_write_training_state", save_then_die)
-    return lambda: monkeypatch.setattr(pretrain_ts2vec, "_write_training_state", save_state)
+    monkeypatch.setattr(resume, "save", save_then_die)
+    return lambda: monkeypatch.setattr(resume, "save", save_state)
 
 
 def test_a_killed_run_resumes_to_the_same_result(pretrain_project, monkeypatch, capsys):
@@ -156,7 +156,7 @@ def test_a_saved_state_from_other_params_is_not_resumed(pretrain_project, monkey
     set_params(pretrain_project, epochs=2, lr=0.002)
     capsys.readouterr()
     assert pretrain() == 0
-    assert "is from other params or data; starting over" in capsys.readouterr().out
+    assert "belongs to other params or data; starting fresh" in capsys.readouterr().out
     restarted = outputs(pretrain_project)
     assert pretrain() == 0  # a fresh lr=0.002 run, no state left
     assert outputs(pretrain_project) == restarted
@@ -173,11 +173,21 @@ def test_dilated_cnn_encoder_is_selectable(pretrain_project):
 
 
 def test_command_line_names_override_params(pretrain_project):
-    assert pretrain("--unlabeled", "unlabeled_windows/v1", "--output", "artifacts/other/enc.pt", "--split", "fwd_chain_v3") == 0
-    checkpoint = load_encoder_checkpoint(pretrain_project / "artifacts/other/enc.pt")
+    assert pretrain("--unlabeled", "unlabeled_windows/v1", "--output", "artifacts/ts2vec/enc.pt", "--split", "fwd_chain_v3") == 0
+    checkpoint = load_encoder_checkpoint(pretrain_project / "artifacts/ts2vec/enc.pt")
     assert checkpoint["train_params"]["unlabeled_version"] == "v1"
-    assert checkpoint["train_params"]["output"] == "artifacts/other/enc.pt"
+    assert checkpoint["train_params"]["output"] == "artifacts/ts2vec/enc.pt"
     assert not (pretrain_project / OUTPUT).exists()
+
+
+@pytest.mark.parametrize("output", ["data/labeled_windows/v1/y.npy", "artifacts/models/enhanced_simple_lstm.pt",
+                                    "params.yaml", "../outside.pt", "artifacts/ts2vec/../models/x.pt"])
+def test_an_output_outside_the_encoder_folder_is_refused(pretrain_project, output, capsys):
+    before = {p: p.read_bytes() for p in pretrain_project.rglob("*") if p.is_file()}
+    assert pretrain("--output", output) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "a TS2Vec encoder is written only under artifacts/ts2vec/" in err
+    assert {p: p.read_bytes() for p in pretrain_project.rglob("*") if p.is_file()} == before
 
 
 def _nan_in_a_kept_window(root):

@@ -268,15 +268,15 @@ def _labels_duplicate(root: Path) -> None:
 
 
 def _split_overlap(split: dict) -> None:
-    split["train"] = sorted(split["train"] + [split["val"][0]])
+    split["train_indices"] = sorted(split["train_indices"] + [split["val_indices"][0]])
 
 
 def _split_out_of_range(split: dict) -> None:
-    split["test"] = split["test"] + [10_000]
+    split["test_indices"] = split["test_indices"] + [10_000]
 
 
 def _split_missing_row(split: dict) -> None:
-    split["test"] = split["test"][:-1]
+    split["test_indices"] = split["test_indices"][:-1]
 
 
 def _another_split_name(root: Path) -> None:
@@ -293,7 +293,7 @@ def _parent_is_val_row(root: Path) -> None:
     folder = root / SYNTHETIC
     split = json.loads((root / SPLIT).read_text(encoding="utf-8"))
     provenance = pd.read_parquet(folder / "provenance.parquet")
-    provenance.loc[0, "parent_index"] = split["val"][0]
+    provenance.loc[0, "parent_index"] = split["val_indices"][0]
     provenance.to_parquet(folder / "provenance.parquet", index=False)
     refresh_file_hash(folder, "provenance.parquet")
 

@@ -12,13 +12,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from moola.artifacts import layout
 from moola.io import sha256_file
 from moola.paths import relative_to_root
 
-LABELED_DIR = "labeled_windows"
-UNLABELED_DIR = "unlabeled_windows"
-SPLITS_DIR = "splits"
-SYNTHETIC_DIR = "synthetic_cache"
+LABELED_DIR = layout.LABELED
+UNLABELED_DIR = layout.UNLABELED
+SPLITS_DIR = layout.SPLITS
+SYNTHETIC_DIR = layout.SYNTHETIC
 FOLDER_HINTS = {
     LABELED_DIR: "run moola build-windows (or dvc pull)",
     UNLABELED_DIR: "run moola build-windows (or dvc pull)",
@@ -64,8 +65,8 @@ def _counts(class_counts: Any, class_names: Any) -> str:
 
 
 def _window_entry(folder: Path, kind: str) -> CatalogEntry:
-    meta, error = _read_json(folder / "meta.json")
-    manifest, _ = _read_json(folder / "manifest.json")
+    meta, error = _read_json(folder / layout.META)
+    manifest, _ = _read_json(folder / layout.MANIFEST)
     name = f"{folder.parent.name}/{folder.name}"
     entry = CatalogEntry(
         kind=kind, name=name, version=folder.name, shape="?", classes="-", fingerprint="", built_from="?"
@@ -92,7 +93,7 @@ def _window_entry(folder: Path, kind: str) -> CatalogEntry:
 
 
 def _split_entry(path: Path, labeled_metas: dict[str, dict]) -> CatalogEntry:
-    from moola.data.splits import split_problems
+    from moola.artifacts.split import problems as split_problems
 
     split, error = _read_json(path)
     entry = CatalogEntry(
@@ -128,7 +129,7 @@ def _split_entry(path: Path, labeled_metas: dict[str, dict]) -> CatalogEntry:
 
 
 def _synthetic_entry(folder: Path, labeled_metas: dict[str, dict], split_hashes: dict[str, str]) -> CatalogEntry:
-    meta, error = _read_json(folder / "meta.json")
+    meta, error = _read_json(folder / layout.META)
     entry = CatalogEntry(
         kind="synthetic",
         name=f"{SYNTHETIC_DIR}/{folder.name}",
@@ -148,18 +149,16 @@ def _synthetic_entry(folder: Path, labeled_metas: dict[str, dict], split_hashes:
     entry.fingerprint = str(meta.get("fingerprint") or "")
     entry.built_from = f"{LABELED_DIR}/{version} + {SPLITS_DIR}/{split_name}.json (train rows)"
     entry.notes.append(f"ks_pval {meta.get('ks_pval')}, ratio {meta.get('ratio')}, quality {meta.get('quality')}")
+    from moola.artifacts.synthetic import lineage_problems
+
     labeled_meta = labeled_metas.get(version) if isinstance(version, str) else None
     if labeled_meta is None:
         entry.problems.append(f"its labeled version {LABELED_DIR}/{version} is missing")
-    elif labeled_meta.get("fingerprint") != meta.get("labeled_fingerprint"):
-        entry.problems.append(
-            f"{LABELED_DIR}/{version} fingerprint is now {str(labeled_meta.get('fingerprint'))[:SHORT]}, "
-            f"the cache was built from {str(meta.get('labeled_fingerprint'))[:SHORT]}"
-        )
-    if split_name not in split_hashes:
+    elif split_name not in split_hashes:
         entry.problems.append(f"its split {SPLITS_DIR}/{split_name}.json is missing")
-    elif split_hashes[split_name] != meta.get("split_sha256"):
-        entry.problems.append(f"{SPLITS_DIR}/{split_name}.json changed since the cache was built")
+    else:
+        split_stub = {"name": split_name}
+        entry.problems.extend(lineage_problems(meta, labeled_meta, split_stub, split_hashes[split_name]))
     return entry
 
 
@@ -187,7 +186,7 @@ def build_catalog(root: Path) -> dict[str, Any]:
     unlabeled = [_window_entry(folder, "unlabeled") for folder in folders(UNLABELED_DIR)]
     labeled_metas = {}
     for folder in folders(LABELED_DIR):
-        meta, _ = _read_json(folder / "meta.json")
+        meta, _ = _read_json(folder / layout.META)
         if isinstance(meta, dict):
             labeled_metas[folder.name] = meta
     split_files = (
@@ -208,8 +207,7 @@ def build_catalog(root: Path) -> dict[str, Any]:
     known = {entry.version for entry in labeled}
     ordered.extend(e for e in split_entries + caches if e.version not in known)
     class_names = next(
-        (meta["class_names"] for meta in labeled_metas.values() if isinstance(meta.get("class_names"), list)),
-        ["down", "neutral", "up"],
+        (meta["class_names"] for meta in labeled_metas.values() if isinstance(meta.get("class_names"), list)), []
     )
     return {
         "root": relative_to_root(root),

@@ -23,7 +23,7 @@ Steps 2 and 3 run at the train|val boundary, then at the val|test boundary::
     val                               |cut  [~~~]  [=====]   [=====]
                              last train t1 ┘└ embargo ┘ [~~~] starts inside the embargo: purged
 
-Guarantee (checked again by `split_problems`): for rows a in an earlier part and b in a later
+Guarantee (checked again by `moola.artifacts.split.problems`): for rows a in an earlier part and b in a later
 part, start_b > t1_a + embargo, so no train span overlaps a val or test span. With
 `purge: false` step 2 is skipped and step 3 alone enforces the guarantee by dropping the later
 part's early rows instead of the earlier part's late ones.
@@ -40,91 +40,24 @@ near-copies of test windows into train and inflates every metric.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from moola.artifacts.split import STRATEGIES, refuse_unknown_strategy  # noqa: F401 (the rule lives there)
 from moola.errors import MoolaError
+from moola.timespans import conflicting_rows, iso, parse_duration, to_nanoseconds  # noqa: F401
 
 PARTS = ("train", "val", "test")
 ALL_PARTS = ("train", "val", "test", "purged")
 TRAIN, VAL, TEST, PURGED = 0, 1, 2, 3
-STRATEGIES = ("forward_chaining", "stratified")
-CREATED_BY = "moola make-splits"
 
-# Fields whose change does not change what a split *is*: the code hash moves with every edit
-# under src/moola/data, yet an identical assignment must not be refused as a rewrite.
-_NON_CONTENT_FIELDS = ("code",)
-
-_REQUIRED_FIELDS = (
-    "name",
-    "labeled_version",
-    "labeled_fingerprint",
-    "strategy",
-    "time_ordered",
-    "purge",
-    "embargo",
-    "train",
-    "val",
-    "test",
-    "purged",
-    "counts",
-    "time_ranges",
-    "created_by",
-    "timestamp",
-)
-
-
-def refuse_unknown_strategy(strategy: Any, where: str) -> None:
-    """Raise unless `strategy` is a supported, leak-free split strategy.
-
-    Args:
-        strategy: the strategy as written in params.yaml, on the command line or in a split file.
-        where: what holds it ("params key make_splits.strategy", "split file data/splits/x.json").
-    """
-    if strategy in STRATEGIES:
-        return
-    if isinstance(strategy, str) and strategy.lower() in ("random", "shuffle", "kfold", "random_kfold"):
-        raise MoolaError(
-            f"{where}: {strategy!r} is refused: overlapping windows in a random split put "
-            "near-copies of test windows into train and inflate every metric; "
-            "use forward_chaining (or stratified, which still purges)"
-        )
-    raise MoolaError(f"{where}: unknown split strategy {strategy!r}: choose forward_chaining or stratified")
 
 
 def parse_embargo(text: Any, where: str = "params key make_splits.embargo") -> pd.Timedelta:
-    """Parse a non-negative pandas Timedelta string such as ``5D``, ``12h`` or ``0D``.
-
-    Args:
-        text: the embargo as written.
-        where: what holds it, for the error message.
-
-    Returns:
-        The embargo as a `pandas.Timedelta`.
-    """
-    if not isinstance(text, str) or not any(ch.isalpha() for ch in text):
-        # pandas reads a bare '5' as 5 nanoseconds: demand a unit so nobody gets that by accident
-        raise MoolaError(f"{where} = {text!r} must be a pandas Timedelta string with a unit, such as '5D' or '12h'")
-    try:
-        value = pd.Timedelta(text)
-    except (ValueError, TypeError):
-        raise MoolaError(f"{where} = {text!r} is not a pandas Timedelta: write e.g. '5D', '12h' or '0D'") from None
-    if pd.isna(value) or value < pd.Timedelta(0):
-        raise MoolaError(f"{where} = {text!r} must be zero or positive, e.g. '5D' or '0D'")
-    return value
-
-
-def to_nanoseconds(values: Any) -> np.ndarray:
-    """Return timestamps as int64 nanoseconds since the epoch, UTC (naive values count as UTC)."""
-    index = pd.DatetimeIndex(values)
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    return index.as_unit("ns").asi8.copy()
-
-
-def _iso(nanoseconds: int) -> str:
-    return pd.Timestamp(int(nanoseconds), unit="ns", tz="UTC").isoformat()
+    """The embargo as a Timedelta: `moola.timespans.parse_duration` with the split's bounds."""
+    return parse_duration(text, where, example="'5D', '12h' or '0D'")
 
 
 def _check_spans(starts: np.ndarray, t1s: np.ndarray) -> None:
@@ -132,7 +65,7 @@ def _check_spans(starts: np.ndarray, t1s: np.ndarray) -> None:
     if bad.size:
         row = int(bad[0])
         raise MoolaError(
-            f"window row {row}: label horizon end t1 {_iso(t1s[row])} is before its start {_iso(starts[row])}: "
+            f"window row {row}: label horizon end t1 {iso(t1s[row])} is before its start {iso(starts[row])}: "
             "rebuild the labeled windows"
         )
 
@@ -191,36 +124,6 @@ def forward_chaining_parts(
             part[(part == boundary) & (t1s >= first_later_start)] = PURGED
         _embargo_later_rows(part, starts, t1s, boundary, embargo_ns)
     return part
-
-
-def conflicting_rows(starts_a, t1s_a, starts_b, t1s_b, gap_ns: int = 0) -> np.ndarray:
-    """Mark rows of set A whose span comes within `gap_ns` of any span of set B.
-
-    Spans [s_a, t_a] and [s_b, t_b] conflict unless s_b > t_a + gap or s_a > t_b + gap (with
-    gap 0: unless they are disjoint). Runs in O((|A| + |B|) log |B|).
-
-    Args:
-        starts_a, t1s_a: (n_a,) int64 nanoseconds of set A.
-        starts_b, t1s_b: (n_b,) int64 nanoseconds of set B.
-        gap_ns: the embargo in nanoseconds (>= 0).
-
-    Returns:
-        (n_a,) bool, True where the row of A conflicts with at least one row of B.
-    """
-    starts_a = np.asarray(starts_a, dtype=np.int64)
-    t1s_a = np.asarray(t1s_a, dtype=np.int64)
-    result = np.zeros(starts_a.size, dtype=bool)
-    if starts_a.size == 0 or len(starts_b) == 0:
-        return result
-    order = np.argsort(np.asarray(starts_b, dtype=np.int64), kind="stable")
-    sorted_starts = np.asarray(starts_b, dtype=np.int64)[order]
-    latest_t1_so_far = np.maximum.accumulate(np.asarray(t1s_b, dtype=np.int64)[order])
-    # B rows starting no later than t_a + gap are candidates; one of them conflicts when the
-    # latest t1 among them reaches s_a - gap.
-    n_candidates = np.searchsorted(sorted_starts, t1s_a + gap_ns, side="right")
-    has = n_candidates > 0
-    result[has] = latest_t1_so_far[n_candidates[has] - 1] + gap_ns >= starts_a[has]
-    return result
 
 
 def stratified_parts(
@@ -298,7 +201,7 @@ def build_split(
         purge: forward_chaining only: purge earlier rows whose span reaches a later part.
         embargo: pandas Timedelta string.
         seed: shuffle seed (stratified only; recorded as None for forward_chaining).
-        code: `moola.io.code_version(...)` of the code that made it.
+        code: `moola.codedeps.code_version("make_splits")`.
 
     Returns:
         The split as a JSON-ready dict; raises MoolaError when a part would be empty.
@@ -328,6 +231,7 @@ def build_split(
     indices = {part_name: np.flatnonzero(part == code_value).tolist() for code_value, part_name in enumerate(ALL_PARTS)}
     return {
         "name": name,
+        "purge_days": gap.value / 86_400e9,
         "labeled_version": version,
         "labeled_fingerprint": labeled_meta.get("fingerprint"),
         "strategy": strategy,
@@ -337,19 +241,19 @@ def build_split(
         "train_fraction": float(train_fraction),
         "val_fraction": float(val_fraction),
         "seed": int(seed) if strategy == "stratified" else None,
-        **indices,
+        **{f"{part_name}_indices": rows for part_name, rows in indices.items()},
         "counts": {part_name: len(indices[part_name]) for part_name in ALL_PARTS},
-        "class_counts": _class_counts(labels, indices, labeled_meta.get("class_names")),
+        "class_counts": _class_counts(labels, indices, labeled_meta["class_names"]),
         "time_ranges": {part_name: _time_range(starts, t1s, indices[part_name]) for part_name in ALL_PARTS},
-        "created_by": CREATED_BY,
+        "created_by": "moola make-splits",
         # Derived from the data, never the clock, so a rebuild is byte-identical.
-        "timestamp": _iso(int(t1s.max())) if t1s.size else None,
+        "timestamp": iso(int(t1s.max())) if t1s.size else None,
         "code": code or {},
     }
 
 
-def _class_counts(labels: np.ndarray, indices: dict[str, list[int]], class_names: Any) -> dict[str, dict[str, int]]:
-    names = list(class_names) if isinstance(class_names, list) and class_names else ["down", "neutral", "up"]
+def _class_counts(labels: np.ndarray, indices: dict[str, list[int]], class_names: list[str]) -> dict[str, dict[str, int]]:
+    names = list(class_names)
     counts = {}
     for part_name, rows in indices.items():
         values = labels[np.asarray(rows, dtype=np.int64)] if rows else np.zeros(0, dtype=np.int64)
@@ -361,140 +265,4 @@ def _time_range(starts: np.ndarray, t1s: np.ndarray, rows: list[int]) -> dict[st
     if not rows:
         return None
     picked = np.asarray(rows, dtype=np.int64)
-    return {"start": _iso(int(starts[picked].min())), "end": _iso(int(t1s[picked].max()))}
-
-
-def split_content(split: dict[str, Any]) -> dict[str, Any]:
-    """The part of a split document that defines it (everything except the code hash)."""
-    return {key: value for key, value in split.items() if key not in _NON_CONTENT_FIELDS}
-
-
-def _index_list_problem(values: Any, part_name: str, n_rows: int) -> str | None:
-    if not isinstance(values, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-        return f"{part_name} must be a list of integer row indices"
-    if any(v < 0 or v >= n_rows for v in values):
-        bad = next(v for v in values if v < 0 or v >= n_rows)
-        return f"{part_name} holds row {bad}, outside the labeled set's rows 0..{n_rows - 1}"
-    if any(b <= a for a, b in zip(values, values[1:])):
-        return f"{part_name} is not a sorted list of distinct rows"
-    return None
-
-
-def split_problems(
-    split: Any,
-    n_rows: int,
-    fingerprint: str | None = None,
-    version: str | None = None,
-    windows: pd.DataFrame | None = None,
-) -> list[str]:
-    """List every way a split document disagrees with its labeled set (empty list = valid).
-
-    Checks: required fields, strategy (random refused), index lists (integers, sorted, in range,
-    disjoint, covering every row exactly once including purged), counts, labeled version and
-    fingerprint, and, given `windows`, the time guarantees (time-ordered: start_b > t1_a +
-    embargo for every later part b; stratified: no train/val/test spans within the embargo).
-
-    Args:
-        split: the parsed split JSON.
-        n_rows: number of rows of the labeled arrays.
-        fingerprint: the labeled meta.json fingerprint the split must name (None: not checked).
-        version: the labeled version the split must name (None: not checked).
-        windows: the labeled windows.parquet frame (None: time guarantees not checked).
-
-    Returns:
-        One short sentence per problem.
-    """
-    if not isinstance(split, dict):
-        return ["the split file must hold a JSON object"]
-    missing = [field for field in _REQUIRED_FIELDS if field not in split]
-    if missing:
-        return [f"missing field(s) {', '.join(missing)}"]
-    problems: list[str] = []
-    try:
-        refuse_unknown_strategy(split["strategy"], "strategy")
-    except MoolaError as exc:
-        problems.append(str(exc))
-        return problems
-    if split["time_ordered"] is not (split["strategy"] == "forward_chaining"):
-        problems.append(f"time_ordered is {split['time_ordered']!r} but strategy is {split['strategy']}")
-    if version is not None and split["labeled_version"] != version:
-        problems.append(f"it was made for labeled_windows/{split['labeled_version']}, not labeled_windows/{version}")
-    if fingerprint is not None and split["labeled_fingerprint"] != fingerprint:
-        problems.append(
-            f"its labeled_fingerprint {str(split['labeled_fingerprint'])[:12]} does not match the labeled set's "
-            f"{fingerprint[:12]} (the data changed since the split was made)"
-        )
-    index_problems = [p for p in (_index_list_problem(split[name], name, n_rows) for name in ALL_PARTS) if p]
-    problems.extend(index_problems)
-    if index_problems:
-        return problems
-    seen = np.zeros(n_rows, dtype=np.int64)
-    for part_name in ALL_PARTS:
-        seen[np.asarray(split[part_name], dtype=np.int64)] += 1
-    if (seen > 1).any():
-        row = int(np.flatnonzero(seen > 1)[0])
-        holders = [name for name in ALL_PARTS if row in split[name]]
-        problems.append(f"row {row} is in more than one part ({', '.join(holders)})")
-    if (seen == 0).any():
-        rows = np.flatnonzero(seen == 0)
-        problems.append(f"{rows.size} labeled row(s) are in no part (first: row {int(rows[0])})")
-    for part_name in PARTS:
-        if not split[part_name]:
-            problems.append(f"the {part_name} part is empty")
-    counts = split["counts"]
-    if not isinstance(counts, dict) or any(counts.get(name) != len(split[name]) for name in ALL_PARTS):
-        problems.append("counts do not match the index lists")
-    try:
-        gap = parse_embargo(split["embargo"], "embargo")
-    except MoolaError as exc:
-        problems.append(str(exc))
-        return problems
-    if windows is not None and not problems:
-        problems.extend(_time_problems(split, windows, int(gap.value)))
-    return problems
-
-
-def _time_problems(split: dict[str, Any], windows: pd.DataFrame, gap: int) -> list[str]:
-    starts = to_nanoseconds(windows["start"])
-    t1s = to_nanoseconds(windows["t1"])
-    rows = {name: np.asarray(split[name], dtype=np.int64) for name in PARTS}
-    problems = []
-    if split["time_ordered"]:
-        for i, earlier in enumerate(PARTS[:-1]):
-            last_t1 = int(t1s[rows[earlier]].max())
-            for later in PARTS[i + 1 :]:
-                first_start = int(starts[rows[later]].min())
-                if first_start <= last_t1 + gap:
-                    problems.append(
-                        f"{later} starts at {_iso(first_start)}, not after {earlier}'s last t1 "
-                        f"{_iso(last_t1)} plus the embargo {split['embargo']}"
-                    )
-        return problems
-    pairs: Iterable[tuple[str, str]] = (("train", "val"), ("train", "test"), ("val", "test"))
-    for name_a, name_b in pairs:
-        a, b = rows[name_a], rows[name_b]
-        hits = conflicting_rows(starts[a], t1s[a], starts[b], t1s[b], gap)
-        if hits.any():
-            problems.append(
-                f"{name_a} row {int(a[np.flatnonzero(hits)[0]])} lies within the embargo "
-                f"{split['embargo']} of a {name_b} span (not purged)"
-            )
-    return problems
-
-
-def validate_split(
-    split: Any,
-    n_rows: int,
-    where: str,
-    fingerprint: str | None = None,
-    version: str | None = None,
-    windows: pd.DataFrame | None = None,
-) -> None:
-    """Raise a one-line MoolaError naming `where` for the first problem `split_problems` finds."""
-    problems = split_problems(split, n_rows, fingerprint=fingerprint, version=version, windows=windows)
-    if problems:
-        more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-        raise MoolaError(
-            f"split {where} is not valid for its labeled set: {problems[0]}{more}; "
-            "make a new split with moola make-splits"
-        )
+    return {"start": iso(int(starts[picked].min())), "end": iso(int(t1s[picked].max()))}

@@ -49,6 +49,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from moola.artifacts import layout
+from moola.artifacts.synthetic import window_content_sha256
 from moola.errors import MoolaError
 
 FAMILIES: dict[str, tuple[str, ...]] = {"temporal": ("jitter", "magnitude_warp", "time_warp", "mixup")}
@@ -94,14 +96,9 @@ class SyntheticSet:
     stats: dict[str, Any]
 
 
-def window_content_sha256(window: np.ndarray) -> str:
-    """sha256 of one window's OHLC bytes as float32, C order: the provenance content hash."""
-    return hashlib.sha256(np.ascontiguousarray(window, dtype=np.float32).tobytes()).hexdigest()
-
-
 def cache_name(version: str, family: str, quality: Any, ratio: Any) -> str:
     """`<version>_<family>_q<quality>_r<ratio>`, numbers written as in params.yaml (as DVC does)."""
-    return f"{version}_{family}_q{quality}_r{ratio}"
+    return layout.synthetic_name(version, family, quality, ratio)
 
 
 def decompose_bars(ohlc: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -394,3 +391,91 @@ def synthetic_fingerprint(synthetic: SyntheticSet) -> str:
         digest.update(column.encode("utf-8") + b"\0")
         digest.update(pd.util.hash_pandas_object(synthetic.provenance[column], index=False).to_numpy().tobytes())
     return digest.hexdigest()
+
+
+# Real train features recomputed from the stored OHLC must agree with the stored ones: per feature,
+# the median over rows of |recomputed - stored| / (1 + |stored|) stays below this. float32 inputs
+# move the last digits (up to ~1e-4 on a few ill-conditioned rows, skewness of near-constant
+# returns); a median above 1e-3 means features.py changed after the labeled version was built,
+# and synthetic features would not be comparable to the real ones.
+FEATURE_RECOMPUTE_TOLERANCE = 1e-3
+
+
+
+def check_feature_code(train_ohlc, train_feats, feature_names, compute_features, version: str) -> None:
+    """Refuse when today's feature code no longer reproduces the labeled version's features."""
+    recomputed = compute_features(*(train_ohlc[..., k].astype(np.float64) for k in range(4)))  # (n, 20)
+    columns = [j for j, name in enumerate(feature_names) if not name.startswith("volume")]
+    stored = train_feats[:, columns].astype(np.float64)
+    relative_gap = np.median(np.abs(recomputed[:, columns] - stored) / (1.0 + np.abs(stored)), axis=0)  # (F,)
+    worst = int(np.argmax(relative_gap)) if relative_gap.size else 0
+    if relative_gap.size and relative_gap[worst] > FEATURE_RECOMPUTE_TOLERANCE:
+        raise MoolaError(
+            f"labeled_windows/{version}/X_feats20.npy feature {feature_names[columns[worst]]!r} differs from what "
+            f"moola.data.features computes now (median relative gap {relative_gap[worst]:.2g}): the feature code "
+            "changed since the version was built; build a new labeled version before making a synthetic cache"
+        )
+
+
+def cache_arrays(synthetic: SyntheticSet) -> dict[str, np.ndarray]:
+    """The cache's array files by name."""
+    return {layout.X_OHLC: synthetic.ohlc, layout.X_FEATS: synthetic.feats, layout.Y: synthetic.y}
+
+
+def cache_meta(
+    name: str,
+    synthetic: SyntheticSet,
+    settings: AugmentationSettings,
+    labeled_meta: dict[str, Any],
+    split: dict[str, Any],
+    split_sha256: str,
+    train_feats: np.ndarray,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The cache's meta.json (less `files`) and augmentation_config.json.
+
+    Args:
+        name: the cache name.
+        synthetic: the generated rows.
+        settings: the augmentation settings (with the seed).
+        labeled_meta: the labeled version's meta.json.
+        split: the split document whose train rows were the parents.
+        split_sha256: sha256 of the split file.
+        train_feats: (n, 20) features of the real train rows (the KS reference).
+    """
+    from moola.codedeps import code_version
+
+    class_names = list(labeled_meta["class_names"])
+    feature_names = list(labeled_meta["feature_names"])
+    ks, ks_pval = ks_report(train_feats, synthetic.feats, feature_names)
+    config = {
+        **settings.to_dict(),
+        "methods": list(FAMILIES[settings.family]),
+        "quality_rule": QUALITY_RULE,
+        "max_rounds": MAX_ROUNDS,
+        "labeled_version": labeled_meta["version"],
+        "split_name": split["name"],
+        "parents": "train rows of the split only",
+    }
+    meta = {
+        "name": name,
+        "labeled_version": labeled_meta["version"],
+        "labeled_fingerprint": labeled_meta["fingerprint"],
+        "split_name": split["name"],
+        "split_sha256": split_sha256,
+        "n": int(synthetic.y.shape[0]),
+        "T": int(synthetic.ohlc.shape[1]),
+        "n_real_train": int(train_feats.shape[0]),
+        "family": settings.family,
+        "ratio": settings.ratio,
+        "quality": settings.quality,
+        "class_names": class_names,
+        "class_counts": {cls: int((synthetic.y == k).sum()) for k, cls in enumerate(class_names)},
+        "feature_names": feature_names,
+        **synthetic.stats,
+        "ks": ks,
+        "ks_pval": ks_pval,
+        "ks_pval_rule": KS_PVAL_RULE,
+        "fingerprint": synthetic_fingerprint(synthetic),
+        "code": code_version("synth_cache"),
+    }
+    return meta, config

@@ -138,3 +138,25 @@ def reliability_png(bins: Sequence[ReliabilityBin], n_bins: int, ece: float, tit
     axes.legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     return _png_bytes(figure)
+
+
+def loss_csv(loss_history: Sequence[float]) -> str:
+    """`epoch,loss` rows of a pretraining run, one per epoch."""
+    lines = ["epoch,loss"] + [f"{epoch},{loss:.6f}" for epoch, loss in enumerate(loss_history, start=1)]
+    return "\n".join(lines) + "\n"
+
+
+def loss_png(loss_history: Sequence[float], title: str = "TS2Vec pretraining loss") -> bytes:
+    """Mean pretraining loss per epoch."""
+    from matplotlib.ticker import MaxNLocator
+
+    figure = _figure(5.0, 3.2)
+    axes = figure.add_subplot()
+    axes.plot(list(range(1, len(loss_history) + 1)), list(loss_history), marker="o")
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("hierarchical contrastive loss")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    return _png_bytes(figure)

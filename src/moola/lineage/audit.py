@@ -1,15 +1,11 @@
 """Re-verify a run from its manifest alone: hashes, split integrity, leakage, pretrained figures.
 
 Each check is a `Claim` (what the manifest asserts, whether it holds, and the evidence). The
-checks recompute everything from the files the manifest names; they share no code with the
-pipeline steps that produced those files (a check that reuses the code it checks proves
-little), only the file readers.
-
-Span rules, with span = [start, t1] of a labeled window (windows.parquet):
-- disjoint: every labeled row is in exactly one of train, val, test, purged;
-- purge: no train span overlaps a val or test span, and no val span overlaps a test span;
-- embargo E: time-ordered splits: every later part starts strictly after the earlier part's
-  last t1 + E; other splits: no two spans of different parts come within E of each other.
+checks recompute from the files the manifest names; the rules they apply are the artifacts'
+own (`moola.artifacts.<kind>.problems`), written once, so the audit, the guards, the catalog
+and the registry can never disagree about what a valid split or cache is. What the audit adds
+is independence from the run: it re-reads every file from disk, re-hashes it, and re-derives
+what the run claimed instead of trusting the manifest's figures.
 """
 
 from __future__ import annotations
@@ -20,8 +16,6 @@ from typing import Any, Callable
 
 from moola.errors import MoolaError
 
-PARTS = ("train", "val", "test")
-_PAIR_CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -94,10 +88,8 @@ def audit_manifest(manifest: dict, root: str | Path) -> list[Claim]:
     context: dict[str, Any] = {}
     claims.append(_claim_from("split loads", lambda: _load_split(labeled, split_file, manifest, context)))
     if "split" in context:
-        claims.append(_claim_from("split parts disjoint and complete", lambda: _check_disjoint(context)))
+        claims.append(_claim_from("split parts disjoint, complete, purged and embargoed", lambda: _check_split_rules(context)))
         if context.get("disjoint_ok"):
-            claims.append(_claim_from("purge: no span of one part overlaps another part", lambda: _check_purge(context)))
-            claims.append(_claim_from("embargo", lambda: _check_embargo(context)))
             claims.append(_claim_from("data audit counts", lambda: _check_counts(context, manifest)))
             synthetic = root / paths["synthetic"] if paths.get("synthetic") else None
             claims.append(_claim_from("no val/test window equals a train or synthetic window",
@@ -135,109 +127,30 @@ def _check_hash(root: Path, relative: str, entry: dict) -> Claim:
 
 
 def _load_split(labeled: Path, split_file: Path, manifest: dict, context: dict) -> str:
-    import numpy as np
-    import pandas as pd
-
+    from moola.artifacts import common, layout, split as split_artifact
     from moola.io import load_npy, read_json
 
     split = read_json(split_file, "split file")
-    windows = pd.read_parquet(labeled / "windows.parquet", columns=["start", "t1"])
-    ohlc = load_npy(labeled / "X_ohlc.npy", "labeled X_ohlc")
-    _expect(len(windows) == len(ohlc), f"windows.parquet has {len(windows)} rows, X_ohlc.npy {len(ohlc)}")
-    for part in (*PARTS, "purged"):
-        _expect(isinstance(split.get(part), list), f"split has no {part!r} index list")
-    context.update(
-        split=split,
-        n_rows=len(windows),
-        starts=_nanoseconds(windows["start"]),
-        t1s=_nanoseconds(windows["t1"]),
-        ohlc=ohlc,
-        rows={part: np.asarray(split[part], dtype=np.int64) for part in (*PARTS, "purged")},
-        embargo_ns=int(pd.Timedelta(split.get("embargo") or "0D").value),
-    )
+    windows = common.read_parquet(labeled / layout.WINDOWS, "labeled windows", columns=["start", "t1"])
+    ohlc = load_npy(labeled / layout.X_OHLC, "labeled X_ohlc")
+    _expect(len(windows) == len(ohlc), f"{layout.WINDOWS} has {len(windows)} rows, {layout.X_OHLC} {len(ohlc)}")
+    _expect(isinstance(split, dict) and all(isinstance(split.get(split_artifact.indices_key(p)), list)
+                                            for p in split_artifact.ALL_PARTS), "split has no index lists")
+    context.update(split=split, windows=windows, ohlc=ohlc, n_rows=len(windows),
+                   rows={part: split_artifact.rows(split, part) for part in split_artifact.ALL_PARTS})
     return f"{split.get('name')} ({split.get('strategy')}, purge {split.get('purge')}, embargo {split.get('embargo')})"
 
 
-def _nanoseconds(values: Any):
-    import pandas as pd
+def _check_split_rules(context: dict) -> str:
+    """The split artifact's own rules, on the files as they are now: coverage, purge, embargo."""
+    from moola.artifacts import split as split_artifact
 
-    index = pd.DatetimeIndex(values)
-    index = index.tz_localize("UTC") if index.tz is None else index.tz_convert("UTC")
-    return index.as_unit("ns").asi8.copy()
-
-
-def _check_disjoint(context: dict) -> str:
-    import numpy as np
-
-    n_rows, rows = context["n_rows"], context["rows"]
-    seen = np.zeros(n_rows, dtype=np.int64)
-    for part, indices in rows.items():
-        _expect(indices.size == 0 or (indices.min() >= 0 and indices.max() < n_rows), (
-            f"{part} holds a row outside 0..{n_rows - 1}"
-        ))
-        np.add.at(seen, indices, 1)
-    if (seen > 1).any():
-        raise AuditFailed(f"row {int(np.flatnonzero(seen > 1)[0])} is in more than one part")
-    if (seen == 0).any():
-        raise AuditFailed(f"row {int(np.flatnonzero(seen == 0)[0])} is in no part")
+    found = split_artifact.problems(context["split"], context["n_rows"], windows=context["windows"])
+    _expect(not found, "; ".join(found[:3]))
     context["disjoint_ok"] = True
+    rows = context["rows"]
     sizes = ", ".join(f"{part} {rows[part].size}" for part in rows)
-    return f"{n_rows} rows: {sizes}"
-
-
-def _spans_within(context: dict, part_a: str, part_b: str, gap_ns: int) -> tuple[int, int] | None:
-    """First (row_a, row_b) whose spans come within `gap_ns` of each other, else None."""
-    import numpy as np
-
-    starts, t1s = context["starts"], context["t1s"]
-    rows_a, rows_b = context["rows"][part_a], context["rows"][part_b]
-    for offset in range(0, rows_a.size, _PAIR_CHUNK):
-        chunk = rows_a[offset : offset + _PAIR_CHUNK]
-        # (a, 1) vs (1, b): spans are apart when one starts after the other's end plus the gap.
-        apart = (starts[rows_b][None, :] > t1s[chunk][:, None] + gap_ns) | (
-            starts[chunk][:, None] > t1s[rows_b][None, :] + gap_ns
-        )
-        hits = np.argwhere(~apart)
-        if hits.size:
-            return int(chunk[hits[0][0]]), int(rows_b[hits[0][1]])
-    return None
-
-
-def _check_purge(context: dict) -> str:
-    for part_a, part_b in (("train", "val"), ("train", "test"), ("val", "test")):
-        hit = _spans_within(context, part_a, part_b, 0)
-        if hit is not None:
-            raise AuditFailed(f"{part_a} row {hit[0]} overlaps {part_b} row {hit[1]} in time (not purged)")
-    return "train, val and test spans are pairwise disjoint in time"
-
-
-def _check_embargo(context: dict) -> str:
-    split, starts, t1s, rows, gap = context["split"], context["starts"], context["t1s"], context["rows"], context["embargo_ns"]
-    embargo = split.get("embargo")
-    if split.get("time_ordered"):
-        for i, earlier in enumerate(PARTS[:-1]):
-            if rows[earlier].size == 0:
-                continue
-            last_t1 = int(t1s[rows[earlier]].max())
-            for later in PARTS[i + 1 :]:
-                if rows[later].size == 0:
-                    continue
-                first_start = int(starts[rows[later]].min())
-                _expect(first_start > last_t1 + gap, (
-                    f"{later} starts {_iso(first_start)}, not after {earlier}'s last t1 {_iso(last_t1)} + {embargo}"
-                ))
-        return f"each part starts more than {embargo} after the previous part's last t1"
-    for part_a, part_b in (("train", "val"), ("train", "test"), ("val", "test")):
-        hit = _spans_within(context, part_a, part_b, gap)
-        if hit is not None:
-            raise AuditFailed(f"{part_a} row {hit[0]} comes within {embargo} of {part_b} row {hit[1]}")
-    return f"no spans of different parts within {embargo}"
-
-
-def _iso(nanoseconds: int) -> str:
-    import pandas as pd
-
-    return pd.Timestamp(nanoseconds, unit="ns", tz="UTC").isoformat()
+    return f"{context['n_rows']} rows: {sizes}; no train span within the embargo {context['split'].get('embargo')} of val/test"
 
 
 def _check_counts(context: dict, manifest: dict) -> str:
@@ -251,14 +164,15 @@ def _check_counts(context: dict, manifest: dict) -> str:
 
 
 def _check_leakage(context: dict, synthetic_folder: Path | None) -> str:
+    from moola.artifacts import layout
+    from moola.artifacts.synthetic import window_content_hashes
     from moola.io import load_npy
-    from moola.lineage.guards import window_content_hashes
 
     ohlc, rows = context["ohlc"], context["rows"]
     train_hashes = set(window_content_hashes(ohlc[rows["train"]]))
     synthetic_hashes: set[str] = set()
     if synthetic_folder is not None:
-        synthetic_hashes = set(window_content_hashes(load_npy(synthetic_folder / "X_ohlc.npy", "synthetic X_ohlc")))
+        synthetic_hashes = set(window_content_hashes(load_npy(synthetic_folder / layout.X_OHLC, "synthetic X_ohlc")))
     for part in ("val", "test"):
         for row, digest in zip(rows[part].tolist(), window_content_hashes(ohlc[rows[part]])):
             _expect(digest not in train_hashes, f"{part} row {row} has the same OHLC content as a train window")
@@ -268,14 +182,14 @@ def _check_leakage(context: dict, synthetic_folder: Path | None) -> str:
 
 
 def _check_pretrained(root: Path, manifest: dict) -> str:
-    from moola.lineage.load_report import compare_state_dicts, read_encoder_checkpoint
-    from moola.training.checkpoint import load_checkpoint
+    from moola.artifacts import checkpoint as checkpoint_artifact, encoder as encoder_artifact
+    from moola.lineage.load_report import compare_state_dicts
 
     claimed = manifest["pretrained"]
     paths = manifest["paths"]
     _expect(paths.get("encoder") and paths.get("checkpoint"), "the manifest names no encoder or checkpoint file")
-    encoder = read_encoder_checkpoint(root / paths["encoder"])
-    checkpoint = load_checkpoint(root / paths["checkpoint"])
+    encoder = encoder_artifact.read(root / paths["encoder"])
+    checkpoint = checkpoint_artifact.read(root / paths["checkpoint"])
     report = compare_state_dicts(
         {name: tuple(t.shape) for name, t in checkpoint["state_dict"].items()},
         {name: tuple(t.shape) for name, t in encoder["state_dict"].items()},
@@ -288,9 +202,9 @@ def _check_pretrained(root: Path, manifest: dict) -> str:
 
 
 def _check_checkpoint_lineage(root: Path, manifest: dict) -> str:
-    from moola.training.checkpoint import load_checkpoint
+    from moola.artifacts import checkpoint as checkpoint_artifact
 
-    checkpoint = load_checkpoint(root / manifest["paths"]["checkpoint"])
+    checkpoint = checkpoint_artifact.read(root / manifest["paths"]["checkpoint"])
     data = manifest["data"]
     recorded = checkpoint["data"]
     for key in ("labeled_version", "labeled_fingerprint", "split_name", "split_sha256"):

@@ -18,47 +18,32 @@ from typing import Any, Mapping
 
 from moola.errors import MoolaError
 
-ALLOWED_SPLIT_STRATEGIES = ("forward_chaining", "stratified")
 
 
 class GuardRefused(MoolaError):
     """A guard refused the run before anything was trained or written."""
 
 
-def window_content_hashes(ohlc: Any) -> list[str]:
-    """sha256 of each window's OHLC bytes as little-endian float32 in C order: (n, T, 4) -> n hex strings.
+def require_sound_split(split: Mapping[str, Any], labeled_meta: Mapping[str, Any], windows: Any, source: str) -> None:
+    """Refuse a split that is random, made for other data, or breaks purge or embargo.
 
-    The synthetic cache's own `content_sha256` rule, so a window is recognised wherever its
-    exact values reappear.
+    The rules are the split artifact's own (`moola.artifacts.split.problems`), run again on the
+    objects the trainer is about to use.
     """
-    from moola.data.synth import window_content_sha256
+    from moola.artifacts import split as split_artifact
 
-    return [window_content_sha256(window) for window in ohlc]
-
-
-def require_time_safe_split(split: Mapping[str, Any], source: str) -> None:
-    """Refuse a random (or unknown) split strategy: it puts future windows in train."""
-    strategy = split.get("strategy")
-    if strategy not in ALLOWED_SPLIT_STRATEGIES:
+    try:
+        split_artifact.refuse_unknown_strategy(split.get("strategy"), f"split {source}")
+    except MoolaError as exc:
+        raise GuardRefused(f"{exc}; make a forward_chaining split with `moola make-splits`") from None
+    found = split_artifact.problems(
+        dict(split), int(labeled_meta.get("n", 0)), fingerprint=labeled_meta.get("fingerprint"),
+        version=labeled_meta.get("version"), windows=windows,
+    )
+    if found:
         raise GuardRefused(
-            f"split {source} has strategy {strategy!r}: a random split leaks future windows into train; "
-            f"make a forward_chaining split with `moola make-splits` (allowed: {', '.join(ALLOWED_SPLIT_STRATEGIES)})"
-        )
-
-
-def require_split_of_labeled(split: Mapping[str, Any], labeled_meta: Mapping[str, Any], source: str) -> None:
-    """Refuse a split made for another labeled version or for other contents of this one."""
-    version = labeled_meta.get("version")
-    if split.get("labeled_version") != version:
-        raise GuardRefused(
-            f"split {source} belongs to labeled version {split.get('labeled_version')!r}, not {version!r}: "
-            f"make a split of {version} with `moola make-splits` or train on {split.get('labeled_version')!r}"
-        )
-    if split.get("labeled_fingerprint") != labeled_meta.get("fingerprint"):
-        raise GuardRefused(
-            f"split {source} was made for other contents of labeled version {version!r} "
-            f"(fingerprint {str(split.get('labeled_fingerprint'))[:12]} vs {str(labeled_meta.get('fingerprint'))[:12]}): "
-            "the windows changed since; rebuild the split under a new name"
+            f"split {source} does not fit labeled {labeled_meta.get('version')}: {found[0]}; "
+            "make a split of this labeled version with `moola make-splits`"
         )
 
 
@@ -70,24 +55,12 @@ def require_cache_of_split(
     source: str,
 ) -> None:
     """Refuse a synthetic cache built from another labeled version, fingerprint or split."""
-    version = labeled_meta.get("version")
-    if synthetic_meta.get("labeled_version") != version or synthetic_meta.get("labeled_fingerprint") != labeled_meta.get(
-        "fingerprint"
-    ):
+    from moola.artifacts.synthetic import lineage_problems
+
+    found = lineage_problems(dict(synthetic_meta), dict(labeled_meta), dict(split), split_sha256)
+    if found:
         raise GuardRefused(
-            f"synthetic cache {source} was built from labeled version {synthetic_meta.get('labeled_version')!r} "
-            f"(fingerprint {str(synthetic_meta.get('labeled_fingerprint'))[:12]}), not from {version!r} "
-            f"(fingerprint {str(labeled_meta.get('fingerprint'))[:12]}): rebuild it with `moola synth-cache`"
-        )
-    if synthetic_meta.get("split_name") != split.get("name"):
-        raise GuardRefused(
-            f"synthetic cache {source} was built from split {synthetic_meta.get('split_name')!r}, not "
-            f"{split.get('name')!r}: its parents may be val/test rows of this split; rebuild it for this split"
-        )
-    if split_sha256 is not None and synthetic_meta.get("split_sha256") != split_sha256:
-        raise GuardRefused(
-            f"synthetic cache {source} was built from another version of split {split.get('name')!r} "
-            f"(sha256 {str(synthetic_meta.get('split_sha256'))[:12]} vs {split_sha256[:12]}): "
+            f"synthetic cache {source}: {found[0]}: its parents may be val/test rows of this split; "
             "rebuild it with `moola synth-cache`"
         )
 
@@ -110,14 +83,14 @@ def require_cache_quality(synthetic_meta: Mapping[str, Any], min_ks_pval: float,
 def _synthetic_hashes_from_provenance(synthetic_folder: Path | None) -> set[str]:
     if synthetic_folder is None:
         return set()
-    provenance = Path(synthetic_folder) / "provenance.parquet"
+    from moola.artifacts import common, layout
+
+    provenance = Path(synthetic_folder) / layout.PROVENANCE
     if not provenance.is_file():
         raise GuardRefused(
-            f"synthetic cache {synthetic_folder.name} has no provenance.parquet: rebuild it with `moola synth-cache`"
+            f"synthetic cache {synthetic_folder.name} has no {layout.PROVENANCE}: rebuild it with `moola synth-cache`"
         )
-    import pandas as pd
-
-    frame = pd.read_parquet(provenance, columns=["content_sha256"])
+    frame = common.read_parquet(provenance, common.shown(provenance), columns=["content_sha256"])
     return set(frame["content_sha256"].astype(str))
 
 
@@ -141,6 +114,8 @@ def require_no_synthetic_in_eval(data: Any) -> None:
             f"synthetic train rows come from labeled row {bad_parents[0]}, which is not a train row of this split "
             f"({len(bad_parents)} such parents): rebuild the synthetic cache from this split's train rows"
         )
+    from moola.artifacts.synthetic import window_content_hashes
+
     synthetic_hashes = set(window_content_hashes(np.asarray(train.ohlc)[synthetic_rows]))
     paths = getattr(data, "paths", None) or {}
     synthetic_hashes |= _synthetic_hashes_from_provenance(Path(paths["synthetic"]) if paths.get("synthetic") else None)
@@ -154,7 +129,7 @@ def require_no_synthetic_in_eval(data: Any) -> None:
                 f"{part_name} row {row} ({_row_id(part, row)}) is synthetic by provenance: val and test must hold "
                 "real windows only; load the data without the cache in val/test (DataRegistry) and retrain"
             )
-        for row, digest in enumerate(window_content_hashes(part.ohlc)):
+        for row, digest in enumerate(window_content_hashes(part.ohlc)):  # noqa: B007
             if digest in synthetic_hashes:
                 raise GuardRefused(
                     f"{part_name} row {row} ({_row_id(part, row)}) has the same OHLC content as a synthetic window "
@@ -229,10 +204,9 @@ def check_before_training(
     split = data.split
     split_source = str(split.get("name"))
     claims = []
-    require_time_safe_split(split, split_source)
+    require_sound_split(split, data.meta, getattr(data, "windows", None), split_source)
     claims.append(f"split strategy {split.get('strategy')} (not random)")
-    require_split_of_labeled(split, data.meta, split_source)
-    claims.append(f"split {split_source} belongs to labeled {data.meta.get('version')}")
+    claims.append(f"split {split_source} belongs to labeled {data.meta.get('version')}, purge and embargo hold")
     require_nonempty_parts(data)
     if data.synthetic_meta is not None:
         cache_source = str(data.synthetic_meta.get("name"))

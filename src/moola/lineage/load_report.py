@@ -163,6 +163,6 @@ def read_encoder_checkpoint(path: str | os.PathLike) -> dict:
     Returns:
         The checkpoint dict; its `state_dict` holds the encoder's tensors without prefix.
     """
-    from moola.pretrain.checkpoint import load_encoder_checkpoint
+    from moola.artifacts.encoder import read
 
-    return load_encoder_checkpoint(path)
+    return read(path)

@@ -172,7 +172,7 @@ def build_manifest(
         inputs: `hash_inputs(...)`, the checkpoint included.
         params: the params sections the run read.
         device: `moola.device.describe_device(...)`.
-        code: `moola.io.code_version()`.
+        code: `moola.codedeps.code_version("train")`.
 
     Returns:
         The manifest, with secret-looking values scrubbed.

@@ -112,8 +112,20 @@ LEGACY: dict[str, str] = {
 }
 
 
+class ModelNameError(MoolaError, ValueError):
+    """A legacy or unknown model name: a ValueError (as the seed's registry raised) that moola prints as one line."""
+
+
 class ModelRegistry:
-    """Look up and build the active models by name."""
+    """Look up and build the active models by name.
+
+    `ModelRegistry.ACTIVE` maps each active model's name to its spec (role, inputs, pretrained
+    use); `ModelRegistry.LEGACY` maps each retired model's name to a description. Asking for a
+    legacy or unknown name raises `ModelNameError`, a ValueError.
+    """
+
+    ACTIVE: dict[str, ModelSpec] = ACTIVE
+    LEGACY: dict[str, str] = LEGACY
 
     @staticmethod
     def names() -> list[str]:
@@ -131,11 +143,20 @@ class ModelRegistry:
             return ACTIVE[name]
         available = ", ".join(ACTIVE)
         if name in LEGACY:
-            raise MoolaError(
+            raise ModelNameError(
                 f"model {name!r} ({LEGACY[name]}) is retired: it lives in moola.models_extras and is not "
                 f"trained by the pipeline; see {LEGACY_README} to re-enable it, or choose one of: {available}"
             )
-        raise MoolaError(f"unknown model {name!r}: choose one of {available} (params key `model`)")
+        raise ModelNameError(f"unknown model {str(name)[:60]!r}: choose one of {available} (params key `model`)")
+
+    @staticmethod
+    def name_from_params(params: dict[str, Any], override: str | None = None) -> str:
+        """The model to train or evaluate: `override` (--model), else params' top-level `model:` key."""
+        name = override if override is not None else params.get("model")
+        if not isinstance(name, str) or not name:
+            raise ModelNameError(f"params key model = {str(name)[:40]!r} must name a model, e.g. model: enhanced_simple_lstm")
+        ModelRegistry.spec(name)
+        return name
 
     @staticmethod
     def config(name: str, config: Any = None) -> Any:

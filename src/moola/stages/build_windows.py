@@ -92,70 +92,8 @@ def add_arguments(parser) -> None:
     )
 
 
-def next_free_version(version: str, data_dir: Path) -> str:
-    """Suggest the first version after `version` that names no existing folder (v1 -> v2)."""
-    match = re.fullmatch(r"(.*?)(\d+)", version)
-    prefix, number = (match.group(1), int(match.group(2))) if match else (f"{version}_", 1)
-    while True:
-        number += 1
-        candidate = f"{prefix}{number}"
-        if not any((data_dir / kind / candidate).exists() for kind in ("labeled_windows", "unlabeled_windows")):
-            return candidate
-
-
-def refuse_rewrite(folder: Path, fingerprint: str, version: str, data_dir: Path) -> bool:
-    """Stop when `folder` holds a different version under the same name.
-
-    Returns:
-        True when the folder exists with the same content fingerprint (it may be rewritten with
-        identical data), False when it does not exist.
-    """
-    from moola.io import read_json
-    from moola.paths import relative_to_root
-
-    if not folder.exists():
-        return False
-    where = relative_to_root(folder)
-    suggestion = next_free_version(version, data_dir)
-    advice = (
-        f"a version is never rewritten: set {SECTION}.version to a new name (e.g. {suggestion}) or run "
-        f"moola build-windows --version {suggestion}; delete {where} only if nothing uses it"
-    )
-    try:
-        old = read_json(folder / "meta.json", "meta.json").get("fingerprint")
-    except (MoolaError, AttributeError):
-        old = None
-    if not isinstance(old, str):
-        raise MoolaError(f"{where} exists but has no readable meta.json fingerprint: {advice}")
-    if old != fingerprint:
-        raise MoolaError(
-            f"{where} already exists with different content (fingerprint {old[:12]} on disk, "
-            f"{fingerprint[:12]} now): {advice}"
-        )
-    return True
-
-
-def write_version_folder(folder: Path, window_set, meta: dict, manifest: dict) -> None:
-    """Write one version folder atomically: arrays, windows.parquet, meta.json, manifest.json.
-
-    Args:
-        folder: data/labeled_windows/<version> or data/unlabeled_windows/<version>.
-        window_set: the `moola.data.windows.WindowSet` to write.
-        meta: `window_meta(...)`; the sha256 of every written file is added as `files`.
-        manifest: written as manifest.json.
-    """
-    from moola.io import atomic_directory, save_npy, sha256_file, write_json, write_parquet
-
-    with atomic_directory(folder) as tmp:
-        for name, array in window_set.arrays().items():
-            save_npy(tmp / name, array)
-        write_parquet(tmp / "windows.parquet", window_set.windows)
-        files = sorted(p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith("."))
-        write_json(tmp / "meta.json", {**meta, "files": {name: sha256_file(tmp / name) for name in files}})
-        write_json(tmp / "manifest.json", manifest)
-
-
 def run(args) -> int:
+    from moola.artifacts import layout, windows as window_artifact
     from moola.data.candles import class_examples_png
     from moola.data.labels import CLASS_NAMES, read_labels_file
     from moola.data.raw import read_raw_series
@@ -165,7 +103,8 @@ def run(args) -> int:
         unlabeled_windows,
         window_meta,
     )
-    from moola.io import code_version, sha256_file, write_bytes
+    from moola.codedeps import code_version
+    from moola.io import sha256_file, write_bytes
     from moola.params import load_base, load_params, load_section
     from moola.paths import data_root, project_root, relative_to_root, resolve_inside
 
@@ -176,7 +115,7 @@ def run(args) -> int:
         check_version_name(args.data_version, "--version")
         settings = dataclasses.replace(settings, version=args.data_version)
     data_dir = data_root()
-    raw_dir = data_dir / "raw"
+    raw_dir = data_dir / layout.RAW
 
     series = []
     for name in settings.raw_files:
@@ -202,14 +141,16 @@ def run(args) -> int:
     unlabeled = unlabeled_windows(series, settings.window, settings.unlabeled_stride)
 
     outputs = {
-        "labeled": (data_dir / "labeled_windows" / settings.version, labeled, settings.labels),
-        "unlabeled": (data_dir / "unlabeled_windows" / settings.version, unlabeled, "none"),
+        "labeled": (layout.window_dir(data_dir, "labeled", settings.version), labeled, settings.labels),
+        "unlabeled": (layout.window_dir(data_dir, "unlabeled", settings.version), unlabeled, "none"),
     }
     metas = {kind: window_meta(ws, settings.version, method) for kind, (_, ws, method) in outputs.items()}
     # Check both folders before writing either, so a refusal changes nothing on disk.
+    suggestion = window_artifact.next_free_version(data_dir, settings.version)
+    bump = f"set {SECTION}.version to a new name (e.g. {suggestion}) or run moola build-windows --version {suggestion}"
     unchanged = {
-        kind: refuse_rewrite(folder, metas[kind]["fingerprint"], settings.version, data_dir)
-        for kind, (folder, _, _) in outputs.items()
+        kind: window_artifact.refuse_rewrite(data_dir, kind, settings.version, metas[kind]["fingerprint"], bump)
+        for kind in outputs
     }
     manifest = {
         "creator": CREATOR,
@@ -225,12 +166,14 @@ def run(args) -> int:
         ],
         "labels_file": labels_source,
         "params": {SECTION: dataclasses.asdict(settings), "base": {"seed": base.seed}},
-        "code": code_version("data", "stages.build_windows"),
+        "code": code_version("build_windows"),
     }
-    for kind, (folder, window_set, _) in outputs.items():
-        write_version_folder(folder, window_set, metas[kind], {**manifest, "kind": kind})
+    for kind, (_, window_set, _) in outputs.items():
+        window_artifact.write(
+            data_dir, kind, settings.version, window_set.arrays(), window_set.windows, metas[kind], {**manifest, "kind": kind}
+        )
 
-    plot_path = project_root() / "plots" / "data" / PLOT_FILE
+    plot_path = layout.plots_dir(project_root(), "data") / PLOT_FILE
     if settings.plot_examples > 0:
         png = class_examples_png(
             labeled.ohlc,

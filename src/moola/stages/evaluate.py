@@ -15,8 +15,6 @@ from dataclasses import dataclass
 from moola.errors import MoolaError
 from moola.params import require
 
-RUNS_DIR = "artifacts/runs"
-
 
 @dataclass
 class EvaluateParams:
@@ -36,28 +34,27 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from moola import io
+    from moola.artifacts import checkpoint as checkpoint_artifact, layout
     from moola.data.registry import DataRegistry
     from moola.evaluation import plots
     from moola.evaluation.metrics import evaluation_metrics, predicted_classes, reliability_bins
     from moola.lineage.manifest import build_manifest, hash_inputs
     from moola.lineage.status import format_results
+    from moola.models.registry import ModelRegistry
     from moola.params import load_params, load_section
     from moola.paths import project_root, relative_to_root
-    from moola.stages.train import MODELS_DIR, RECORD_FORMAT, model_name_from_params
-    from moola.training.checkpoint import load_checkpoint, rebuild_model
+    from moola.training.checkpoint import rebuild_model
     from moola.training.loop import predict_proba
     from moola.training.scaler import Scaler
 
     params = load_params()
     settings = load_section(EvaluateParams, "evaluate", params)
-    name = model_name_from_params(params, args.model)
+    name = ModelRegistry.name_from_params(params, args.model)
     root = project_root()
-    checkpoint_path = root / MODELS_DIR / f"{name}.pt"
-    record_path = checkpoint_path.with_suffix(".json")
-    record = io.read_json(record_path, "training record")
-    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
-        raise MoolaError(f"{relative_to_root(record_path)} is not a moola training record: rerun `moola train --model {name}`")
-    checkpoint = load_checkpoint(checkpoint_path, expected_model=name)
+    checkpoint_path = layout.checkpoint_file(root, name)
+    record_path = layout.training_record_file(root, name)
+    record = checkpoint_artifact.read_record(record_path, checkpoint_path)
+    checkpoint = checkpoint_artifact.read(checkpoint_path, expected_model=name)
     if checkpoint.get("run_id") != record.get("run_id"):
         raise MoolaError(
             f"{relative_to_root(checkpoint_path)} (run {checkpoint.get('run_id')}) and {relative_to_root(record_path)} "
@@ -75,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
             f"rerun `moola train --model {name}` (or `dvc repro`)"
         )
 
+    checkpoint_artifact.require_classes(checkpoint, data.class_names, checkpoint_path)
     model = rebuild_model(checkpoint)
     scaler = Scaler.from_tensors(checkpoint["scaler"])
     class_names = list(checkpoint["class_names"])
@@ -110,8 +108,8 @@ def run(args: argparse.Namespace) -> int:
         code=record["code"],
     )
 
-    io.write_json(root / "metrics" / "eval.json", metrics)
-    with io.atomic_directory(root / "plots" / "eval") as folder:
+    io.write_json(layout.metrics_file(root, "eval"), metrics)
+    with io.atomic_directory(layout.plots_dir(root, "eval")) as folder:
         io.write_text(folder / "confusion.csv", plots.confusion_csv(test_labels, test_predicted, class_names))
         io.write_bytes(
             folder / "confusion.png",
@@ -124,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
         )
         io.write_text(folder / "curves.csv", plots.curves_csv(history))
         io.write_bytes(folder / "curves.png", plots.curves_png(history, f"{name}: training curves"))
-    io.write_json(root / RUNS_DIR / run_id / "manifest.json", manifest)
-    with io.atomic_directory(root / RUNS_DIR / "latest") as folder:
-        io.write_json(folder / "manifest.json", manifest)
+    io.write_json(layout.run_dir(root, run_id) / layout.MANIFEST, manifest)
+    with io.atomic_directory(layout.latest_run_dir(root)) as folder:
+        io.write_json(folder / layout.MANIFEST, manifest)
 
     test, baseline = metrics["test"], metrics["baseline"]["test"]
     print(
@@ -139,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
                 "Brier (baseline)": f"{test['brier']:.3f} ({baseline['brier']:.3f})",
                 "ECE (baseline)": f"{test['ece']:.3f} ({baseline['ece']:.3f})",
                 "beats the majority baseline": "yes" if test["accuracy"] > baseline["accuracy"] else "no",
-                "manifest": f"{RUNS_DIR}/{run_id}/manifest.json",
+                "manifest": relative_to_root(layout.run_dir(root, run_id) / layout.MANIFEST),
             },
         ),
         flush=True,

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 from dataclasses import dataclass
-from typing import Any
 
-from moola.errors import MoolaError
 from moola.params import require
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -25,7 +23,7 @@ class MakeSplitsParams:
     embargo: str = "5D"  # pandas Timedelta: a later part starts only after the earlier last t1 + embargo
 
     def validate(self) -> None:
-        from moola.data.splits import parse_embargo, refuse_unknown_strategy
+        from moola.data.splits import parse_embargo, refuse_unknown_strategy  # the split's own rules
 
         require(
             bool(NAME_PATTERN.match(self.name)) and not self.name.endswith(".json"),
@@ -46,26 +44,18 @@ class MakeSplitsParams:
         parse_embargo(self.embargo)
 
 
-def labeled_version(params: dict[str, Any]) -> str:
-    """Return `build_windows.version`, the labeled version every data stage works on."""
-    section = params.get("build_windows")
-    version = section.get("version") if isinstance(section, dict) else None
-    if not isinstance(version, str) or not NAME_PATTERN.match(version):
-        raise MoolaError(f"params key build_windows.version = {version!r} must be a folder name such as v1")
-    return version
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="split name (overrides make_splits.name), written to data/splits/<name>.json")
     parser.add_argument("--strategy", help="forward_chaining | stratified (overrides make_splits.strategy)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from moola import io
+    from moola.codedeps import code_version
+    from moola.artifacts import split as split_artifact
+    from moola.artifacts.common import shown
     from moola.data.registry import DataRegistry
-    from moola.data.splits import build_split, split_content
-    from moola.params import from_mapping, load_base, load_params
-    from moola.paths import relative_to_root
+    from moola.data.splits import build_split
+    from moola.params import from_mapping, labeled_version, load_base, load_params
 
     params = load_params()
     section = dict(params.get("make_splits") or {})
@@ -89,38 +79,16 @@ def run(args: argparse.Namespace) -> int:
         purge=settings.purge,
         embargo=settings.embargo,
         seed=base.seed,
-        code=io.code_version("data.splits", "stages.make_splits"),
+        code=code_version("make_splits"),
     )
-    target = registry.path_of(settings.name, "split")
-    shown = relative_to_root(target)
+    path, unchanged = split_artifact.write(registry.root, split, n_rows=int(labeled.meta["n"]))
     counts = split["counts"]
     summary = f"train {counts['train']}, val {counts['val']}, test {counts['test']}, purged {counts['purged']}"
-    if target.exists():
-        existing = io.read_json(target, shown)
-        if isinstance(existing, dict) and split_content(existing) == split_content(split):
-            print(f"make-splits: {shown} already holds this split ({summary}); left unchanged")
-            return 0
-        changed = _changed_fields(existing, split)
-        raise MoolaError(
-            f"split {shown} already exists with different content ({changed}): splits are never rewritten; "
-            f"set make_splits.name to a new name (e.g. {_bumped(settings.name)}) and point synth_cache.split "
-            "and train.split at it"
+    if unchanged:
+        print(f"make-splits: {shown(path)} already holds this split ({summary}); left unchanged")
+    else:
+        print(
+            f"make-splits: wrote {shown(path)} from labeled_windows/{version} "
+            f"({settings.strategy}, purge {settings.purge}, embargo {settings.embargo}): {summary}"
         )
-    io.write_json(target, split)
-    print(
-        f"make-splits: wrote {shown} from labeled_windows/{version} "
-        f"({settings.strategy}, purge {settings.purge}, embargo {settings.embargo}): {summary}"
-    )
     return 0
-
-
-def _changed_fields(existing: Any, new: dict[str, Any]) -> str:
-    if not isinstance(existing, dict):
-        return "the old file is not a split object"
-    keys = sorted(k for k in set(existing) | set(new) if k != "code" and existing.get(k) != new.get(k))
-    return "differs in " + ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
-
-
-def _bumped(name: str) -> str:
-    match = re.match(r"^(.*?)(\d+)$", name)
-    return f"{match.group(1)}{int(match.group(2)) + 1}" if match else f"{name}_v2"

@@ -4,20 +4,8 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
-from typing import Any
 
-from moola.errors import MoolaError
 from moola.params import require
-
-# Real train features recomputed from the stored OHLC must agree with the stored ones: per feature,
-# the median over rows of |recomputed - stored| / (1 + |stored|) stays below this. float32 inputs
-# move the last digits (up to ~1e-4 on a few ill-conditioned rows, skewness of near-constant
-# returns); a median above 1e-3 means features.py changed after the labeled version was built,
-# and synthetic features would not be comparable to the real ones.
-FEATURE_RECOMPUTE_TOLERANCE = 1e-3
-
-_META_FIELDS_NOT_CONTENT = ("files", "code")
-
 
 @dataclass
 class SynthCacheParams:
@@ -51,15 +39,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    from moola import io
+    from moola.artifacts import split as split_artifact, synthetic as synthetic_artifact
+    from moola.artifacts.common import shown
     from moola.data import synth
-    from moola.data.features import FEATURE_NAMES, compute_features
+    from moola.data.features import compute_features
     from moola.data.registry import DataRegistry
-    from moola.params import from_mapping, load_base, load_params
-    from moola.paths import relative_to_root
-    from moola.stages.make_splits import labeled_version
+    from moola.params import from_mapping, labeled_version, load_base, load_params
 
     params = load_params()
     section = dict(params.get("synth_cache") or {})
@@ -72,11 +57,8 @@ def run(args: argparse.Namespace) -> int:
     registry = DataRegistry()
     labeled = registry.read_windows(version, "labeled")
     split, _split_path, split_sha256 = registry.read_split(settings.split, labeled)
-    train = np.asarray(split["train"], dtype=np.int64)
-    train_ohlc, train_feats, train_y = labeled.ohlc[train], labeled.feats[train], labeled.y[train]
-    feature_names = list(labeled.meta.get("feature_names") or FEATURE_NAMES)
-    _check_same_feature_code(train_ohlc, train_feats, feature_names, compute_features, version)
-
+    train = split_artifact.rows(split, "train")
+    synth.check_feature_code(labeled.ohlc[train], labeled.feats[train], labeled.meta["feature_names"], compute_features, version)
     augmentation = synth.AugmentationSettings(
         family=settings.family,
         quality=settings.quality,
@@ -88,95 +70,22 @@ def run(args: argparse.Namespace) -> int:
         seed=base.seed,
     )
     generated = synth.generate_synthetic(
-        train_ohlc, train_feats, train_y, train, augmentation, feature_names, compute_features
+        labeled.ohlc[train], labeled.feats[train], labeled.y[train], train, augmentation,
+        labeled.meta["feature_names"], compute_features,
     )
-    ks, ks_pval = synth.ks_report(train_feats, generated.feats, feature_names)
     # Name the folder from the numbers as written in params.yaml, as dvc.yaml's ${...} does.
     raw = params.get("synth_cache") or {}
-    name = synth.cache_name(
-        version, settings.family, raw.get("quality", settings.quality), raw.get("ratio", settings.ratio)
+    name = synth.cache_name(version, settings.family, raw.get("quality", settings.quality), raw.get("ratio", settings.ratio))
+    meta, config = synth.cache_meta(name, generated, augmentation, labeled.meta, split, split_sha256, labeled.feats[train])
+    folder, unchanged = synthetic_artifact.write(
+        registry.root, name, synth.cache_arrays(generated), generated.provenance, config, meta
     )
-    target = registry.path_of(name, "synthetic")
-    shown = relative_to_root(target)
-
-    class_names = list(labeled.meta.get("class_names") or ["down", "neutral", "up"])
-    config = {
-        **augmentation.to_dict(),
-        "methods": list(synth.FAMILIES[settings.family]),
-        "quality_rule": synth.QUALITY_RULE,
-        "max_rounds": synth.MAX_ROUNDS,
-        "labeled_version": version,
-        "split_name": split["name"],
-        "parents": "train rows of the split only",
-    }
-    meta = {
-        "name": name,
-        "labeled_version": version,
-        "labeled_fingerprint": labeled.meta["fingerprint"],
-        "split_name": split["name"],
-        "split_sha256": split_sha256,
-        "n": int(generated.y.shape[0]),
-        "T": int(generated.ohlc.shape[1]),
-        "n_real_train": int(train.size),
-        "family": settings.family,
-        "ratio": settings.ratio,
-        "quality": settings.quality,
-        "class_names": class_names,
-        "class_counts": {cls: int((generated.y == k).sum()) for k, cls in enumerate(class_names)},
-        "feature_names": feature_names,
-        **generated.stats,
-        "ks": ks,
-        "ks_pval": ks_pval,
-        "ks_pval_rule": synth.KS_PVAL_RULE,
-        "fingerprint": synth.synthetic_fingerprint(generated),
-        "code": io.code_version("data.synth", "data.features", "stages.synth_cache"),
-    }
     summary = (
         f"{meta['n']} rows from {train.size} train rows of split {split['name']} "
-        f"({', '.join(f'{k} {v}' for k, v in generated.stats['method_counts'].items())}); ks_pval {ks_pval}"
+        f"({', '.join(f'{k} {v}' for k, v in generated.stats['method_counts'].items())}); ks_pval {meta['ks_pval']}"
     )
-    if target.exists():
-        existing = io.read_json(target / "meta.json", f"{shown}/meta.json")
-        if _content(existing) == _content(meta):
-            print(f"synth-cache: {shown} already holds this cache ({summary}); left unchanged")
-            return 0
-        old = _content(existing) if isinstance(existing, dict) else {}
-        changed = sorted(key for key in set(old) | set(_content(meta)) if old.get(key) != meta.get(key))
-        raise MoolaError(
-            f"synthetic cache {shown} already exists with different content (differs in "
-            f"{', '.join(changed[:4])}{', ...' if len(changed) > 4 else ''}): caches are never rewritten; change "
-            "synth_cache.quality, ratio or family for a new name, or delete that folder yourself if it must go"
-        )
-    with io.atomic_directory(target) as folder:
-        io.save_npy(folder / "X_ohlc.npy", generated.ohlc)
-        io.save_npy(folder / "X_feats20.npy", generated.feats)
-        io.save_npy(folder / "y.npy", generated.y)
-        io.write_parquet(folder / "provenance.parquet", generated.provenance)
-        io.write_json(folder / "augmentation_config.json", config)
-        meta["files"] = {path.name: io.sha256_file(path) for path in sorted(folder.iterdir()) if path.is_file()}
-        io.write_json(folder / "meta.json", meta)
-    print(f"synth-cache: wrote {shown}: {summary}")
+    if unchanged:
+        print(f"synth-cache: {shown(folder)} already holds this cache ({summary}); left unchanged")
+    else:
+        print(f"synth-cache: wrote {shown(folder)}: {summary}")
     return 0
-
-
-def _content(meta: Any) -> Any:
-    if not isinstance(meta, dict):
-        return meta
-    return {key: value for key, value in meta.items() if key not in _META_FIELDS_NOT_CONTENT}
-
-
-def _check_same_feature_code(train_ohlc, train_feats, feature_names, compute_features, version: str) -> None:
-    """Refuse when today's feature code no longer reproduces the labeled version's features."""
-    import numpy as np
-
-    recomputed = compute_features(*(train_ohlc[..., k].astype(np.float64) for k in range(4)))  # (n, 20)
-    columns = [j for j, name in enumerate(feature_names) if not name.startswith("volume")]
-    stored = train_feats[:, columns].astype(np.float64)
-    relative_gap = np.median(np.abs(recomputed[:, columns] - stored) / (1.0 + np.abs(stored)), axis=0)  # (F,)
-    worst = int(np.argmax(relative_gap)) if relative_gap.size else 0
-    if relative_gap.size and relative_gap[worst] > FEATURE_RECOMPUTE_TOLERANCE:
-        raise MoolaError(
-            f"labeled_windows/{version}/X_feats20.npy feature {feature_names[columns[worst]]!r} differs from what "
-            f"moola.data.features computes now (median relative gap {relative_gap[worst]:.2g}): the feature code "
-            "changed since the version was built; build a new labeled version before making a synthetic cache"
-        )

@@ -18,12 +18,7 @@ data and initial weights are the same.
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from moola.errors import MoolaError
-
-MODELS_DIR = "artifacts/models"
-RECORD_FORMAT = "moola.training-record/1"
 
 
 def _bool(text: str) -> bool:
@@ -46,70 +41,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, help="maximum epochs (train.epochs)")
 
 
-def model_name_from_params(params: dict[str, Any], override: str | None) -> str:
-    """The model to train: --model, else the top-level `model:` key, checked against the registry."""
-    from moola.models.registry import ModelRegistry
-
-    name = override if override is not None else params.get("model")
-    if not isinstance(name, str) or not name:
-        raise MoolaError(f"params key model = {name!r} must name a model, e.g. model: enhanced_simple_lstm")
-    ModelRegistry.spec(name)  # unknown and legacy names fail here with the registry's message
-    return name
-
-
-def build_model(name: str, params: dict[str, Any], seed: int, n_classes: int) -> tuple[Any, Any, dict]:
-    """Build the model from its params section (and the shared `encoder:` section), seeded.
-
-    Returns:
-        (model, spec, the params sections the model read).
-    """
-    from moola.models.registry import ModelRegistry
-
-    spec = ModelRegistry.spec(name)
-    section = params.get(name) or {}
-    sections = {name: section}
-    if spec.uses_encoder:
-        sections["encoder"] = params.get("encoder") or {}
-    model = ModelRegistry.create(name, section, encoder=params.get("encoder"), n_classes=n_classes, seed=seed)
-    return model, spec, sections
-
-
-def load_pretrained(model: Any, spec: Any, name: str, model_section: dict, encoder_file: str) -> tuple[Any, str | None]:
-    """Load the TS2Vec encoder into the model when it takes one; return (LoadReport or None, path or None).
-
-    A model with pretrain_use "none", or with `use_pretrained: false` in its section, loads
-    nothing. A named file that does not exist is refused (the guard names what to run).
-    """
-    from moola.lineage.load_report import read_encoder_checkpoint, report_state_dict_load
-    from moola.paths import project_root, resolve_inside
-
-    use = getattr(spec, "pretrain_use", "none")
-    if use == "none" or not model_section.get("use_pretrained", True):
-        return None, None
-    if not encoder_file:
-        return None, None
-    path = resolve_inside(project_root(), encoder_file, "pretrained encoder")
-    if not path.is_file():
-        hint = "it is required" if use == "required" else "set train.pretrained_encoder: '' to train without it"
-        raise MoolaError(
-            f"pretrained encoder {encoder_file} not found: run `moola pretrain-ts2vec` (or `dvc repro pretrain_ts2vec`); {hint}"
-        )
-    checkpoint = read_encoder_checkpoint(path)
-    report = report_state_dict_load(model, checkpoint["state_dict"], source=encoder_file)
-    return report, str(path)
-
-
 def run(args: argparse.Namespace) -> int:
     from moola import io
+    from moola.artifacts import checkpoint as checkpoint_artifact, layout, resume
+    from moola.artifacts.common import shown
     from moola.data.registry import DataRegistry
-    from moola.device import describe_device, resolve_device, set_threads
+    from moola.device import resolve_device, set_threads
     from moola.evaluation import plots
-    from moola.lineage.manifest import package_versions, scrub_secrets
-    from moola.lineage.status import describe_model, format_results
+    from moola.lineage.manifest import scrub_secrets
+    from moola.lineage.status import format_results
+    from moola.models.registry import ModelRegistry
     from moola.params import from_mapping, load_base, load_params
     from moola.paths import project_root
-    from moola.training.checkpoint import save_checkpoint
     from moola.training.config import TrainParams
+    from moola.training.setup import build_model, load_pretrained, train_params_used, training_record
     from moola.training.trainer import Trainer
 
     params = load_params()
@@ -119,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, key, None) is not None:
             train_section[key] = getattr(args, key)
     settings = from_mapping(TrainParams, train_section, "train")
-    name = model_name_from_params(params, args.model)
+    name = ModelRegistry.name_from_params(params, args.model)
     set_threads(base.threads)
     device = resolve_device(base.device, base.require_gpu)
 
@@ -133,10 +78,10 @@ def run(args: argparse.Namespace) -> int:
     load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}), settings.pretrained_encoder)
     if load_report is not None:
         print(load_report.format(), flush=True)
-    used_params = {"model": name, **model_sections, "train": _train_params_used(settings, encoder_path),
+    used_params = {"model": name, **model_sections, "train": train_params_used(settings, encoder_path),
                    "base": {"seed": base.seed}}
     root = project_root()
-    checkpoint_path = root / MODELS_DIR / f"{name}.pt"
+    checkpoint_path = layout.checkpoint_file(root, name)
     trainer = Trainer(
         model,
         data,
@@ -145,42 +90,24 @@ def run(args: argparse.Namespace) -> int:
         load_report=load_report,
         encoder_path=encoder_path,
         params=used_params,
-        state_path=checkpoint_path.parent / f".{checkpoint_path.name}.state",
+        state_path=resume.state_file(checkpoint_path),
         log=lambda line: print(line, flush=True),
     )
     result = trainer.train()  # guards and status report first; raises before anything is written
-    identity = trainer.identity()
-    checkpoint = {**result.checkpoint, "run_id": identity["run_id"]}
-    model_facts = describe_model(model, name, spec)
-    model_facts["config"] = result.checkpoint["model_config"]
-    model_facts["pretrained"] = bool(load_report is not None and load_report.matched)
-    record = {
-        "format": RECORD_FORMAT,
-        "run_id": identity["run_id"],
-        "git": identity["git"],
-        "seed": base.seed,
-        "model": model_facts,
-        "params": used_params,
-        "inputs": identity["inputs"],
-        "paths": trainer.relative_paths(),
-        "data": data.audit,
-        "load_report": load_report.to_dict() if load_report is not None else None,
-        "guards": result.guard_claims,
-        "training": result.summary(),
-        "metrics": result.metrics(),
-        "device": describe_device(device),
-        "packages": package_versions(),
-        "code": identity["code"],
-    }
-    save_checkpoint(checkpoint_path, checkpoint)
-    io.write_json(checkpoint_path.with_suffix(".json"), scrub_secrets(record))
-    io.write_json(root / "metrics" / "train.json", result.metrics())
-    io.write_text(root / "plots" / "train" / "curves.csv", plots.curves_csv(result.history))
-    io.write_bytes(root / "plots" / "train" / "curves.png", plots.curves_png(result.history, f"{name}: training curves"))
+    run_id = trainer.identity()["run_id"]
+    checkpoint_sha256 = checkpoint_artifact.write(checkpoint_path, {**result.checkpoint, "run_id": run_id})
+    record = training_record(trainer=trainer, result=result, model=model, spec=spec, name=name, seed=base.seed,
+                             used_params=used_params, load_report=load_report, checkpoint_sha256=checkpoint_sha256,
+                             device=device)
+    io.write_json(layout.training_record_file(root, name), scrub_secrets(record))
+    io.write_json(layout.metrics_file(root, "train"), result.metrics())
+    curves = layout.plots_dir(root, "train")
+    io.write_text(curves / "curves.csv", plots.curves_csv(result.history))
+    io.write_bytes(curves / "curves.png", plots.curves_png(result.history, f"{name}: training curves"))
     trainer.discard_state()
     print(
         format_results(
-            f"results of run {identity['run_id']} ({name})",
+            f"results of run {run_id} ({name})",
             {
                 "epochs run": f"{result.outcome.epochs_run}/{result.max_epochs}"
                 + (" (early stop)" if result.outcome.stopped_early else ""),
@@ -188,21 +115,9 @@ def run(args: argparse.Namespace) -> int:
                 "best val loss": result.outcome.best_val_loss,
                 "train accuracy (real rows)": result.train_accuracy,
                 "val accuracy": result.val_accuracy,
-                "checkpoint": f"{MODELS_DIR}/{name}.pt",
+                "checkpoint": shown(checkpoint_path),
             },
         ),
         flush=True,
     )
     return 0
-
-
-def _train_params_used(settings: Any, encoder_path: str | None) -> dict:
-    """The train section as used: the encoder entry blanked when no encoder was loaded."""
-    from dataclasses import asdict
-
-    used = asdict(settings)
-    if encoder_path is None:
-        used["pretrained_encoder"] = ""
-    if not settings.augment:
-        used["synthetic"] = ""
-    return used

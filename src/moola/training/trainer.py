@@ -21,9 +21,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from moola.artifacts import layout
+from moola.artifacts.checkpoint import build as build_checkpoint, write as save_checkpoint
 from moola.errors import MoolaError
-from moola.io import read_torch_file
-from moola.training.checkpoint import build_checkpoint, save_checkpoint
 from moola.training.config import TrainConfig
 from moola.training.loop import (
     STATE_FORMAT,
@@ -37,7 +37,7 @@ from moola.training.loop import (
 from moola.training.scaler import Scaler, fit_scaler
 
 CHECKPOINT_NAME = "model.pt"
-MANIFEST_NAME = "manifest.json"
+MANIFEST_NAME = layout.MANIFEST
 
 
 @dataclass
@@ -151,7 +151,7 @@ class Trainer:
     def identity(self) -> dict:
         """Run id, input hashes, git state and code version (computed once)."""
         if self._identity is None:
-            from moola.io import code_version
+            from moola.codedeps import code_version
             from moola.lineage.manifest import compute_run_id, git_state, hash_inputs
             from moola.paths import project_root
 
@@ -162,7 +162,7 @@ class Trainer:
                  "encoder": self.encoder_path},
                 root,
             )
-            code = code_version()
+            code = code_version("train")
             self._identity = {
                 "run_id": compute_run_id(self.params, inputs, code["code_sha256"]),
                 "inputs": inputs,
@@ -270,17 +270,15 @@ class Trainer:
         def to_device(arrays: tuple) -> tuple:
             return tuple(torch.as_tensor(array, device=self.device) for array in arrays)
 
+        from moola.artifacts import resume
+
         key = self._resume_key(train_arrays, val_arrays, max_epochs)
-        resume_state = self._read_resume_state(key)
+        resume_state = resume.load(self.state_path, STATE_FORMAT, key, log=self.log)
         if resume_state is not None:
             self.log(f"resuming from {self.state_path.name}: {resume_state['epoch']} epoch(s) already done")
 
         def save_state(state: dict) -> None:
-            if self.state_path is not None:
-                from moola.io import atomic_file
-
-                with atomic_file(self.state_path, "wb") as handle:
-                    torch.save({**state, "key": key}, handle)
+            resume.save(self.state_path, STATE_FORMAT, key, state)
 
         return train_torch_model(
             self.model,
@@ -308,23 +306,11 @@ class Trainer:
             digest.update(sha256_array(tensor.detach().cpu().numpy()).encode("ascii"))
         return digest.hexdigest()
 
-    def _read_resume_state(self, key: str) -> dict | None:
-        if self.state_path is None or not self.state_path.is_file():
-            return None
-        try:
-            state = read_torch_file(self.state_path, "training state")
-        except MoolaError as exc:
-            self.log(f"ignoring unreadable training state ({exc}); starting fresh")
-            return None
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT or state.get("key") != key:
-            self.log(f"ignoring {self.state_path.name}: it belongs to other params or data; starting fresh")
-            return None
-        return state
-
     def discard_state(self) -> None:
         """Delete the resumable state once the final outputs are written."""
-        if self.state_path is not None:
-            self.state_path.unlink(missing_ok=True)
+        from moola.artifacts import resume
+
+        resume.discard(self.state_path)
 
     def build_checkpoint(self, scaler: Scaler) -> dict:
         """The `moola.checkpoint/1` dict of the model as it stands."""
