@@ -15,6 +15,7 @@ from moola.models.adapter_lstm import AdapterLSTM, AdapterLSTMConfig
 from moola.models.base import MoolaModule
 from moola.models.encoders import BiLSTMEncoder, EncoderConfig
 from moola.models.enhanced_simple_lstm import EnhancedSimpleLSTM, EnhancedSimpleLSTMConfig
+from moola.lineage.load_report import report_state_dict_load
 from moola.models.registry import ACTIVE, LEGACY, LEGACY_README, ModelRegistry, ModelSpec, build_model
 
 TORCH_MODELS = ["simple_lstm", "enhanced_simple_lstm", "adapter_lstm"]
@@ -38,7 +39,7 @@ def lstm_parameters(input_size: int, hidden: int, directions: int = 1) -> int:
 def pretend_pretrained(model: MoolaModule, seed: int = 1) -> None:
     """Load a standalone encoder's weights, as the trainer does with a TS2Vec checkpoint."""
     torch.manual_seed(seed)
-    report = model.load_encoder_state(BiLSTMEncoder(model.encoder_config).state_dict())
+    report = report_state_dict_load(model, BiLSTMEncoder(model.encoder_config).state_dict())
     assert report.match_fraction == 1.0
 
 
@@ -177,8 +178,9 @@ def test_loading_a_pretrained_encoder_copies_every_tensor_and_reports_it():
     assert not model.encoder_is_pretrained
     torch.manual_seed(5)
     pretrained = BiLSTMEncoder(EncoderConfig(**SMALL_ENCODER)).state_dict()
-    report = model.load_encoder_state({**pretrained, "projection.weight": torch.zeros(2)})
-    assert report.match_fraction == 1.0 and report.unexpected == ["projection.weight"] and not report.missing
+    report = report_state_dict_load(model, {**pretrained, "projection.weight": torch.zeros(2)})
+    assert report.match_fraction == 1.0 and [u["name"] for u in report.unexpected] == ["projection.weight"]
+    assert not report.missing
     assert model.encoder_is_pretrained
     for key, tensor in pretrained.items():
         assert torch.equal(model.state_dict()["encoder." + key], tensor)
@@ -188,8 +190,8 @@ def test_an_encoder_of_another_size_loads_nothing():
     model = ModelRegistry.create("adapter_lstm", encoder=SMALL_ENCODER, seed=0)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     wider = BiLSTMEncoder(EncoderConfig(hidden=16, layers=2)).state_dict()
-    report = model.load_encoder_state({"encoder." + k: v for k, v in wider.items()})
-    assert report.match_fraction == 0.0 and report.shape_mismatch and not model.encoder_is_pretrained
+    report = report_state_dict_load(model, wider)
+    assert report.match_fraction == 0.0 and report.mismatched and not model.encoder_is_pretrained
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
 
 

@@ -20,7 +20,7 @@ def test_scaler_uses_only_the_given_rows_of_a_memory_map(tmp_path, monkeypatch):
     windows[:10] += 100.0  # rows that are left out must not move the statistics
     np.save(tmp_path / "X.npy", windows)
     mapped = np.load(tmp_path / "X.npy", mmap_mode="r")
-    monkeypatch.setattr("moola.pretrain.windows.STATISTICS_CHUNK_ROWS", 7)  # several chunks
+    monkeypatch.setattr("moola.data.normalise.STATISTICS_CHUNK_ROWS", 7)  # several chunks
     kept = np.arange(10, 50)
     scaler = fit_channel_scaler(mapped, kept)
     reference = windows[kept].astype(np.float64).reshape(-1, 4)

@@ -1,4 +1,4 @@
-"""The metrics pack: accuracy, macro PR-AUC, class-wise F1, multi-class Brier, top-label ECE.
+"""The metrics pack: accuracy, macro PR-AUC, class-wise F1, multi-class Brier (scikit-learn), top-label ECE (ours).
 
 Every function takes integer labels `y_true` (n,) in 0..K-1 and a probability matrix
 `proba` (n, K) whose rows sum to 1, and returns plain Python floats, so the pack can be written
@@ -7,15 +7,16 @@ cases are stated where they arise (and in docs/METRICS.md).
 
 Definitions (K classes, n rows, p_ik the probability of class k for row i):
 - accuracy: share of rows whose arg-max class equals the label (ties: the lowest class index).
-- average precision of class k (one-vs-rest): sum over the ranked rows of
-  (R_j - R_{j-1}) * P_j, the step-wise area under the precision-recall curve, scores p_ik,
-  positives y_i == k; tied scores are one threshold (as scikit-learn's average_precision_score).
+- average precision of class k (one-vs-rest, scikit-learn's average_precision_score): sum over
+  the ranked rows of (R_j - R_{j-1}) * P_j, the step-wise area under the precision-recall
+  curve, scores p_ik, positives y_i == k; tied scores are one threshold.
 - macro PR-AUC: the mean of the per-class average precisions over the classes present in the
   part (a class with no positive row has no precision-recall curve; it is left out and reported
   in `classes_absent`).
-- F1 of class k: 2 * precision * recall / (precision + recall) with arg-max predictions;
-  0 when the class is neither predicted nor present (precision and recall both undefined).
-- Brier: mean over rows of sum_k (p_ik - [y_i == k])^2, range 0 (perfect) to 2.
+- F1 of class k (scikit-learn's f1_score, zero_division 0): 2 * precision * recall /
+  (precision + recall) with arg-max predictions; 0 when the class is neither predicted nor present.
+- Brier (scikit-learn's brier_score_loss, unscaled): mean over rows of sum_k (p_ik - [y_i == k])^2,
+  range 0 (perfect) to 2.
 - ECE (top-label): rows binned by their top probability into `bins` equal-width bins over
   [0, 1] (first bin closed on the left, every bin closed on the right); the count-weighted
   mean over bins of |accuracy in bin - mean top probability in bin|.
@@ -52,14 +53,16 @@ def predicted_classes(proba: np.ndarray) -> np.ndarray:
 
 def accuracy(y_true: Sequence[int], proba: np.ndarray) -> float:
     """Share of rows whose arg-max class equals the label (0.0 for an empty part)."""
+    from sklearn.metrics import accuracy_score
+
     labels, probs = _check_inputs(np.asarray(y_true), proba)
     if labels.size == 0:
         return 0.0
-    return float(np.mean(predicted_classes(probs) == labels))
+    return float(accuracy_score(labels, predicted_classes(probs)))
 
 
 def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float | None:
-    """One-vs-rest average precision: the step-wise area under the precision-recall curve.
+    """One-vs-rest average precision (scikit-learn's `average_precision_score`).
 
     Args:
         is_positive: bool (n,), the rows of the class.
@@ -68,43 +71,38 @@ def average_precision(is_positive: np.ndarray, scores: np.ndarray) -> float | No
     Returns:
         AP in [0, 1], or None when there is no positive row (the curve does not exist).
     """
+    from sklearn.metrics import average_precision_score
+
     positive = np.asarray(is_positive, dtype=bool)
-    n_positive = int(positive.sum())
-    if n_positive == 0:
+    if not positive.any():
         return None
-    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="mergesort")
-    sorted_scores = np.asarray(scores, dtype=np.float64)[order]
-    true_positives = np.cumsum(positive[order])
-    # One threshold per distinct score: keep the last row of every run of tied scores.
-    last_of_run = np.r_[np.diff(sorted_scores) != 0, True]
-    tp = true_positives[last_of_run].astype(np.float64)
-    predicted_positive = (np.flatnonzero(last_of_run) + 1).astype(np.float64)
-    precision = tp / predicted_positive
-    recall = tp / n_positive
-    recall_steps = np.diff(np.r_[0.0, recall])
-    return float(np.sum(recall_steps * precision))
+    return float(average_precision_score(positive, np.asarray(scores, dtype=np.float64)))
 
 
 def f1_per_class(y_true: Sequence[int], proba: np.ndarray) -> list[float]:
     """F1 of each class with arg-max predictions (0.0 where precision and recall are both undefined)."""
+    from sklearn.metrics import f1_score
+
     labels, probs = _check_inputs(np.asarray(y_true), proba)
-    predicted = predicted_classes(probs)
-    scores = []
-    for k in range(probs.shape[1]):
-        true_positive = float(np.sum((predicted == k) & (labels == k)))
-        denominator = float(np.sum(predicted == k) + np.sum(labels == k))
-        # F1 = 2TP / (2TP + FP + FN) = 2TP / (#predicted + #actual): same value, no 0/0 when defined.
-        scores.append(2.0 * true_positive / denominator if denominator > 0 else 0.0)
-    return scores
+    classes = list(range(probs.shape[1]))
+    if labels.size == 0:
+        return [0.0] * len(classes)
+    scores = f1_score(labels, predicted_classes(probs), labels=classes, average=None, zero_division=0.0)
+    return [float(v) for v in scores]
 
 
 def brier_score(y_true: Sequence[int], proba: np.ndarray) -> float:
-    """Multi-class Brier: mean over rows of the squared distance to the one-hot label (0..2)."""
+    """Multi-class Brier: mean over rows of the squared distance to the one-hot label (0..2).
+
+    scikit-learn's `brier_score_loss` with the classes named, unscaled, so a binary set has the
+    same 0..2 range as a multi-class one.
+    """
+    from sklearn.metrics import brier_score_loss
+
     labels, probs = _check_inputs(np.asarray(y_true), proba)
     if labels.size == 0:
         return 0.0
-    one_hot = np.eye(probs.shape[1])[labels]  # (n,) -> (n, K)
-    return float(np.mean(np.sum((probs - one_hot) ** 2, axis=1)))
+    return float(brier_score_loss(labels, probs, labels=list(range(probs.shape[1])), scale_by_half=False))
 
 
 @dataclass(frozen=True)

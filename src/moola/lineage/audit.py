@@ -51,20 +51,10 @@ def _claim_from(name: str, check: Callable[[], str]) -> Claim:
 
 
 def load_manifest(path: str | Path) -> dict:
-    """Read a manifest, refusing files that are not moola manifests."""
-    from moola.io import read_json
-    from moola.lineage.manifest import MANIFEST_FORMAT
+    """Read a manifest, refusing files that are not sound moola manifests (`moola.artifacts.run_manifest`)."""
+    from moola.artifacts import run_manifest
 
-    manifest = read_json(path, "manifest")
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise MoolaError(
-            f"{path} is not a moola run manifest (format {manifest.get('format') if isinstance(manifest, dict) else None!r}): "
-            "give artifacts/runs/<run_id>/manifest.json"
-        )
-    for key in ("inputs", "paths", "data"):
-        if not isinstance(manifest.get(key), dict):
-            raise MoolaError(f"manifest {path} lacks its {key!r} block: it is damaged; rerun `moola evaluate`")
-    return manifest
+    return run_manifest.read(path)
 
 
 def audit_manifest(manifest: dict, root: str | Path) -> list[Claim]:

@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-MANIFEST_FORMAT = "moola.manifest/1"
+from moola.artifacts.run_manifest import FORMAT as MANIFEST_FORMAT
 RUN_ID_LENGTH = 16
 
 # What a rerun reproduces: bitwise on CPU (deterministic kernels, fixed seeds, one code path);

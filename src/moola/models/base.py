@@ -20,31 +20,6 @@ from moola.params import from_mapping, require
 ENCODER_PREFIX = "encoder."
 
 
-@dataclass
-class EncoderLoadReport:
-    """What `load_encoder_state` matched: tensor names are the model's (`encoder.lstm...`)."""
-
-    loaded: list[str]  # copied into the model
-    missing: list[str]  # model encoder tensors the state did not provide
-    shape_mismatch: list[str]  # present in both, different shapes: not copied
-    unexpected: list[str]  # in the state, not in the model's encoder
-
-    @property
-    def match_fraction(self) -> float:
-        """Share of the model's encoder tensors that were loaded (0..1)."""
-        total = len(self.loaded) + len(self.missing) + len(self.shape_mismatch)
-        return len(self.loaded) / total if total else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "loaded": self.loaded,
-            "missing": self.missing,
-            "shape_mismatch": self.shape_mismatch,
-            "unexpected": self.unexpected,
-            "match_fraction": self.match_fraction,
-        }
-
-
 class MoolaModule(nn.Module):
     """Base of the torch classifiers: OHLC windows + 20 features -> class logits.
 
@@ -104,41 +79,6 @@ class MoolaModule(nn.Module):
         if not self.has_encoder:
             raise MoolaError(f"{type(self).__name__} has no encoder to mark as pretrained")
         self._encoder_pretrained = True
-
-    def load_encoder_state(self, state: Mapping[str, torch.Tensor]) -> EncoderLoadReport:
-        """Copy pretrained encoder tensors into `self.encoder`, tensor by tensor.
-
-        Args:
-            state: a standalone `BiLSTMEncoder.state_dict()` (`lstm.weight_ih_l0`, ...) or a
-                model state dict whose encoder keys start with `encoder.`; other keys are
-                reported as unexpected.
-
-        Returns:
-            An EncoderLoadReport naming loaded, missing, mismatched and unexpected tensors.
-            Nothing is copied unless every tensor that is present matches in shape.
-        """
-        if not self.has_encoder:
-            raise MoolaError(f"{type(self).__name__} has no encoder to load pretrained weights into")
-        own = {ENCODER_PREFIX + name: tensor for name, tensor in self.encoder.state_dict().items()}
-        given: dict[str, torch.Tensor] = {}
-        unexpected: list[str] = []
-        for name, tensor in state.items():
-            key = name if name.startswith(ENCODER_PREFIX) else ENCODER_PREFIX + name
-            if key in own:
-                given[key] = tensor
-            else:
-                unexpected.append(name)
-        shape_mismatch = sorted(k for k in given if tuple(given[k].shape) != tuple(own[k].shape))
-        loaded = sorted(k for k in given if k not in shape_mismatch)
-        missing = sorted(k for k in own if k not in given)
-        if loaded and not shape_mismatch:
-            with torch.no_grad():
-                for key in loaded:
-                    own[key].copy_(given[key])
-            self.mark_encoder_pretrained()
-        else:
-            loaded = []
-        return EncoderLoadReport(loaded, missing, shape_mismatch, sorted(unexpected))
 
     def set_encoder_trainable(self, trainable: bool) -> None:
         """Freeze (False) or unfreeze (True) every encoder parameter."""

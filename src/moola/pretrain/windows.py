@@ -11,18 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from moola.data.normalise import WINDOW_TRANSFORM, volatility_scaled
-
-STATISTICS_CHUNK_ROWS = 4096  # rows read per chunk when accumulating channel statistics
-
-
-class NonFiniteWindowError(ValueError):
-    """A window holds NaN or infinity; `row` is its index in the array."""
-
-    def __init__(self, row: int):
-        super().__init__(f"window row {row} holds NaN or infinite values")
-        self.row = row
-
+from moola.data.normalise import WINDOW_TRANSFORM, NonFiniteWindowError, channel_statistics, volatility_scaled  # noqa: F401
 
 @dataclass
 class ChannelScaler:
@@ -50,42 +39,9 @@ class ChannelScaler:
 def fit_channel_scaler(
     windows: Any, rows: np.ndarray, min_std: float = 1e-8, per_window: bool = False
 ) -> ChannelScaler:
-    """Mean and std of every channel over all timestamps of the selected windows.
-
-    Args:
-        windows: (N, T, C) array, memory-mapped or not.
-        rows: sorted row indices to use (the kept windows).
-        min_std: floor on the std so a constant channel does not divide by zero.
-        per_window: the windows are OHLC prices; fit on their `volatility_scaled` view.
-
-    Returns:
-        The fitted scaler (float64 statistics; sums are accumulated in float64 chunk by chunk,
-        so the result does not depend on how the rows are chunked beyond rounding).
-
-    Raises:
-        NonFiniteWindowError: a selected window holds NaN or infinity.
-        ValueError: `rows` is empty.
-    """
-    if len(rows) == 0:
-        raise ValueError("no rows to fit the scaler on")
-    channels = windows.shape[2]
-    total = np.zeros(channels)
-    total_squares = np.zeros(channels)
-    count = 0
-    for start in range(0, len(rows), STATISTICS_CHUNK_ROWS):
-        chunk_rows = rows[start : start + STATISTICS_CHUNK_ROWS]
-        chunk = np.asarray(windows[chunk_rows], dtype=np.float64)  # (n, T, C)
-        finite = np.isfinite(chunk).all(axis=(1, 2))
-        if not finite.all():
-            raise NonFiniteWindowError(int(chunk_rows[int(np.argmin(finite))]))
-        if per_window:
-            chunk = volatility_scaled(chunk).astype(np.float64)
-        total += chunk.sum(axis=(0, 1))
-        total_squares += np.square(chunk).sum(axis=(0, 1))
-        count += chunk.shape[0] * chunk.shape[1]
-    mean = total / count
-    variance = np.maximum(total_squares / count - np.square(mean), 0.0)
-    return ChannelScaler(mean=mean, std=np.maximum(np.sqrt(variance), min_std), per_window=per_window)
+    """`moola.data.normalise.channel_statistics` of the kept windows, as a scaler."""
+    mean, std = channel_statistics(windows, rows, min_std=min_std, per_window=per_window)
+    return ChannelScaler(mean=mean, std=std, per_window=per_window)
 
 
 class WindowBatches:

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from moola import io
-    from moola.artifacts import checkpoint as checkpoint_artifact, layout
+    from moola.artifacts import checkpoint as checkpoint_artifact, layout, run_manifest
     from moola.data.registry import DataRegistry
     from moola.evaluation import plots
     from moola.evaluation.metrics import evaluation_metrics, predicted_classes, reliability_bins
@@ -122,9 +122,7 @@ def run(args: argparse.Namespace) -> int:
         )
         io.write_text(folder / "curves.csv", plots.curves_csv(history))
         io.write_bytes(folder / "curves.png", plots.curves_png(history, f"{name}: training curves"))
-    io.write_json(layout.run_dir(root, run_id) / layout.MANIFEST, manifest)
-    with io.atomic_directory(layout.latest_run_dir(root)) as folder:
-        io.write_json(folder / layout.MANIFEST, manifest)
+    run_manifest.write(root, manifest)
 
     test, baseline = metrics["test"], metrics["baseline"]["test"]
     print(

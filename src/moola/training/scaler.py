@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from moola.data.normalise import volatility_scaled
+from moola.data.normalise import channel_statistics, volatility_scaled
 from moola.errors import MoolaError
 
 # A channel that never varies (a constant feature) is divided by 1 instead of by 0.
@@ -76,12 +76,12 @@ def fit_scaler(ohlc: np.ndarray, feats: np.ndarray, is_synthetic: np.ndarray) ->
     real = ~np.asarray(is_synthetic, dtype=bool)
     if not real.any():
         raise MoolaError("the train part has no real rows to fit the normalisation on: check the split")
-    real_ohlc = volatility_scaled(np.asarray(ohlc)[real]).astype(np.float64)  # (n_real, T, 4)
-    real_feats = np.asarray(feats, dtype=np.float64)[real]  # (n_real, 20)
-    flat_ohlc = real_ohlc.reshape(-1, real_ohlc.shape[-1])  # (n_real * T, 4)
+    rows = np.flatnonzero(real)
+    ohlc_mean, ohlc_std = channel_statistics(ohlc, rows, min_std=_MIN_STD, per_window=True)  # (4,) each
+    feats_mean, feats_std = channel_statistics(np.asarray(feats)[:, None, :], rows, min_std=_MIN_STD)  # (20,) each
     return Scaler(
-        ohlc_mean=flat_ohlc.mean(axis=0).astype(np.float32),
-        ohlc_std=np.maximum(flat_ohlc.std(axis=0), _MIN_STD).astype(np.float32),
-        feats_mean=real_feats.mean(axis=0).astype(np.float32),
-        feats_std=np.maximum(real_feats.std(axis=0), _MIN_STD).astype(np.float32),
+        ohlc_mean=ohlc_mean.astype(np.float32),
+        ohlc_std=ohlc_std.astype(np.float32),
+        feats_mean=feats_mean.astype(np.float32),
+        feats_std=feats_std.astype(np.float32),
     )

@@ -364,9 +364,9 @@ class Trainer:
         checkpoint_path = self.run_dir / CHECKPOINT_NAME
         save_checkpoint(checkpoint_path, result.checkpoint)
         manifest = self.manifest(result, metrics, checkpoint_path, created_by="moola.training.Trainer.fit")
-        from moola.io import write_json
+        from moola.artifacts import run_manifest
 
-        write_json(self.run_dir / MANIFEST_NAME, manifest)
+        run_manifest.write_file(self.run_dir / MANIFEST_NAME, manifest)
         self.discard_state()
         return result
 
