@@ -29,7 +29,9 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
     if not file.is_file():
         raise MoolaError(f"params file not found: {file} (run moola from the project folder)")
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506 (a SafeLoader)
+    except _DuplicateKey as exc:
+        raise MoolaError(f"{file} line {exc.line}: key {exc.key!r} appears twice in one section: keep one") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -39,6 +41,33 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MoolaError(f"{file} must be a mapping of sections (base:, build_windows:, ...)")
     return data
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, line: int):
+        super().__init__(key)
+        self.key, self.line = str(key)[:60], line
+
+
+def _strict_loader() -> type:
+    """yaml.SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last silently)."""
+    import yaml
+
+    class StrictLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):  # noqa: ANN001 - PyYAML's signature
+            seen = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if isinstance(key, (str, int, float, bool)) and key in seen:
+                    raise _DuplicateKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+# Integers beyond this are refused: numpy and torch take 64-bit values, seeds 32-bit ones.
+MAX_INT = 2**63 - 1
 
 
 def _type_name(tp: Any) -> str:
@@ -85,19 +114,35 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise MoolaError(f"params key {key} must be an integer, got {value!r}")
+            raise MoolaError(f"params key {key} must be an integer, got {_shown(value)}")
+        if abs(value) > MAX_INT:
+            raise MoolaError(f"params key {key} = {_shown(value)} is out of range: give an integer below 2**63")
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise MoolaError(f"params key {key} must be a number, got {value!r}")
-        return float(value)
+            raise MoolaError(f"params key {key} must be a number, got {_shown(value)}")
+        try:
+            number = float(value)
+        except OverflowError:
+            number = float("inf")
+        if number != number or number in (float("inf"), float("-inf")):
+            raise MoolaError(f"params key {key} = {_shown(value)} must be a finite number")
+        return number
     if tp is str:
         if not isinstance(value, str):
-            raise MoolaError(f"params key {key} must be a string, got {value!r}")
+            raise MoolaError(f"params key {key} must be a string, got {_shown(value)}")
+        if len(value) > 4096:
+            raise MoolaError(f"params key {key} is a string of {len(value):,} characters: give at most 4096")
         return value
     if dataclasses.is_dataclass(tp):
         return from_mapping(tp, value, key)
     raise MoolaError(f"params key {key}: unsupported type {_type_name(tp)}")
+
+
+def _shown(value: Any) -> str:
+    """A value as messages show it: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def from_mapping(cls: type[T], mapping: Any, prefix: str) -> T:
@@ -155,7 +200,7 @@ class BaseParams:
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
 
     def validate(self) -> None:
-        require(self.seed >= 0, "base.seed", f"must be >= 0, got {self.seed}")
+        require(0 <= self.seed < 2**32, "base.seed", f"must be in 0 .. 2**32 - 1 (numpy's seed range), got {_shown(self.seed)}")
         require(self.threads >= 0, "base.threads", f"must be >= 0, got {self.threads}")
 
 
