@@ -249,3 +249,14 @@ def test_out_of_fold_over_walk_forward_folds_and_the_whole_pack():
     assert set(pack["metrics"]["accuracy"]) == {"value", "ci_low", "ci_high"}
     assert set(pack["vs_majority"]["brier"]) == {"difference", "ci_low", "ci_high", "p_value"}
     assert pack["collapse"]["collapsed"] == 0
+
+
+def test_beating_the_logistic_baseline_but_not_the_majority_says_so():
+    rng = np.random.default_rng(5)
+    near_majority = np.where(rng.random(len(LABELS)) < 0.7, 1, rng.integers(0, 3, len(LABELS)))
+    oof = table(one_hot(near_majority))  # close to always "neutral": about as good as the majority
+    worse = one_hot((LABELS + 1) % 3)  # a baseline wrong on every window
+    pack = significance.significance_pack(oof, {"logistic": worse, "majority": majority()}, n_resamples=30)
+    assert pack["beats"] == {"majority": 0, "logistic": 1}
+    assert pack["verdict"]["logistic"].endswith(", but not the majority baseline")
+    assert pack["verdict"]["majority"].startswith("not distinguishable from the majority baseline (p = ")

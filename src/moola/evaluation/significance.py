@@ -25,6 +25,9 @@ and every comparison is paired on the same windows:
   a share >= threshold (0.9) is "collapsed to <class>".
 - Verdict (`verdict`): "beats the <baseline> (p = ...)" only when p < alpha and the model has not
   collapsed; else "not distinguishable from the <baseline> (p = ...)" or "collapsed to <class>".
+  A model can beat the logistic baseline without beating the majority class (on noise the
+  logistic regression overfits and scores below the majority class); `significance_pack` then
+  adds ", but not the majority baseline" to that verdict.
 
 The metrics are moola's own (`moola.evaluation.metrics`, equal to scikit-learn's where scikit-learn
 has them): accuracy, macro F1, macro PR-AUC, multi-class Brier and top-label ECE.
@@ -155,27 +158,38 @@ class OutOfFold:
 # ----- metrics and the bootstrap ----------------------------------------------------------
 
 
-def metric_values(y_true: np.ndarray, proba: np.ndarray, ece_bins: int = 10) -> dict[str, float]:
-    """The five headline metrics of `METRICS` (moola's definitions, see `moola.evaluation.metrics`).
+def metric_values(
+    y_true: np.ndarray, proba: np.ndarray, ece_bins: int = 10, names: Sequence[str] = METRICS
+) -> dict[str, float]:
+    """The headline metrics of `METRICS` (moola's definitions, see `moola.evaluation.metrics`).
 
     Args:
         y_true: (n,) int labels.
         proba: (n, K) probabilities.
         ece_bins: equal-width bins of the top-label ECE.
+        names: the metrics wanted (default: all five).
 
     Returns:
-        {"accuracy", "f1_macro", "pr_auc_macro", "brier", "ece"} as floats.
+        {name: float} for each of `names` ("accuracy", "f1_macro", "pr_auc_macro", "brier", "ece").
     """
     labels, probs = metrics._check_inputs(np.asarray(y_true), proba)
-    precisions = [metrics.average_precision(labels == k, probs[:, k]) for k in range(probs.shape[1])]
-    present = [ap for ap in precisions if ap is not None]
-    return {
-        "accuracy": metrics.accuracy(labels, probs),
-        "f1_macro": float(np.mean(metrics.f1_per_class(labels, probs))),
-        "pr_auc_macro": float(np.mean(present)) if present else 0.0,
-        "brier": metrics.brier_score(labels, probs),
-        "ece": metrics.expected_calibration_error(labels, probs, ece_bins),
-    }
+    result = {}
+    for name in names:
+        if name == "accuracy":
+            result[name] = metrics.accuracy(labels, probs)
+        elif name == "f1_macro":
+            result[name] = float(np.mean(metrics.f1_per_class(labels, probs)))
+        elif name == "pr_auc_macro":
+            precisions = [metrics.average_precision(labels == k, probs[:, k]) for k in range(probs.shape[1])]
+            present = [ap for ap in precisions if ap is not None]
+            result[name] = float(np.mean(present)) if present else 0.0
+        elif name == "brier":
+            result[name] = metrics.brier_score(labels, probs)
+        elif name == "ece":
+            result[name] = metrics.expected_calibration_error(labels, probs, ece_bins)
+        else:
+            raise MoolaError(f"unknown metric {name!r}: choose from {', '.join(METRICS)}")
+    return result
 
 
 def stratified_resamples(
@@ -336,6 +350,7 @@ def paired_comparison(
     ece_bins: int = 10,
     alternative: Literal["better", "two-sided"] = "better",
     block_size: int = 1,
+    names: Sequence[str] = METRICS,
 ) -> dict[str, Comparison]:
     """Compare the model of `oof` with a baseline's probabilities on the same windows.
 
@@ -349,39 +364,45 @@ def paired_comparison(
         alternative: "better" (one-sided, the default for a model against a baseline) or
             "two-sided" (two runs, neither of which is the reference).
         block_size: see `stratified_resamples`.
+        names: the metrics compared (default: all of `METRICS`).
 
     Returns:
-        {metric: Comparison} for every metric of `METRICS`.
+        {metric: Comparison} for each of `names`.
     """
     _check_resampling(oof.n, n_resamples, confidence)
+    names = tuple(names)
     baseline = oof.with_proba(baseline_proba)
-    observed_model = metric_values(oof.y_true, oof.proba, ece_bins)
-    observed_baseline = metric_values(oof.y_true, baseline.proba, ece_bins)
-    observed = np.array([observed_model[m] - observed_baseline[m] for m in METRICS])
+    observed_model = metric_values(oof.y_true, oof.proba, ece_bins, names)
+    observed_baseline = metric_values(oof.y_true, baseline.proba, ece_bins, names)
+    observed = np.array([observed_model[m] - observed_baseline[m] for m in names])
     differences = _paired_draws(
-        oof, baseline.proba, stratified_resamples(oof.fold, n_resamples, seed, block_size), ece_bins, swap=None
+        oof, baseline.proba, stratified_resamples(oof.fold, n_resamples, seed, block_size), ece_bins, names
     )
     low, high = _percentiles(differences, confidence)
+    # Accuracy has its exact test; the permutation test covers the others.
+    permuted = tuple(m for m in names if m != "accuracy")
     rng = np.random.default_rng([seed, 1])
-    swaps = rng.random((n_resamples, oof.n)) < 0.5  # (B, n)
-    swapped = _paired_draws(oof, baseline.proba, None, ece_bins, swap=swaps)
-    sign = np.array([1.0 if HIGHER_IS_BETTER[m] else -1.0 for m in METRICS])
+    swaps = rng.random((n_resamples if permuted else 0, oof.n)) < 0.5  # (B, n)
+    swapped = _swapped_draws(oof, baseline.proba, swaps, ece_bins, permuted)
+    sign = np.array([1.0 if HIGHER_IS_BETTER[m] else -1.0 for m in permuted])
+    observed = dict(zip(names, observed))
+    observed_permuted = np.array([observed[m] for m in permuted])
     # Improvements (positive = model better); a tiny tolerance keeps exact ties counted as ties.
-    observed_gain, swapped_gain = observed * sign, swapped * sign
+    observed_gain, swapped_gain = observed_permuted * sign, swapped * sign
     tolerance = 1e-12
     if alternative == "better":
         extreme = swapped_gain >= observed_gain - tolerance
     else:
         extreme = np.abs(swapped_gain) >= np.abs(observed_gain) - tolerance
-    permutation_p = (1.0 + extreme.sum(axis=0)) / (1.0 + n_resamples)
-    predicted_model, predicted_baseline = oof.predicted, baseline.predicted
-    accuracy_p = mcnemar_exact(predicted_model == oof.y_true, predicted_baseline == oof.y_true, alternative)
+    p_values = dict(zip(permuted, (1.0 + extreme.sum(axis=0)) / (1.0 + n_resamples)))
+    if "accuracy" in names:
+        p_values["accuracy"] = mcnemar_exact(oof.predicted == oof.y_true, baseline.predicted == oof.y_true, alternative)
     result = {}
-    for j, m in enumerate(METRICS):
-        p = accuracy_p if m == "accuracy" else float(permutation_p[j])
+    for j, m in enumerate(names):
+        p = float(p_values[m])
         result[m] = Comparison(
             metric=m,
-            difference=float(observed[j]),
+            difference=float(observed[m]),
             ci_low=float(low[j]),
             ci_high=float(high[j]),
             p_value=p,
@@ -393,20 +414,27 @@ def paired_comparison(
 
 
 def _paired_draws(
-    oof: OutOfFold, baseline_proba: np.ndarray, resamples: np.ndarray | None, ece_bins: int, swap: np.ndarray | None
+    oof: OutOfFold, baseline_proba: np.ndarray, resamples: np.ndarray, ece_bins: int, names: Sequence[str]
 ) -> np.ndarray:
-    """(B, metrics) model-minus-baseline differences over bootstrap resamples or per-window swaps."""
-    n_draws = len(resamples) if resamples is not None else len(swap)
-    out = np.empty((n_draws, len(METRICS)))
-    for b in range(n_draws):
-        if resamples is not None:
-            rows = resamples[b]
-            y, model, base = oof.y_true[rows], oof.proba[rows], baseline_proba[rows]
-        else:
-            flip = swap[b][:, None]  # (n, 1)
-            y, model, base = oof.y_true, np.where(flip, baseline_proba, oof.proba), np.where(flip, oof.proba, baseline_proba)
-        a, c = metric_values(y, model, ece_bins), metric_values(y, base, ece_bins)
-        out[b] = [a[m] - c[m] for m in METRICS]
+    """(B, metrics) model-minus-baseline differences over paired bootstrap resamples."""
+    out = np.empty((len(resamples), len(names)))
+    for b, rows in enumerate(resamples):
+        model = metric_values(oof.y_true[rows], oof.proba[rows], ece_bins, names)
+        base = metric_values(oof.y_true[rows], baseline_proba[rows], ece_bins, names)
+        out[b] = [model[m] - base[m] for m in names]
+    return out
+
+
+def _swapped_draws(
+    oof: OutOfFold, baseline_proba: np.ndarray, swaps: np.ndarray, ece_bins: int, names: Sequence[str]
+) -> np.ndarray:
+    """(B, metrics) differences after swapping the two predictions of the windows where swaps[b] is True."""
+    out = np.empty((len(swaps), len(names)))
+    for b, swap in enumerate(swaps):
+        flip = swap[:, None]  # (n, 1)
+        model = metric_values(oof.y_true, np.where(flip, baseline_proba, oof.proba), ece_bins, names)
+        base = metric_values(oof.y_true, np.where(flip, oof.proba, baseline_proba), ece_bins, names)
+        out[b] = [model[m] - base[m] for m in names]
     return out
 
 
@@ -680,10 +708,14 @@ def significance_pack(
         "verdict": {},
         "tests": {m: MCNEMAR if m == "accuracy" else PERMUTATION for m in METRICS},
     }
-    for name, proba in baselines.items():
-        comparisons = paired_comparison(oof, proba, n_resamples, 0.95, seed, ece_bins)
+    # The majority baseline first: a model that beats a weaker baseline but not the majority
+    # class has shown nothing, and its other verdicts say so.
+    for name in sorted(baselines, key=lambda name: name != "majority"):
+        comparisons = paired_comparison(oof, baselines[name], n_resamples, 0.95, seed, ece_bins)
         pack[f"vs_{name}"] = {m: c.to_dict() for m, c in comparisons.items()}
         said = verdict(comparisons[verdict_metric], collapse, name, alpha)
         pack["beats"][name] = int(said.beats)
         pack["verdict"][name] = said.text
+        if name != "majority" and said.beats and pack["beats"].get("majority") == 0:
+            pack["verdict"][name] += ", but not the majority baseline"
     return pack
