@@ -13,7 +13,9 @@ Baseline of the claim: on no signal (strength 0, shuffled labels) the share must
 alpha = 5%; with a clear signal each model able to learn it should get the verdict in most runs.
 
 Models: `logistic` (the 20 engineered features, standardised, scikit-learn), `minirocket`
-(`ModelRegistry.create("minirocket", ...)` on the volatility-scaled OHLC view every model sees).
+(`ModelRegistry.create("minirocket", ...)` on the volatility-scaled OHLC view every model sees),
+and, on request, `simple_lstm` (the registry's torch model through `moola.training.loop`, fixed
+epochs; slow on CPU, so not in the default sweep).
 
     PYTHONPATH=src python benchmarks/bench_false_claims.py                # about 5 min on one core
     PYTHONPATH=src python benchmarks/bench_false_claims.py --seeds 40 --null-seeds 200
@@ -39,13 +41,14 @@ from moola.evaluation import significance  # noqa: E402
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["logistic", "minirocket"], choices=["logistic", "minirocket"])
+    parser.add_argument("--models", nargs="+", default=["logistic", "minirocket"], choices=["logistic", "minirocket", "simple_lstm"])
     parser.add_argument("--strengths", nargs="+", type=float, default=[0.0, 1.0, 2.0, 4.0, 8.0])
     parser.add_argument("--shuffled-strength", type=float, default=4.0, help="strength planted before shuffling")
     parser.add_argument("--seeds", type=int, default=20, help="logistic: runs per condition with a planted signal")
     parser.add_argument("--null-seeds", type=int, default=100, help="logistic: runs per no-signal condition (strength 0, shuffled)")
-    parser.add_argument("--minirocket-seeds", type=int, default=10, help="MiniRocket: runs per planted-signal condition")
-    parser.add_argument("--minirocket-null-seeds", type=int, default=20, help="MiniRocket: runs per no-signal condition")
+    parser.add_argument("--deep-seeds", type=int, default=10, help="MiniRocket, LSTM: runs per planted-signal condition")
+    parser.add_argument("--deep-null-seeds", type=int, default=20, help="MiniRocket, LSTM: runs per no-signal condition")
+    parser.add_argument("--lstm-epochs", type=int, default=15, help="simple_lstm: fixed epochs per fold (no early stopping)")
     parser.add_argument("--n-windows", type=int, default=100)
     parser.add_argument("--window", type=int, default=128, help="bars per window")
     parser.add_argument("--shape-bars", type=int, default=24)
@@ -59,19 +62,45 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def model_fit(name: str, seed: int, minirocket_features: int):
+def model_fit(name: str, seed: int, args: argparse.Namespace):
     """(train_x, train_y, x, K) -> probabilities, for `significance.out_of_fold`."""
+    if name == "simple_lstm":
+        return lstm_fit(seed, args.lstm_epochs)
     if name == "logistic":
         return lambda train_x, train_y, x, k: significance.logistic_baseline_proba(train_x, train_y, x, k, seed=seed)
 
     def minirocket(train_x, train_y, x, k):
         from moola.models.registry import ModelRegistry
 
-        model = ModelRegistry.create("minirocket", {"num_features": minirocket_features}, n_classes=k, seed=seed)
+        model = ModelRegistry.create("minirocket", {"num_features": args.minirocket_features}, n_classes=k, seed=seed)
         model.fit(train_x, train_y)
         return model.predict_proba(x)
 
     return minirocket
+
+
+def lstm_fit(seed: int, epochs: int):
+    """simple_lstm through moola's training loop, a fixed number of epochs on the fold's train rows.
+
+    `out_of_fold` hands the fit only train and test rows, so there is no val part to stop on:
+    the loop's val is the train part and patience equals the epochs (it never stops early).
+    """
+
+    def fit(train_x, train_y, x, k):
+        import torch
+
+        from moola.models.registry import ModelRegistry
+        from moola.training.config import TrainConfig
+        from moola.training.loop import predict_proba, train_torch_model
+
+        torch.set_num_threads(1)
+        model = ModelRegistry.create("simple_lstm", None, n_classes=k, seed=seed)
+        config = TrainConfig(seed=seed, epochs=epochs, batch_size=16, lr=2e-3, patience=epochs)
+        train = (torch.as_tensor(train_x), torch.zeros(len(train_x), 20), torch.as_tensor(train_y))
+        train_torch_model(model, train, train, config, epochs, log=lambda line: None)
+        return predict_proba(model, x, np.zeros((len(x), 20), dtype=np.float32))
+
+    return fit
 
 
 def one_run(real, plan, condition, model_name, seed, args) -> dict:
@@ -80,7 +109,7 @@ def one_run(real, plan, condition, model_name, seed, args) -> dict:
     data = planted_signal.plant(real, strength, seed, args.shape_bars, shuffle_labels=shuffled)
     inputs = data.feats if model_name == "logistic" else volatility_scaled(data.ohlc)
     classes = planted_signal.CLASS_NAMES
-    oof = significance.out_of_fold(plan.folds, model_fit(model_name, seed, args.minirocket_features), inputs, data.y, data.window_ids, classes)
+    oof = significance.out_of_fold(plan.folds, model_fit(model_name, seed, args), inputs, data.y, data.window_ids, classes)
     majority = significance.out_of_fold(plan.folds, significance.BASELINES["majority"], data.feats, data.y, data.window_ids, classes)
     collapse = significance.class_collapse(oof.y_true, oof.proba, classes)
     versus = significance.paired_comparison(oof, majority.proba, args.resamples, seed=seed, names=("accuracy",))["accuracy"]
@@ -97,7 +126,7 @@ def one_run(real, plan, condition, model_name, seed, args) -> dict:
         "collapsed": collapse.collapsed_to is not None,
     }
     if model_name != "logistic":
-        logistic = significance.out_of_fold(plan.folds, model_fit("logistic", seed, 0), data.feats, data.y, data.window_ids, classes)
+        logistic = significance.out_of_fold(plan.folds, model_fit("logistic", seed, args), data.feats, data.y, data.window_ids, classes)
         against = significance.paired_comparison(oof, logistic.proba, args.resamples, seed=seed, names=("accuracy",))
         row["beats_logistic"] = significance.verdict(against["accuracy"], collapse, "logistic", args.alpha).beats
     return row
@@ -134,7 +163,7 @@ def main() -> None:
             if model_name == "logistic":
                 runs = args.null_seeds if no_signal else args.seeds
             else:
-                runs = args.minirocket_null_seeds if no_signal else args.minirocket_seeds
+                runs = args.deep_null_seeds if no_signal else args.deep_seeds
             rows.extend(one_run(real, plan, condition, model_name, seed, args) for seed in range(runs))
         print(f"{model_name}: {time.perf_counter() - model_started:.0f} s")
     table = pd.DataFrame(rows)

@@ -204,3 +204,13 @@ def test_fold_summary_counts_time_ranges_and_classes():
     assert summary["counts"] == {"train": 2, "val": 1, "test": 1, "purged": 0, "unused": 0}
     assert summary["time_ranges"]["test"] == {"start": "1970-01-31T00:00:00+00:00", "end": "1970-02-05T00:00:00+00:00"}
     assert summary["class_counts"]["train"] == {"down": 1, "neutral": 1, "up": 0}
+
+
+def test_plan_summary_is_json_ready():
+    import json
+
+    starts = days(range(0, 120, 10))
+    plan = folds.cpcv(starts, starts + 5 * DAY, 4, 2, pd.Timedelta("0D"))
+    summary = json.loads(json.dumps(plan.summary(starts, starts + 5 * DAY, labels=[0, 1, 2] * 4)))
+    assert summary["n_folds"] == 6 and summary["n_paths"] == 3 and len(summary["paths"]) == 3
+    assert summary["groups"][0] == [0, 1, 2] and summary["folds"][5]["test_groups"] == [2, 3]

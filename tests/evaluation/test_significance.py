@@ -40,10 +40,10 @@ def majority(n=len(LABELS)):
 
 def test_perfect_model_beats_both_baselines_with_tight_intervals():
     oof = table(one_hot(LABELS))
-    intervals = significance.bootstrap_intervals(oof, n_resamples=200)
+    intervals = significance.bootstrap_intervals(oof, n_resamples=100)
     assert intervals["accuracy"].to_dict() == {"value": 1.0, "ci_low": 1.0, "ci_high": 1.0}
     assert intervals["brier"].value == 0.0 and intervals["brier"].ci_high == 0.0
-    compared = significance.paired_comparison(oof, majority(), n_resamples=200)
+    compared = significance.paired_comparison(oof, majority(), n_resamples=100)
     assert compared["accuracy"].difference == pytest.approx(0.5)
     assert compared["accuracy"].p_value == pytest.approx(0.5**30)  # 30 windows only the model gets right
     assert compared["brier"].p_value < 0.01 and compared["f1_macro"].ci_low > 0
@@ -101,7 +101,10 @@ def test_permutation_p_of_coin_against_coin_is_not_small_and_identical_predictio
     oof = table(coin(1))
     same = significance.paired_comparison(oof, oof.proba, n_resamples=50)
     assert all(c.p_value == 1.0 and c.difference == 0.0 for c in same.values())
-    p_brier = [significance.paired_comparison(table(coin(s)), coin(500 + s), n_resamples=60)["brier"].p_value for s in range(12)]
+    p_brier = [
+        significance.paired_comparison(table(coin(s)), coin(500 + s), n_resamples=60, names=("brier",))["brier"].p_value
+        for s in range(12)
+    ]
     assert np.mean(np.array(p_brier) < 0.05) <= 2 / 12
 
 
@@ -169,6 +172,18 @@ def test_interval_width_shrinks_with_more_windows():
         interval = significance.bootstrap_intervals(oof, n_resamples=150)["accuracy"]
         widths.append(interval.ci_high - interval.ci_low)
     assert widths[1] < widths[0] / 2.5  # about 1 / sqrt(16) = 1/4
+
+
+def test_accuracy_interval_covers_the_true_accuracy_about_95_percent_of_the_time():
+    rng = np.random.default_rng(11)
+    n, true_accuracy, covered = 60, 0.6, 0
+    for trial in range(120):
+        labels = rng.integers(0, 3, n)
+        predicted = np.where(rng.random(n) < true_accuracy, labels, (labels + 1) % 3)
+        oof = significance.OutOfFold(np.arange(n), np.repeat([0, 1, 2], 20), labels, one_hot(predicted), CLASSES)
+        interval = significance.bootstrap_intervals(oof, n_resamples=100, seed=trial, names=("accuracy",))["accuracy"]
+        covered += interval.ci_low <= true_accuracy <= interval.ci_high
+    assert 0.86 <= covered / 120 <= 0.995  # percentile bootstrap at n = 60: close to nominal
 
 
 # ----- comparing two runs -----------------------------------------------------------------

@@ -131,6 +131,25 @@ class FoldPlan:
     def n_paths(self) -> int:
         return int(self.paths.shape[0])
 
+    def summary(self, starts: Any, t1s: Any, labels: Any = None, class_names: Sequence[str] | None = None) -> dict:
+        """The plan as JSON-ready fields for a split file's `folds` block.
+
+        Args:
+            starts, t1s, labels, class_names: as in `Fold.summary`.
+
+        Returns:
+            {"strategy", "n_folds", "n_paths", "groups" (CPCV: row lists), "paths" (fold per
+            path and group), "folds": [Fold.summary, ...]}.
+        """
+        return {
+            "strategy": self.strategy,
+            "n_folds": len(self.folds),
+            "n_paths": self.n_paths,
+            "groups": [group.tolist() for group in self.groups],
+            "paths": self.paths.tolist(),
+            "folds": [fold.summary(starts, t1s, labels, class_names) for fold in self.folds],
+        }
+
 
 def _as_ns(values: Any) -> np.ndarray:
     array = np.asarray(values)

@@ -246,6 +246,7 @@ def bootstrap_intervals(
     seed: int = 0,
     ece_bins: int = 10,
     block_size: int = 1,
+    names: Sequence[str] = METRICS,
 ) -> dict[str, Interval]:
     """95% (by default) fold-stratified bootstrap intervals of every metric of `METRICS`.
 
@@ -256,23 +257,25 @@ def bootstrap_intervals(
         seed: seed of the resamples (same seed, same intervals).
         ece_bins: ECE bins.
         block_size: see `stratified_resamples`.
+        names: the metrics wanted (default: all five).
 
     Returns:
         {metric: Interval}.
     """
     _check_resampling(oof.n, n_resamples, confidence)
-    point = metric_values(oof.y_true, oof.proba, ece_bins)
+    names = tuple(names)
+    point = metric_values(oof.y_true, oof.proba, ece_bins, names)
     draws = np.array(
         [
-            [values[m] for m in METRICS]
+            [values[m] for m in names]
             for values in (
-                metric_values(oof.y_true[rows], oof.proba[rows], ece_bins)
+                metric_values(oof.y_true[rows], oof.proba[rows], ece_bins, names)
                 for rows in stratified_resamples(oof.fold, n_resamples, seed, block_size)
             )
         ]
     )  # (B, metrics)
     low, high = _percentiles(draws, confidence)
-    return {m: Interval(point[m], float(low[j]), float(high[j]), confidence) for j, m in enumerate(METRICS)}
+    return {m: Interval(point[m], float(low[j]), float(high[j]), confidence) for j, m in enumerate(names)}
 
 
 def _check_resampling(n: int, n_resamples: int, confidence: float) -> None:
