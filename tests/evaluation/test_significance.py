@@ -161,6 +161,24 @@ def test_intervals_are_seeded_contain_the_estimate_and_match_the_metrics_pack():
         assert interval.ci_low < interval.ci_high
 
 
+def test_vectorised_resampling_equals_the_metrics_on_each_resample():
+    rng = np.random.default_rng(6)
+    proba = rng.dirichlet([1, 1, 1], len(LABELS))
+    resamples = significance.stratified_resamples(FOLDS, 5, 0)
+    fast = significance._resampled_values(LABELS, proba, resamples, 10, significance.METRICS)
+    for b, rows in enumerate(resamples):
+        slow = significance.metric_values(LABELS[rows], proba[rows], 10)
+        assert fast[b] == pytest.approx([slow[m] for m in significance.METRICS])
+    swaps = rng.random((4, len(LABELS))) < 0.5
+    other = rng.dirichlet([1, 1, 1], len(LABELS))
+    swapped = significance._swapped_draws(table(proba), other, swaps, 10, significance.METRICS)
+    for b, swap in enumerate(swaps):
+        flip = swap[:, None]
+        a = significance.metric_values(LABELS, np.where(flip, other, proba), 10)
+        c = significance.metric_values(LABELS, np.where(flip, proba, other), 10)
+        assert swapped[b] == pytest.approx([a[m] - c[m] for m in significance.METRICS])
+
+
 def test_interval_width_shrinks_with_more_windows():
     rng = np.random.default_rng(0)
     widths = []

@@ -265,15 +265,8 @@ def bootstrap_intervals(
     _check_resampling(oof.n, n_resamples, confidence)
     names = tuple(names)
     point = metric_values(oof.y_true, oof.proba, ece_bins, names)
-    draws = np.array(
-        [
-            [values[m] for m in names]
-            for values in (
-                metric_values(oof.y_true[rows], oof.proba[rows], ece_bins, names)
-                for rows in stratified_resamples(oof.fold, n_resamples, seed, block_size)
-            )
-        ]
-    )  # (B, metrics)
+    resamples = stratified_resamples(oof.fold, n_resamples, seed, block_size)
+    draws = _resampled_values(oof.y_true, oof.proba, resamples, ece_bins, names)  # (B, metrics)
     low, high = _percentiles(draws, confidence)
     return {m: Interval(point[m], float(low[j]), float(high[j]), confidence) for j, m in enumerate(names)}
 
@@ -416,16 +409,41 @@ def paired_comparison(
     return result
 
 
+# Metrics that are a mean over windows of a per-window score: resampled by indexing, not by loops.
+_PER_WINDOW = ("accuracy", "brier")
+
+
+def _per_window_scores(y_true: np.ndarray, proba: np.ndarray, name: str) -> np.ndarray:
+    """(n,) the per-window terms whose mean is `accuracy` (right or not) or `brier` (squared distance)."""
+    if name == "accuracy":
+        return (metrics.predicted_classes(proba) == y_true).astype(np.float64)
+    one_hot = np.eye(proba.shape[1])[y_true]  # (n,) -> (n, K)
+    return np.sum((proba - one_hot) ** 2, axis=1)
+
+
+def _resampled_values(
+    y_true: np.ndarray, proba: np.ndarray, resamples: np.ndarray, ece_bins: int, names: Sequence[str]
+) -> np.ndarray:
+    """(B, metrics) each metric of `names` on each resample (rows of `resamples`)."""
+    out = np.empty((len(resamples), len(names)))
+    looped = [j for j, m in enumerate(names) if m not in _PER_WINDOW]
+    for j, m in enumerate(names):
+        if m in _PER_WINDOW:
+            out[:, j] = _per_window_scores(y_true, proba, m)[resamples].mean(axis=1)  # (B, n) -> (B,)
+    if looped:
+        wanted = [names[j] for j in looped]
+        for b, rows in enumerate(resamples):
+            values = metric_values(y_true[rows], proba[rows], ece_bins, wanted)
+            out[b, looped] = [values[m] for m in wanted]
+    return out
+
+
 def _paired_draws(
     oof: OutOfFold, baseline_proba: np.ndarray, resamples: np.ndarray, ece_bins: int, names: Sequence[str]
 ) -> np.ndarray:
     """(B, metrics) model-minus-baseline differences over paired bootstrap resamples."""
-    out = np.empty((len(resamples), len(names)))
-    for b, rows in enumerate(resamples):
-        model = metric_values(oof.y_true[rows], oof.proba[rows], ece_bins, names)
-        base = metric_values(oof.y_true[rows], baseline_proba[rows], ece_bins, names)
-        out[b] = [model[m] - base[m] for m in names]
-    return out
+    model = _resampled_values(oof.y_true, oof.proba, resamples, ece_bins, names)
+    return model - _resampled_values(oof.y_true, baseline_proba, resamples, ece_bins, names)
 
 
 def _swapped_draws(
@@ -433,11 +451,19 @@ def _swapped_draws(
 ) -> np.ndarray:
     """(B, metrics) differences after swapping the two predictions of the windows where swaps[b] is True."""
     out = np.empty((len(swaps), len(names)))
-    for b, swap in enumerate(swaps):
-        flip = swap[:, None]  # (n, 1)
-        model = metric_values(oof.y_true, np.where(flip, baseline_proba, oof.proba), ece_bins, names)
-        base = metric_values(oof.y_true, np.where(flip, oof.proba, baseline_proba), ece_bins, names)
-        out[b] = [model[m] - base[m] for m in names]
+    looped = [j for j, m in enumerate(names) if m not in _PER_WINDOW]
+    for j, m in enumerate(names):
+        if m in _PER_WINDOW:
+            model, base = _per_window_scores(oof.y_true, oof.proba, m), _per_window_scores(oof.y_true, baseline_proba, m)
+            # swapping a window turns its term model - base into base - model
+            out[:, j] = np.where(swaps, base - model, model - base).mean(axis=1)  # (B, n) -> (B,)
+    if looped:
+        wanted = [names[j] for j in looped]
+        for b, swap in enumerate(swaps):
+            flip = swap[:, None]  # (n, 1)
+            model = metric_values(oof.y_true, np.where(flip, baseline_proba, oof.proba), ece_bins, wanted)
+            base = metric_values(oof.y_true, np.where(flip, oof.proba, baseline_proba), ece_bins, wanted)
+            out[b, looped] = [model[m] - base[m] for m in wanted]
     return out
 
 
