@@ -161,9 +161,14 @@ def test_intervals_are_seeded_contain_the_estimate_and_match_the_metrics_pack():
         assert interval.ci_low < interval.ci_high
 
 
-def test_vectorised_resampling_equals_the_metrics_on_each_resample():
+@pytest.mark.parametrize("kind", ["dirichlet", "one_hot", "ties"])
+def test_vectorised_resampling_equals_the_metrics_on_each_resample(kind):
     rng = np.random.default_rng(6)
-    proba = rng.dirichlet([1, 1, 1], len(LABELS))
+    proba = {
+        "dirichlet": rng.dirichlet([1, 1, 1], len(LABELS)),
+        "one_hot": coin(6),
+        "ties": np.tile([0.3, 0.4, 0.3], (len(LABELS), 1)),  # confidence on a bin edge, one class
+    }[kind]
     resamples = significance.stratified_resamples(FOLDS, 5, 0)
     fast = significance._resampled_values(LABELS, proba, resamples, 10, significance.METRICS)
     for b, rows in enumerate(resamples):

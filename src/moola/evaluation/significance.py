@@ -409,16 +409,44 @@ def paired_comparison(
     return result
 
 
-# Metrics that are a mean over windows of a per-window score: resampled by indexing, not by loops.
-_PER_WINDOW = ("accuracy", "brier")
+# Every metric but PR-AUC is a function of sums over windows of per-window statistics, so a
+# resample's value comes from indexing those statistics instead of a loop over resamples.
+_FROM_SUMS = ("accuracy", "f1_macro", "brier", "ece")
 
 
-def _per_window_scores(y_true: np.ndarray, proba: np.ndarray, name: str) -> np.ndarray:
-    """(n,) the per-window terms whose mean is `accuracy` (right or not) or `brier` (squared distance)."""
+def _window_statistics(
+    y_true: np.ndarray, proba: np.ndarray, name: str, ece_bins: int
+) -> tuple[np.ndarray, Callable[[np.ndarray, int], np.ndarray]]:
+    """Per-window statistics S (n, m) of metric `name` and f with metric = f(sums of S over the windows, n).
+
+    accuracy: S = [right]; f = S / n.  brier: S = [squared distance to the one-hot label]; f = S / n.
+    f1_macro: S = [right and predicted k, predicted k, label k for every k]; f = mean over k of
+    2 TP / (predicted + actual), 0 where both are 0. ece: S = [(right - top probability) in bin b
+    for every bin]; f = sum over bins of |S_b| / n (the count-weighted |accuracy - confidence|).
+    """
+    predicted = metrics.predicted_classes(proba)
+    right = (predicted == y_true).astype(np.float64)
+    k = proba.shape[1]
     if name == "accuracy":
-        return (metrics.predicted_classes(proba) == y_true).astype(np.float64)
-    one_hot = np.eye(proba.shape[1])[y_true]  # (n,) -> (n, K)
-    return np.sum((proba - one_hot) ** 2, axis=1)
+        return right[:, None], lambda sums, n: sums[..., 0] / n
+    if name == "brier":
+        one_hot = np.eye(k)[y_true]  # (n,) -> (n, K)
+        return np.sum((proba - one_hot) ** 2, axis=1)[:, None], lambda sums, n: sums[..., 0] / n
+    if name == "f1_macro":
+        predicted_k = np.eye(k)[predicted]  # (n, K)
+        actual_k = np.eye(k)[y_true]  # (n, K)
+        stats = np.concatenate([predicted_k * actual_k, predicted_k, actual_k], axis=1)  # (n, 3K)
+
+        def f1_macro(sums: np.ndarray, n: int) -> np.ndarray:
+            true_positive, denominator = sums[..., :k], sums[..., k : 2 * k] + sums[..., 2 * k :]
+            f1 = np.divide(2.0 * true_positive, denominator, out=np.zeros_like(denominator), where=denominator > 0)
+            return f1.mean(axis=-1)
+
+        return stats, f1_macro
+    confidence = proba.max(axis=1)
+    bin_index = np.clip(np.ceil(confidence * ece_bins).astype(np.int64) - 1, 0, ece_bins - 1)  # as metrics.reliability_bins
+    stats = np.eye(ece_bins)[bin_index] * (right - confidence)[:, None]  # (n, bins)
+    return stats, lambda sums, n: np.abs(sums).sum(axis=-1) / n
 
 
 def _resampled_values(
@@ -426,10 +454,12 @@ def _resampled_values(
 ) -> np.ndarray:
     """(B, metrics) each metric of `names` on each resample (rows of `resamples`)."""
     out = np.empty((len(resamples), len(names)))
-    looped = [j for j, m in enumerate(names) if m not in _PER_WINDOW]
+    n = resamples.shape[1]
+    looped = [j for j, m in enumerate(names) if m not in _FROM_SUMS]
     for j, m in enumerate(names):
-        if m in _PER_WINDOW:
-            out[:, j] = _per_window_scores(y_true, proba, m)[resamples].mean(axis=1)  # (B, n) -> (B,)
+        if m in _FROM_SUMS:
+            stats, from_sums = _window_statistics(y_true, proba, m, ece_bins)
+            out[:, j] = from_sums(stats[resamples].sum(axis=1), n)  # (B, n, m) -> (B, m) -> (B,)
     if looped:
         wanted = [names[j] for j in looped]
         for b, rows in enumerate(resamples):
@@ -451,12 +481,16 @@ def _swapped_draws(
 ) -> np.ndarray:
     """(B, metrics) differences after swapping the two predictions of the windows where swaps[b] is True."""
     out = np.empty((len(swaps), len(names)))
-    looped = [j for j, m in enumerate(names) if m not in _PER_WINDOW]
+    n = oof.n
+    looped = [j for j, m in enumerate(names) if m not in _FROM_SUMS]
+    flips = swaps[:, :, None]  # (B, n, 1)
     for j, m in enumerate(names):
-        if m in _PER_WINDOW:
-            model, base = _per_window_scores(oof.y_true, oof.proba, m), _per_window_scores(oof.y_true, baseline_proba, m)
-            # swapping a window turns its term model - base into base - model
-            out[:, j] = np.where(swaps, base - model, model - base).mean(axis=1)  # (B, n) -> (B,)
+        if m in _FROM_SUMS:
+            model, from_sums = _window_statistics(oof.y_true, oof.proba, m, ece_bins)
+            base, _ = _window_statistics(oof.y_true, baseline_proba, m, ece_bins)
+            swapped_model = np.where(flips, base, model).sum(axis=1)  # (B, n, m) -> (B, m)
+            swapped_base = np.where(flips, model, base).sum(axis=1)
+            out[:, j] = from_sums(swapped_model, n) - from_sums(swapped_base, n)
     if looped:
         wanted = [names[j] for j in looped]
         for b, swap in enumerate(swaps):
