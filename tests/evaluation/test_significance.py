@@ -278,6 +278,8 @@ def test_out_of_fold_over_walk_forward_folds_and_the_whole_pack():
         for name, fit in significance.BASELINES.items()
     }
     assert tables["logistic"].n == sum(f.test.size for f in plan.folds)
+    backwards = significance.out_of_fold(plan.folds, significance.BASELINES["majority"], features, labels, ids, CLASSES, starts=-starts)
+    assert backwards.window_id.tolist() == [i for f in plan.folds for i in np.asarray(ids)[f.test[::-1]]]
     assert np.unique(tables["logistic"].fold).tolist() == [0, 1, 2]
     model = tables["logistic"]
     pack = significance.significance_pack(

@@ -56,7 +56,8 @@ OOF_COLUMNS = ("window_id", "fold", "y_true", "proba_<class> (one per class, in 
 
 @dataclasses.dataclass(frozen=True)
 class OutOfFold:
-    """Out-of-fold predictions: one row per tested window, rows in time order within each fold.
+    """Out-of-fold predictions: one row per tested window, grouped by fold (in time order inside a fold
+    when the block bootstrap is to be used).
 
     As a table (`to_frame`, e.g. `out_of_fold.parquet`) the columns are: `window_id` (str, the
     labeled windows.parquet id), `fold` (int, the fold that tested it), `y_true` (int label),
@@ -698,6 +699,7 @@ def out_of_fold(
     labels: np.ndarray,
     window_ids: Sequence[str],
     class_names: Sequence[str],
+    starts: np.ndarray | None = None,
 ) -> OutOfFold:
     """Fit `predict` on each fold's train rows and score its test rows: the out-of-fold table.
 
@@ -709,9 +711,11 @@ def out_of_fold(
         labels: (N,) int labels.
         window_ids: (N,) ids.
         class_names: K names.
+        starts: (N,) window start times; given, each fold's rows are put in time order (which
+            the block bootstrap needs), else they stay in row order.
 
     Returns:
-        The OutOfFold, rows by fold then row index.
+        The OutOfFold, rows by fold, then by start time (or row index).
     """
     labels = np.asarray(labels, dtype=np.int64)
     ids = np.asarray(window_ids).astype(str)
@@ -720,6 +724,8 @@ def out_of_fold(
         test = np.asarray(fold.test, dtype=np.int64)
         if test.size == 0:
             continue
+        if starts is not None:
+            test = test[np.argsort(np.asarray(starts)[test], kind="stable")]
         train = np.asarray(fold.train, dtype=np.int64)
         proba = predict(features[train], labels[train], features[test], len(class_names))
         parts.append((np.full(test.size, fold.index), test, proba))
