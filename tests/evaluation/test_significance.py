@@ -1,0 +1,302 @@
+"""Intervals, paired tests, collapse and verdicts on hand-made cases: a perfect model, a constant one, coins."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from moola.data import folds
+from moola.errors import MoolaError
+from moola.evaluation import metrics, significance
+
+CLASSES = ("down", "neutral", "up")
+# 60 windows in 3 folds; neutral is the majority class (30 of 60)
+LABELS = np.array([1, 0, 1, 2, 1, 0] * 10)
+FOLDS = np.repeat([0, 1, 2], 20)
+
+
+def table(proba, labels=LABELS, fold=FOLDS, ids=None):
+    ids = [f"w{i:03d}" for i in range(len(labels))] if ids is None else ids
+    return significance.OutOfFold(ids, fold, labels, proba, CLASSES)
+
+
+def one_hot(classes, k=3):
+    return np.eye(k)[np.asarray(classes)]
+
+
+def coin(seed, n=len(LABELS)):
+    return one_hot(np.random.default_rng(seed).integers(0, 3, n))
+
+
+def majority(n=len(LABELS)):
+    return significance.majority_baseline_proba(LABELS, n, 3)
+
+
+# ----- hand-made cases --------------------------------------------------------------------
+
+
+def test_perfect_model_beats_both_baselines_with_tight_intervals():
+    oof = table(one_hot(LABELS))
+    intervals = significance.bootstrap_intervals(oof, n_resamples=100)
+    assert intervals["accuracy"].to_dict() == {"value": 1.0, "ci_low": 1.0, "ci_high": 1.0}
+    assert intervals["brier"].value == 0.0 and intervals["brier"].ci_high == 0.0
+    compared = significance.paired_comparison(oof, majority(), n_resamples=100)
+    assert compared["accuracy"].difference == pytest.approx(0.5)
+    assert compared["accuracy"].p_value == pytest.approx(0.5**30)  # 30 windows only the model gets right
+    assert compared["brier"].p_value < 0.01 and compared["f1_macro"].ci_low > 0
+    collapse = significance.class_collapse(LABELS, oof.proba, CLASSES)
+    assert collapse.recall == {"down": 1.0, "neutral": 1.0, "up": 1.0} and collapse.collapsed_to is None
+    said = significance.verdict(compared["accuracy"], collapse, "majority")
+    assert said.beats and said.text == f"beats the majority baseline (p = {0.5**30:.3g})"
+
+
+@pytest.mark.parametrize("constant", [0, 1, 2])
+def test_constant_model_is_collapsed_and_never_beats(constant):
+    proba = np.tile([0.2, 0.2, 0.2], (len(LABELS), 1))
+    proba[:, constant] = 0.6
+    oof = table(proba)
+    compared = significance.paired_comparison(oof, majority(), n_resamples=100)
+    collapse = significance.class_collapse(LABELS, proba, CLASSES)
+    assert collapse.top_share == 1.0 and collapse.collapsed_to == CLASSES[constant]
+    said = significance.verdict(compared["accuracy"], collapse, "majority")
+    assert not said.beats and said.text == f"collapsed to {CLASSES[constant]} (100% of windows predicted {CLASSES[constant]})"
+    if constant == 1:  # the majority class itself: same predictions as the baseline, no evidence
+        assert compared["accuracy"].p_value == 1.0 and compared["accuracy"].difference == 0.0
+
+
+def test_collapse_wins_over_a_significant_p_value():
+    labels = np.array([1] * 57 + [0, 2, 0])
+    proba = one_hot(labels)  # 95% neutral, every window right
+    oof = table(proba, labels=labels)
+    compared = significance.paired_comparison(oof, one_hot(np.zeros(60, dtype=int)), n_resamples=50)
+    assert compared["accuracy"].p_value < 1e-9
+    collapse = significance.class_collapse(labels, proba, CLASSES, threshold=0.9)
+    assert significance.verdict(compared["accuracy"], collapse, "logistic").text.startswith("collapsed to neutral")
+    relaxed = significance.class_collapse(labels, proba, CLASSES, threshold=0.96)
+    assert significance.verdict(compared["accuracy"], relaxed, "logistic").text.startswith("beats the logistic baseline")
+
+
+def test_coins_never_beat_the_majority_baseline_and_coin_pairs_give_uniform_p_values():
+    collapse_free = significance.class_collapse(LABELS, coin(0), CLASSES)
+    beats, p_values = 0, []
+    for seed in range(300):
+        model, other = coin(seed), coin(10_000 + seed)
+        correct_model, correct_other = model.argmax(1) == LABELS, other.argmax(1) == LABELS
+        p_majority = significance.mcnemar_exact(correct_model, LABELS == 1)
+        beats += p_majority < 0.05
+        p_values.append(significance.mcnemar_exact(correct_model, correct_other))
+    assert collapse_free.collapsed_to is None
+    assert beats / 300 <= 0.05  # a coin is right a third of the time, the majority class half
+    p_values = np.array(p_values)
+    # Two coins are equally good: p is (conservatively, it is discrete) uniform.
+    assert np.mean(p_values < 0.05) <= 0.07
+    assert 0.3 <= np.mean(p_values < 0.5) <= 0.6
+    assert 0.65 <= np.mean(p_values < 0.8) <= 0.9
+
+
+def test_permutation_p_of_coin_against_coin_is_not_small_and_identical_predictions_give_one():
+    oof = table(coin(1))
+    same = significance.paired_comparison(oof, oof.proba, n_resamples=50)
+    assert all(c.p_value == 1.0 and c.difference == 0.0 for c in same.values())
+    p_brier = [
+        significance.paired_comparison(table(coin(s)), coin(500 + s), n_resamples=60, names=("brier",))["brier"].p_value
+        for s in range(12)
+    ]
+    assert np.mean(np.array(p_brier) < 0.05) <= 2 / 12
+
+
+def test_verdict_reads_alpha_and_refuses_bad_values():
+    oof = table(one_hot(LABELS))
+    compared = significance.paired_comparison(oof, majority(), n_resamples=20)["accuracy"]
+    collapse = significance.class_collapse(LABELS, oof.proba, CLASSES)
+    stricter = dataclass_replace(compared, p_value=0.03)
+    assert significance.verdict(stricter, collapse, "majority").beats
+    said = significance.verdict(stricter, collapse, "majority", alpha=0.01)
+    assert not said.beats and said.text == "not distinguishable from the majority baseline (p = 0.03)"
+    with pytest.raises(MoolaError, match="evaluate.alpha"):
+        significance.verdict(compared, collapse, "majority", alpha=1.5)
+    with pytest.raises(MoolaError, match="collapse_threshold"):
+        significance.class_collapse(LABELS, oof.proba, CLASSES, threshold=0)
+
+
+def dataclass_replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+# ----- the bootstrap ----------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=40), st.integers(1, 5), st.integers(0, 10**6))
+def test_resamples_keep_each_fold_inside_itself_at_its_size(fold_values, block_size, seed):
+    fold = np.sort(np.asarray(fold_values))
+    resamples = significance.stratified_resamples(fold, 30, seed, block_size)
+    assert resamples.shape == (30, fold.size)
+    assert np.array_equal(fold[resamples], np.broadcast_to(fold, resamples.shape))
+    assert np.array_equal(resamples, significance.stratified_resamples(fold, 30, seed, block_size))
+
+
+def test_block_resamples_are_runs_of_consecutive_rows():
+    fold = np.zeros(12, dtype=int)
+    resamples = significance.stratified_resamples(fold, 50, 3, block_size=4)
+    steps = np.diff(resamples, axis=1)[:, [0, 1, 2, 4, 5, 6, 8, 9, 10]]  # inside each block of 4
+    assert np.all((steps == 1) | (steps == -11))  # next row, or wrap around the fold
+
+
+def test_intervals_are_seeded_contain_the_estimate_and_match_the_metrics_pack():
+    proba = np.random.default_rng(4).dirichlet([1, 1, 1], len(LABELS))
+    oof = table(proba)
+    first = significance.bootstrap_intervals(oof, n_resamples=150, seed=9)
+    assert first == significance.bootstrap_intervals(oof, n_resamples=150, seed=9)
+    assert first != significance.bootstrap_intervals(oof, n_resamples=150, seed=10)
+    pack = metrics.metrics_pack(LABELS, proba, CLASSES, 10)
+    for name, interval in first.items():
+        assert interval.value == pytest.approx(pack[name])
+        assert interval.ci_low <= interval.value <= interval.ci_high
+        assert interval.ci_low < interval.ci_high
+
+
+@pytest.mark.parametrize("kind", ["dirichlet", "one_hot", "ties"])
+def test_vectorised_resampling_equals_the_metrics_on_each_resample(kind):
+    rng = np.random.default_rng(6)
+    proba = {
+        "dirichlet": rng.dirichlet([1, 1, 1], len(LABELS)),
+        "one_hot": coin(6),
+        "ties": np.tile([0.3, 0.4, 0.3], (len(LABELS), 1)),  # confidence on a bin edge, one class
+    }[kind]
+    resamples = significance.stratified_resamples(FOLDS, 5, 0)
+    fast = significance._resampled_values(LABELS, proba, resamples, 10, significance.METRICS)
+    for b, rows in enumerate(resamples):
+        slow = significance.metric_values(LABELS[rows], proba[rows], 10)
+        assert fast[b] == pytest.approx([slow[m] for m in significance.METRICS])
+    swaps = rng.random((4, len(LABELS))) < 0.5
+    other = rng.dirichlet([1, 1, 1], len(LABELS))
+    swapped = significance._swapped_draws(table(proba), other, swaps, 10, significance.METRICS)
+    for b, swap in enumerate(swaps):
+        flip = swap[:, None]
+        a = significance.metric_values(LABELS, np.where(flip, other, proba), 10)
+        c = significance.metric_values(LABELS, np.where(flip, proba, other), 10)
+        assert swapped[b] == pytest.approx([a[m] - c[m] for m in significance.METRICS])
+
+
+def test_interval_width_shrinks_with_more_windows():
+    rng = np.random.default_rng(0)
+    widths = []
+    for n in (30, 480):
+        labels = rng.integers(0, 3, n)
+        right = rng.random(n) < 0.6
+        predicted = np.where(right, labels, (labels + 1) % 3)
+        oof = significance.OutOfFold(np.arange(n), np.zeros(n), labels, one_hot(predicted), CLASSES)
+        interval = significance.bootstrap_intervals(oof, n_resamples=150)["accuracy"]
+        widths.append(interval.ci_high - interval.ci_low)
+    assert widths[1] < widths[0] / 2.5  # about 1 / sqrt(16) = 1/4
+
+
+def test_accuracy_interval_covers_the_true_accuracy_about_95_percent_of_the_time():
+    rng = np.random.default_rng(11)
+    n, true_accuracy, covered = 60, 0.6, 0
+    for trial in range(120):
+        labels = rng.integers(0, 3, n)
+        predicted = np.where(rng.random(n) < true_accuracy, labels, (labels + 1) % 3)
+        oof = significance.OutOfFold(np.arange(n), np.repeat([0, 1, 2], 20), labels, one_hot(predicted), CLASSES)
+        interval = significance.bootstrap_intervals(oof, n_resamples=100, seed=trial, names=("accuracy",))["accuracy"]
+        covered += interval.ci_low <= true_accuracy <= interval.ci_high
+    assert 0.86 <= covered / 120 <= 0.995  # percentile bootstrap at n = 60: close to nominal
+
+
+# ----- comparing two runs -----------------------------------------------------------------
+
+
+def test_compare_runs_matches_windows_by_id_whatever_the_order():
+    good, bad = table(one_hot(LABELS)), table(coin(3))
+    shuffled = good.rows(np.random.default_rng(0).permutation(good.n)[:45])
+    n_common, compared = significance.compare_runs(shuffled, bad, n_resamples=100)
+    assert n_common == 45
+    expected = metrics.accuracy(LABELS, one_hot(LABELS)) - np.mean(bad.proba.argmax(1)[np.isin(bad.window_id, shuffled.window_id)] == LABELS[np.isin(bad.window_id, shuffled.window_id)])
+    assert compared["accuracy"].difference == pytest.approx(expected)
+    assert compared["accuracy"].alternative == "two-sided" and compared["accuracy"].p_value < 1e-6
+    assert compared["accuracy"].ci_low > 0
+
+
+def test_compare_runs_refuses_other_labels_and_no_common_window():
+    run = table(one_hot(LABELS))
+    relabelled = table(one_hot(LABELS), labels=(LABELS + 1) % 3)
+    with pytest.raises(MoolaError, match="different labels"):
+        significance.compare_runs(run, relabelled)
+    elsewhere = table(one_hot(LABELS), ids=[f"x{i}" for i in range(60)])
+    with pytest.raises(MoolaError, match="no out-of-fold window in common"):
+        significance.compare_runs(run, elsewhere)
+
+
+# ----- the table and the baselines --------------------------------------------------------
+
+
+def test_out_of_fold_table_round_trips_and_refuses_bad_tables():
+    oof = table(np.random.default_rng(2).dirichlet([1, 1, 1], len(LABELS)))
+    frame = oof.to_frame()
+    assert list(frame.columns) == ["window_id", "fold", "y_true", "proba_down", "proba_neutral", "proba_up", "predicted"]
+    back = significance.OutOfFold.from_frame(frame, CLASSES)
+    assert np.array_equal(back.proba, oof.proba) and np.array_equal(back.window_id, oof.window_id)
+    frame.loc[0, "predicted"] = (frame.loc[0, "predicted"] + 1) % 3
+    with pytest.raises(MoolaError, match="arg-max"):
+        significance.OutOfFold.from_frame(frame, CLASSES, "runs/x/out_of_fold.parquet")
+    with pytest.raises(MoolaError, match="missing column"):
+        significance.OutOfFold.from_frame(frame.drop(columns="fold"), CLASSES)
+    with pytest.raises(MoolaError, match="appears twice"):
+        table(oof.proba, ids=["same"] * 60)
+
+
+def test_logistic_baseline_learns_a_separable_feature_and_fills_absent_classes():
+    rng = np.random.default_rng(0)
+    labels = np.array([0, 2] * 30)
+    features = rng.normal(size=(60, 20))
+    features[:, 3] += 4.0 * (labels == 2)
+    proba = significance.logistic_baseline_proba(features[:40], labels[:40], features[40:], 3)
+    assert proba.shape == (20, 3) and np.allclose(proba.sum(1), 1) and np.all(proba[:, 1] == 0)
+    assert np.mean(proba.argmax(1) == labels[40:]) >= 0.9
+    single = significance.logistic_baseline_proba(features[:5], np.ones(5, dtype=int), features[:3], 3)
+    assert np.array_equal(single, one_hot([1, 1, 1]))
+
+
+def test_out_of_fold_over_walk_forward_folds_and_the_whole_pack():
+    day = pd.Timedelta("1D").value
+    n = 90
+    starts = np.arange(n, dtype=np.int64) * 10 * day
+    plan = folds.walk_forward(starts, starts + 5 * day, 3, 0.4, 0.15, pd.Timedelta("0D"))
+    rng = np.random.default_rng(1)
+    labels = rng.integers(0, 3, n)
+    features = rng.normal(size=(n, 20))
+    features[:, 0] += 3.0 * labels  # a real, learnable signal
+    ids = [f"w{i}" for i in range(n)]
+    tables = {
+        name: significance.out_of_fold(plan.folds, fit, features, labels, ids, CLASSES)
+        for name, fit in significance.BASELINES.items()
+    }
+    assert tables["logistic"].n == sum(f.test.size for f in plan.folds)
+    backwards = significance.out_of_fold(plan.folds, significance.BASELINES["majority"], features, labels, ids, CLASSES, starts=-starts)
+    assert backwards.window_id.tolist() == [i for f in plan.folds for i in np.asarray(ids)[f.test[::-1]]]
+    assert np.unique(tables["logistic"].fold).tolist() == [0, 1, 2]
+    model = tables["logistic"]
+    pack = significance.significance_pack(
+        model, {"majority": tables["majority"].proba}, n_resamples=100, seed=3
+    )
+    assert pack["beats"] == {"majority": 1} and pack["verdict"]["majority"].startswith("beats the majority baseline")
+    assert set(pack["metrics"]["accuracy"]) == {"value", "ci_low", "ci_high"}
+    assert set(pack["vs_majority"]["brier"]) == {"difference", "ci_low", "ci_high", "p_value"}
+    assert pack["collapse"]["collapsed"] == 0
+
+
+def test_beating_the_logistic_baseline_but_not_the_majority_says_so():
+    rng = np.random.default_rng(5)
+    near_majority = np.where(rng.random(len(LABELS)) < 0.7, 1, rng.integers(0, 3, len(LABELS)))
+    oof = table(one_hot(near_majority))  # close to always "neutral": about as good as the majority
+    worse = one_hot((LABELS + 1) % 3)  # a baseline wrong on every window
+    pack = significance.significance_pack(oof, {"logistic": worse, "majority": majority()}, n_resamples=30)
+    assert pack["beats"] == {"majority": 0, "logistic": 1}
+    assert pack["verdict"]["logistic"].endswith(", but not the majority baseline")
+    assert pack["verdict"]["majority"].startswith("not distinguishable from the majority baseline (p = ")
