@@ -125,6 +125,8 @@ def write_project(root: Path, **kwargs) -> Path:
     shutil.copy(repo / "params.yaml", root / "params.yaml")
     shutil.copy(repo / "dvc.yaml", root / "dvc.yaml")
     params = yaml.safe_load((root / "params.yaml").read_text())
+    # 30 fake windows: one forward-chaining split (the tests of folds set their own strategy)
+    params["make_splits"].update(strategy="forward_chaining", train_fraction=0.6, val_fraction=0.2)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     data = root / "data"
     write_window_folder(data, "v1", "labeled", **kwargs)

@@ -197,8 +197,12 @@ def test_fold_problems_catches_every_purged_row_put_back_into_train(timeline, k,
 
 
 
-def _fold(**parts):
+def _fold(n=4, **parts):
+    """A fold of `n` rows; rows no part names are `unused` (every row is in one part)."""
     rows = {name: np.asarray(parts.get(name, []), dtype=np.int64) for name in folds.FOLD_PARTS}
+    named = set(np.concatenate(list(rows.values())).tolist())
+    if "unused" not in parts:
+        rows["unused"] = np.asarray(sorted(set(range(n)) - named), dtype=np.int64)
     return folds.Fold(index=7, **rows)
 
 
@@ -211,9 +215,10 @@ def test_fold_problems_names_overlap_embargo_and_bookkeeping():
     too_close = folds.fold_problems(starts, t1s, _fold(train=[0], test=[1]), embargo)
     assert too_close == ["fold 7: train row 0 lies within the embargo 6 days 00:00:00 of a test span"]
     overlapping = folds.fold_problems(starts, days([40, 40, 40, 40]), _fold(train=[0], test=[3]), embargo)
-    assert overlapping == ["fold 7: train row 0 overlaps a test span"]
+    assert overlapping == ["fold 7: train row 0 overlaps a test span (not purged)"]
     assert "in more than one part" in folds.fold_problems(starts, t1s, _fold(train=[0], test=[3], purged=[0]), embargo)[0]
-    assert "outside 0..3" in folds.fold_problems(starts, t1s, _fold(train=[9], test=[3]), embargo)[0]
+    assert "outside the labeled set's rows 0..3" in folds.fold_problems(starts, t1s, _fold(train=[9], test=[3]), embargo)[0]
+    assert "in no part" in folds.fold_problems(starts, t1s, _fold(train=[0], test=[3], unused=[]), embargo)[0]
     assert "is empty" in folds.fold_problems(starts, t1s, _fold(train=[0]), embargo)[0]
 
 

@@ -41,7 +41,7 @@ def days(values):
 
 
 def parts_of(codes):
-    return {name: np.flatnonzero(codes == k).tolist() for k, name in enumerate(splits.ALL_PARTS)}
+    return {name: np.flatnonzero(codes == k).tolist() for k, name in enumerate(("train", "val", "test", "purged"))}
 
 
 # ----- crafted timelines ---------------------------------------------------------------------
@@ -139,7 +139,10 @@ def test_forward_chaining_guarantees_hold_on_200_random_timelines():
         # the validator agrees whenever the split is usable
         if all((codes == k).any() for k in range(3)):
             doc = {f"{k}_indices": v for k, v in parts_of(codes).items()}
-            doc["counts"] = {k: len(v) for k, v in parts_of(codes).items()}
+            doc["unused_indices"] = []
+            doc["counts"] = {k: len(v) for k, v in parts_of(codes).items()} | {"unused": 0}
+            doc["folds"] = [{"index": 0, **{k: v for k, v in doc.items() if k.endswith("_indices") or k == "counts"}}]
+            doc["n_folds"] = 1
             doc.update(
                 name="x",
                 labeled_version="v1",
@@ -220,8 +223,9 @@ def test_make_splits_writes_the_documented_split(project, capsys):
     meta = json.loads((project / "data" / "labeled_windows" / "v1" / "meta.json").read_text())
     assert split["labeled_fingerprint"] == meta["fingerprint"] and split["labeled_version"] == "v1"
     rows = sorted(split["train_indices"] + split["val_indices"] + split["test_indices"] + split["purged_indices"])
-    assert rows == list(range(meta["n"]))
-    assert split["counts"] == {k: len(split[f"{k}_indices"]) for k in ("train", "val", "test", "purged")}
+    assert rows == list(range(meta["n"])) and split["unused_indices"] == []
+    assert split["counts"] == {k: len(split[f"{k}_indices"]) for k in ("train", "val", "test", "purged", "unused")}
+    assert split["n_folds"] == 1 and split["folds"][0]["train_indices"] == split["train_indices"]
     assert split["purge_days"] == 5.0  # the seed's field: the embargo in days
     windows = pd.read_parquet(project / "data" / "labeled_windows" / "v1" / "windows.parquet")
     assert split["timestamp"] == windows["t1"].max().isoformat()  # from the data, not the clock

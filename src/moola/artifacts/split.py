@@ -1,36 +1,44 @@
 """Split artifact: `data/splits/<name>.json`, the rows of train, val, test and purged.
 
 Field names follow the seed's split files: `train_indices`, `val_indices`, `test_indices`
-(plus `purged_indices`), `purge` and `purge_days` (the embargo in days), `counts`,
-`created_by`, `timestamp` — beside moola's own: `labeled_version`, `labeled_fingerprint`,
-`strategy`, `time_ordered`, `embargo` (pandas Timedelta text), `time_ranges`, `class_counts`.
+(plus `purged_indices` and `unused_indices`), `purge` and `purge_days` (the embargo in days),
+`counts`, `created_by`, `timestamp` — beside moola's own: `labeled_version`,
+`labeled_fingerprint`, `strategy`, `time_ordered`, `embargo` (pandas Timedelta text),
+`time_ranges`, `class_counts`, and `folds`: one entry per fold with the same part fields
+(walk-forward: k folds in time order; CPCV: C(N, k) folds, with `groups` and `paths`). The
+top-level parts are the split's default fold (the last one): what a single train/val/test
+split is, and what `DataRegistry.load_labeled()` gives without a fold.
 
-The rules a split must satisfy live in `problems` and nowhere else: index lists sorted, in
-range, disjoint and covering every labeled row once; the labeled version and fingerprint it
-names; and the time guarantees (purge and embargo) checked on the labeled windows' spans.
+The rules a split must satisfy live in `problems` and nowhere else: in every fold the index
+lists are sorted, in range, disjoint and cover every labeled row once; the labeled version and
+fingerprint it names; and the time rule on the windows' spans [start, t1]: no train span
+overlaps, or comes within the embargo of, a val or test span, and val keeps that distance from
+test.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from moola import io
 from moola.artifacts import common, layout
 from moola.errors import MoolaError
 
 PARTS = ("train", "val", "test")
-STRATEGIES = ("forward_chaining", "stratified")
-ALL_PARTS = ("train", "val", "test", "purged")
+STRATEGIES = ("forward_chaining", "walk_forward", "cpcv", "stratified")
+TIME_ORDERED = ("forward_chaining", "walk_forward")
+ALL_PARTS = ("train", "val", "test", "purged", "unused")
 CREATED_BY = "moola make-splits"
 # Fields that do not change what a split *is*: the code hash moves with every edit of the code.
 NON_CONTENT_FIELDS = ("code",)
 REQUIRED_FIELDS = (
     "name", "labeled_version", "labeled_fingerprint", "strategy", "time_ordered", "purge", "purge_days",
-    "embargo", "train_indices", "val_indices", "test_indices", "purged_indices", "counts", "time_ranges",
-    "created_by", "timestamp",
+    "embargo", "train_indices", "val_indices", "test_indices", "purged_indices", "unused_indices", "counts",
+    "time_ranges", "created_by", "timestamp", "n_folds", "folds",
 )
+FOLD_FIELDS = ("index", "train_indices", "val_indices", "test_indices", "purged_indices", "unused_indices", "counts")
 
 
 def refuse_unknown_strategy(strategy: Any, where: str) -> None:
@@ -46,9 +54,9 @@ def refuse_unknown_strategy(strategy: Any, where: str) -> None:
         raise MoolaError(
             f"{where}: {strategy!r} is refused: overlapping windows in a random split put "
             "near-copies of test windows into train and inflate every metric; "
-            "use forward_chaining (or stratified, which still purges)"
+            "use forward_chaining or walk_forward (or cpcv / stratified, which still purge)"
         )
-    raise MoolaError(f"{where}: unknown split strategy {strategy!r}: choose forward_chaining or stratified")
+    raise MoolaError(f"{where}: unknown split strategy {str(strategy)[:40]!r}: choose one of {', '.join(STRATEGIES)}")
 
 
 def indices_key(part: str) -> str:
@@ -56,11 +64,20 @@ def indices_key(part: str) -> str:
     return f"{part}_indices"
 
 
-def rows(split: dict[str, Any], part: str) -> Any:
-    """A part's rows as an int64 array."""
+def rows(split: dict[str, Any], part: str, fold: int | None = None) -> Any:
+    """A part's rows as an int64 array: of the default fold, or of fold `fold`."""
     import numpy as np
 
-    return np.asarray(split[indices_key(part)], dtype=np.int64)
+    source = split if fold is None else fold_doc(split, fold)
+    return np.asarray(source[indices_key(part)], dtype=np.int64)
+
+
+def fold_doc(split: dict[str, Any], fold: int) -> dict[str, Any]:
+    """Fold `fold` of a split document (a MoolaError naming the split when it has no such fold)."""
+    folds = split.get("folds") or []
+    if isinstance(fold, bool) or not isinstance(fold, int) or not 0 <= fold < len(folds):
+        raise MoolaError(f"split {split.get('name')} has folds 0..{len(folds) - 1}, not fold {fold!r}")
+    return folds[fold]
 
 
 @dataclass(frozen=True)
@@ -75,8 +92,12 @@ class Split:
     def name(self) -> str:
         return str(self.doc["name"])
 
-    def rows(self, part: str) -> Any:
-        return rows(self.doc, part)
+    def rows(self, part: str, fold: int | None = None) -> Any:
+        return rows(self.doc, part, fold)
+
+    @property
+    def n_folds(self) -> int:
+        return int(self.doc["n_folds"])
 
 
 def content(split: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +148,7 @@ def problems(
         refuse_unknown_strategy(split["strategy"], "strategy")
     except MoolaError as exc:
         return [str(exc)]
-    if split["time_ordered"] is not (split["strategy"] == "forward_chaining"):
+    if split["time_ordered"] is not (split["strategy"] in TIME_ORDERED):
         found.append(f"time_ordered is {split['time_ordered']!r} but strategy is {split['strategy']}")
     if version is not None and split["labeled_version"] != version:
         found.append(f"it was made for {layout.LABELED}/{str(split['labeled_version'])[:40]}, not {layout.LABELED}/{version}")
@@ -136,11 +157,6 @@ def problems(
             f"its labeled_fingerprint {str(split['labeled_fingerprint'])[:12]} does not match the labeled set's "
             f"{fingerprint[:12]} (the data changed since the split was made)"
         )
-    index_problems = [p for p in (_index_list_problem(split[indices_key(part)], part, n_rows) for part in ALL_PARTS) if p]
-    found.extend(index_problems)
-    if index_problems:
-        return found
-    found.extend(_coverage_problems(split, n_rows))
     try:
         gap = parse_duration(split["embargo"], "embargo")
     except MoolaError as exc:
@@ -148,61 +164,96 @@ def problems(
     days = split["purge_days"]
     if isinstance(days, bool) or not isinstance(days, (int, float)) or abs(days - gap.value / 86_400e9) > 1e-9:
         found.append(f"purge_days {str(days)[:20]} does not equal the embargo {split['embargo']} in days")
-    if windows is not None and not found:
-        found.extend(_time_problems(split, windows, int(gap.value)))
+    val_required = split["strategy"] != "cpcv"
+    top = fold_problems(split, n_rows, windows, int(gap.value), split["embargo"], val_required)
+    if top:
+        return found + top
+    folds = split["folds"]
+    if not isinstance(folds, list) or not folds or split["n_folds"] != len(folds):
+        return found + ["folds must be a non-empty list of n_folds folds"]
+    for number, fold in enumerate(folds):
+        where = f"fold {number}"
+        if not isinstance(fold, dict) or any(name not in fold for name in FOLD_FIELDS) or fold["index"] != number:
+            found.append(f"{where} lacks its fields or its index")
+            continue
+        faults = fold_problems(fold, n_rows, windows, int(gap.value), split["embargo"], val_required)
+        found.extend(f"{where}: {fault}" for fault in faults)
+    if not found and (any(split[indices_key(p)] != folds[-1][indices_key(p)] for p in ALL_PARTS)
+                      or split["counts"] != folds[-1]["counts"]):
+        found.append("the top-level parts are not those of the last fold")
     return found
 
 
-def _coverage_problems(split: dict[str, Any], n_rows: int) -> list[str]:
+def fold_problems(
+    fold: dict[str, Any], n_rows: int, windows: Any, gap: int, embargo_text: str, val_required: bool = True
+) -> list[str]:
+    """Every way one fold breaks the rules: index lists, coverage, counts, and the time rule.
+
+    Args:
+        fold: a fold document (`<part>_indices` lists and `counts`).
+        n_rows: rows of the labeled set.
+        windows: the labeled windows table (`start`, `t1`), or None to skip the time rule.
+        gap: the embargo in nanoseconds.
+        embargo_text: the embargo as written, for messages.
+        val_required: False for CPCV folds, which have no val part.
+    """
+    faults = [p for p in (_index_list_problem(fold.get(indices_key(part)), part, n_rows) for part in ALL_PARTS) if p]
+    if not faults:
+        faults = _coverage_problems(fold, n_rows, val_required)
+    if not faults and windows is not None:
+        faults = time_problems(fold, windows, gap, embargo_text)
+    return faults
+
+
+def _coverage_problems(fold: dict[str, Any], n_rows: int, val_required: bool = True) -> list[str]:
     import numpy as np
 
     found = []
     seen = np.zeros(n_rows, dtype=np.int64)
     for part in ALL_PARTS:
-        seen[rows(split, part)] += 1
+        seen[rows(fold, part)] += 1
     if (seen > 1).any():
         row = int(np.flatnonzero(seen > 1)[0])
-        holders = [part for part in ALL_PARTS if row in split[indices_key(part)]]
+        holders = [part for part in ALL_PARTS if row in fold[indices_key(part)]]
         found.append(f"row {row} is in more than one part ({', '.join(holders)})")
     if (seen == 0).any():
         missing = np.flatnonzero(seen == 0)
         found.append(f"{missing.size} labeled row(s) are in no part (first: row {int(missing[0])})")
-    for part in PARTS:
-        if not split[indices_key(part)]:
+    for part in PARTS if val_required else ("train", "test"):
+        if not fold[indices_key(part)]:
             found.append(f"the {part} part is empty")
-    counts = split["counts"]
-    if not isinstance(counts, dict) or any(counts.get(part) != len(split[indices_key(part)]) for part in ALL_PARTS):
+    counts = fold["counts"]
+    if not isinstance(counts, dict) or any(counts.get(part) != len(fold[indices_key(part)]) for part in ALL_PARTS):
         found.append("counts do not match the index lists")
     return found
 
 
-def _time_problems(split: dict[str, Any], windows: Any, gap: int) -> list[str]:
-    """Purge and embargo on the spans [start, t1]: no train span within the embargo of val/test."""
-    from moola.timespans import conflicting_rows, iso, to_nanoseconds
+def time_problems(parts: dict[str, Any], windows: Any, gap: int, embargo_text: str) -> list[str]:
+    """The time rule of one fold on the spans [start, t1] (the one rule of every strategy).
+
+    For a row a in one of train, val, test and a row b in another, the spans must be apart by
+    more than the embargo: start_b > t1_a + embargo or start_a > t1_b + embargo.
+
+    Args:
+        parts: a fold (or split) document with `<part>_indices` lists.
+        windows: the labeled windows table (`start`, `t1`).
+        gap: the embargo in nanoseconds.
+        embargo_text: the embargo as written, for messages.
+    """
+    from moola.timespans import conflicting_rows, to_nanoseconds
 
     starts = to_nanoseconds(windows["start"])
     t1s = to_nanoseconds(windows["t1"])
-    part_rows = {part: rows(split, part) for part in PARTS}
     found = []
-    if split["time_ordered"]:
-        for i, earlier in enumerate(PARTS[:-1]):
-            last_t1 = int(t1s[part_rows[earlier]].max())
-            for later in PARTS[i + 1 :]:
-                first_start = int(starts[part_rows[later]].min())
-                if first_start <= last_t1 + gap:
-                    found.append(
-                        f"{later} starts at {iso(first_start)}, not after {earlier}'s last t1 "
-                        f"{iso(last_t1)} plus the embargo {split['embargo']}"
-                    )
-        return found
-    pairs: Iterable[tuple[str, str]] = (("train", "val"), ("train", "test"), ("val", "test"))
-    for name_a, name_b in pairs:
-        a, b = part_rows[name_a], part_rows[name_b]
-        hits = conflicting_rows(starts[a], t1s[a], starts[b], t1s[b], gap)
-        if hits.any():
-            found.append(
-                f"{name_a} row {int(a[hits.argmax()])} lies within the embargo {split['embargo']} of a {name_b} span (not purged)"
-            )
+    for name_a, name_b in (("train", "val"), ("train", "test"), ("val", "test")):
+        a, b = rows(parts, name_a), rows(parts, name_b)
+        overlapping = conflicting_rows(starts[a], t1s[a], starts[b], t1s[b], 0)
+        if overlapping.any():
+            found.append(f"{name_a} row {int(a[overlapping.argmax()])} overlaps a {name_b} span (not purged)")
+            continue
+        within = conflicting_rows(starts[a], t1s[a], starts[b], t1s[b], gap)
+        if within.any():
+            found.append(f"{name_a} row {int(a[within.argmax()])} lies within the embargo {embargo_text} of a {name_b} span")
     return found
 
 

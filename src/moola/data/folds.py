@@ -205,7 +205,7 @@ def _purge_and_embargo(part: np.ndarray, starts: np.ndarray, t1s: np.ndarray, pu
             part[inside] = PURGED
 
 
-def _fold_from_codes(index: int, part: np.ndarray, test_groups: tuple[int, ...] = ()) -> Fold:
+def fold_from_codes(index: int, part: np.ndarray, test_groups: tuple[int, ...] = ()) -> Fold:
     rows = {name: np.flatnonzero(part == code).astype(np.int64) for code, name in enumerate(FOLD_PARTS)}
     return Fold(index=index, test_groups=test_groups, **rows)
 
@@ -270,7 +270,7 @@ def walk_forward(
             first_cut = _cut_time(starts, order, n_train_end - n_initial_train)
             part[starts < first_cut] = UNUSED
         _purge_and_embargo(part, starts, t1s, purge, embargo_ns)
-        folds.append(_fold_from_codes(i, part))
+        folds.append(fold_from_codes(i, part))
     paths = np.arange(n_folds, dtype=np.int64)[None, :]  # (1, k)
     return FoldPlan(strategy="walk_forward", folds=tuple(folds), paths=paths)
 
@@ -346,7 +346,7 @@ def cpcv(
         for g in combination:
             hits = conflicting_rows(starts[train_rows], t1s[train_rows], starts[groups[g]], t1s[groups[g]], embargo_ns)
             part[train_rows[hits]] = PURGED
-        folds.append(_fold_from_codes(index, part, tuple(combination)))
+        folds.append(fold_from_codes(index, part, tuple(combination)))
         for g in combination:
             paths[occurrences[g], g] = index
             occurrences[g] += 1
@@ -354,11 +354,7 @@ def cpcv(
 
 
 def fold_problems(starts: Any, t1s: Any, fold: Fold, embargo: pd.Timedelta) -> list[str]:
-    """List every way a fold breaks the fold rule (empty list = valid; see the module docstring).
-
-    Checks: index arrays are integer rows in 0..N-1, sorted, distinct and disjoint across parts;
-    train and test are not empty; no train span overlaps a val or test span, and none comes
-    within the embargo of one; the same for val against test.
+    """Every way a fold breaks the fold rule (empty list = valid): the split artifact's own rule.
 
     Args:
         starts, t1s: (N,) window times of the labeled set the fold indexes.
@@ -368,44 +364,15 @@ def fold_problems(starts: Any, t1s: Any, fold: Fold, embargo: pd.Timedelta) -> l
     Returns:
         One short sentence per problem, naming the fold and a row.
     """
+    from moola.artifacts import split as split_artifact
+
     starts, t1s = _as_ns(starts), _as_ns(t1s)
-    n = starts.size
-    where = f"fold {fold.index}"
-    problems: list[str] = []
-    seen = np.zeros(n, dtype=np.int64)
-    for name in FOLD_PARTS:
-        rows = np.asarray(fold.part(name))
-        if rows.size and rows.dtype.kind not in "iu":
-            problems.append(f"{where}: {name} must hold integer row indices")
-            continue
-        rows = rows.astype(np.int64)
-        if rows.size and (rows.min() < 0 or rows.max() >= n):
-            problems.append(f"{where}: {name} holds a row outside 0..{n - 1}")
-            continue
-        if np.any(np.diff(rows) <= 0):
-            problems.append(f"{where}: {name} is not a sorted list of distinct rows")
-        seen[rows] += 1
-    if problems:
-        return problems
-    if (seen > 1).any():
-        problems.append(f"{where}: row {int(np.flatnonzero(seen > 1)[0])} is in more than one part")
-    for name in ("train", "test"):
-        if fold.part(name).size == 0:
-            problems.append(f"{where}: the {name} part is empty")
-    gap = int(embargo.value)
-    for name_a, name_b in (("train", "val"), ("train", "test"), ("val", "test")):
-        a, b = np.asarray(fold.part(name_a), dtype=np.int64), np.asarray(fold.part(name_b), dtype=np.int64)
-        overlapping = conflicting_rows(starts[a], t1s[a], starts[b], t1s[b], 0)
-        if overlapping.any():
-            problems.append(f"{where}: {name_a} row {int(a[np.flatnonzero(overlapping)[0]])} overlaps a {name_b} span")
-            continue
-        within = conflicting_rows(starts[a], t1s[a], starts[b], t1s[b], gap)
-        if within.any():
-            problems.append(
-                f"{where}: {name_a} row {int(a[np.flatnonzero(within)[0]])} lies within the embargo "
-                f"{embargo} of a {name_b} span"
-            )
-    return problems
+    doc = {f"{name}_indices": np.asarray(fold.part(name)).tolist() for name in FOLD_PARTS}
+    doc["counts"] = {name: len(doc[f"{name}_indices"]) for name in FOLD_PARTS}
+    windows = {"start": pd.to_datetime(starts, utc=True), "t1": pd.to_datetime(t1s, utc=True)}
+    faults = split_artifact.fold_problems(doc, starts.size, windows, int(embargo.value), str(embargo),
+                                          val_required=False)
+    return [f"fold {fold.index}: {fault}" for fault in faults]
 
 
 def plan_problems(starts: Any, t1s: Any, plan: FoldPlan, embargo: pd.Timedelta) -> list[str]:

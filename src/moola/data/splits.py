@@ -50,7 +50,7 @@ from moola.errors import MoolaError
 from moola.timespans import conflicting_rows, iso, parse_duration, to_nanoseconds  # noqa: F401
 
 PARTS = ("train", "val", "test")
-ALL_PARTS = ("train", "val", "test", "purged")
+ALL_PARTS = ("train", "val", "test", "purged", "unused")
 TRAIN, VAL, TEST, PURGED = 0, 1, 2, 3
 
 
@@ -70,16 +70,6 @@ def _check_spans(starts: np.ndarray, t1s: np.ndarray) -> None:
         )
 
 
-def _embargo_later_rows(part: np.ndarray, starts, t1s, boundary: int, embargo_ns: int) -> None:
-    """Move rows of parts after `boundary` that start within the embargo to PURGED (in place)."""
-    earlier = part <= boundary
-    if not earlier.any():
-        return
-    last_t1 = int(t1s[earlier].max())
-    inside = (part > boundary) & (part != PURGED) & (starts <= last_t1 + embargo_ns)
-    part[inside] = PURGED
-
-
 def forward_chaining_parts(
     starts: np.ndarray,
     t1s: np.ndarray,
@@ -89,6 +79,8 @@ def forward_chaining_parts(
     embargo: pd.Timedelta,
 ) -> np.ndarray:
     """Assign each window to train, val, test or purged by forward chaining (see module docstring).
+
+    The single forward-chaining split is walk-forward with one fold (`moola.data.folds`).
 
     Args:
         starts: (N,) int64 nanoseconds, first bar of each window.
@@ -101,28 +93,17 @@ def forward_chaining_parts(
     Returns:
         (N,) int8 part codes: 0 train, 1 val, 2 test, 3 purged.
     """
+    from moola.data import folds as fold_rules
+
     starts = np.asarray(starts, dtype=np.int64)
     t1s = np.asarray(t1s, dtype=np.int64)
     _check_spans(starts, t1s)
-    n = starts.size
-    part = np.full(n, TEST, dtype=np.int8)
-    if n == 0:
+    part = np.full(starts.size, TEST, dtype=np.int8)
+    if starts.size == 0:
         return part
-    order = np.lexsort((np.arange(n), t1s, starts))  # by start, then t1, then row
-    n_train = int(round(n * train_fraction))
-    n_train_val = int(round(n * (train_fraction + val_fraction)))
-    # Cut on start *times*: a tie straddling a cut moves whole into the later part.
-    val_cut = starts[order[n_train]] if n_train < n else np.iinfo(np.int64).max
-    test_cut = starts[order[n_train_val]] if n_train_val < n else np.iinfo(np.int64).max
-    part[starts < test_cut] = VAL
-    part[starts < val_cut] = TRAIN
-    embargo_ns = int(embargo.value)
-    for boundary in (TRAIN, VAL):
-        later = (part > boundary) & (part != PURGED)
-        if purge and later.any():
-            first_later_start = starts[later].min()
-            part[(part == boundary) & (t1s >= first_later_start)] = PURGED
-        _embargo_later_rows(part, starts, t1s, boundary, embargo_ns)
+    (fold,) = fold_rules.walk_forward(starts, t1s, 1, train_fraction, val_fraction, embargo, purge=purge).folds
+    for code, name in enumerate(("train", "val", "test", "purged")):
+        part[fold.part(name)] = code
     return part
 
 
@@ -188,63 +169,99 @@ def build_split(
     embargo: str,
     seed: int,
     code: dict[str, str] | None = None,
+    n_folds: int = 1,
+    window: str = "expanding",
+    n_groups: int = 6,
+    n_test_groups: int = 2,
 ) -> dict[str, Any]:
-    """Build the split document of `docs/ARCHITECTURE.md` for one labeled version.
+    """Build the split document of `moola.artifacts.split` for one labeled version.
 
     Args:
         name: split name (file stem under data/splits/).
         windows: the labeled `windows.parquet` frame (needs `start` and `t1`).
         labels: (N,) int64 labels (used by `stratified` and for class counts).
-        labeled_meta: the labeled folder's meta.json (`version`, `fingerprint`).
-        strategy: forward_chaining | stratified.
-        train_fraction, val_fraction: shares; test gets the rest.
-        purge: forward_chaining only: purge earlier rows whose span reaches a later part.
+        labeled_meta: the labeled folder's meta.json (`version`, `fingerprint`, `class_names`).
+        strategy: forward_chaining | walk_forward | cpcv | stratified.
+        train_fraction, val_fraction: shares; test gets the rest (walk-forward: of all folds).
+        purge: time-ordered strategies: purge earlier rows whose span reaches a later part.
         embargo: pandas Timedelta string.
-        seed: shuffle seed (stratified only; recorded as None for forward_chaining).
+        seed: shuffle seed (stratified only; recorded as None otherwise).
         code: `moola.codedeps.code_version("make_splits")`.
+        n_folds: walk_forward: k folds (forward_chaining is k = 1).
+        window: walk_forward: expanding | rolling train window.
+        n_groups, n_test_groups: cpcv: N time groups, k test groups per fold.
 
     Returns:
-        The split as a JSON-ready dict; raises MoolaError when a part would be empty.
+        The split as a JSON-ready dict; raises MoolaError when a part of a fold would be empty.
     """
+    from moola.data import folds as fold_rules
+
     refuse_unknown_strategy(strategy, "params key make_splits.strategy")
     gap = parse_embargo(embargo)
     starts = to_nanoseconds(windows["start"])
     t1s = to_nanoseconds(windows["t1"])
     labels = np.asarray(labels, dtype=np.int64)
-    if strategy == "forward_chaining":
-        part = forward_chaining_parts(starts, t1s, train_fraction, val_fraction, purge, gap)
+    class_names = list(labeled_meta["class_names"])
+    extra: dict[str, Any] = {}
+    if strategy in ("forward_chaining", "walk_forward"):
+        k = 1 if strategy == "forward_chaining" else n_folds
+        plan = fold_rules.walk_forward(starts, t1s, k, train_fraction, val_fraction, gap, purge=purge, window=window)
+        if strategy == "walk_forward":
+            extra = {"n_folds_requested": int(n_folds), "window": window}
+    elif strategy == "cpcv":
+        plan = fold_rules.cpcv(starts, t1s, n_groups, n_test_groups, gap)
+        extra = {"n_groups": int(n_groups), "n_test_groups": int(n_test_groups)}
     else:
         if not purge:
             raise MoolaError(
                 "params key make_splits.purge is false but strategy stratified always purges "
                 "(its parts interleave in time): set purge: true"
             )
-        part = stratified_parts(starts, t1s, labels, train_fraction, val_fraction, gap, seed)
+        codes = stratified_parts(starts, t1s, labels, train_fraction, val_fraction, gap, seed)
+        plan = fold_rules.FoldPlan(strategy="stratified", folds=(fold_rules.fold_from_codes(0, codes),),
+                                   paths=np.zeros((1, 1), dtype=np.int64))
     version = labeled_meta.get("version")
-    for code_value, part_name in ((TRAIN, "train"), (VAL, "val"), (TEST, "test")):
-        if not (part == code_value).any():
-            raise MoolaError(
-                f"split {name!r} of labeled_windows/{version}: the {part_name} part is empty after purge "
-                f"and embargo ({part.size} windows, {int((part == PURGED).sum())} purged): lower "
-                "make_splits.embargo, change the fractions or label more windows"
-            )
-    indices = {part_name: np.flatnonzero(part == code_value).tolist() for code_value, part_name in enumerate(ALL_PARTS)}
+    fold_docs = []
+    for fold in plan.folds:
+        for part_name in ("train", "test") if strategy == "cpcv" else ("train", "val", "test"):
+            if fold.part(part_name).size == 0:
+                raise MoolaError(
+                    f"split {name!r} of labeled_windows/{version}: the {part_name} part of fold {fold.index} is empty "
+                    f"after purge and embargo ({starts.size} windows, {fold.purged.size} purged): lower "
+                    "make_splits.embargo, use fewer folds, change the fractions or label more windows"
+                )
+        indices = {part_name: fold.part(part_name).tolist() for part_name in ALL_PARTS}
+        fold_docs.append({
+            "index": fold.index,
+            "test_groups": list(fold.test_groups),
+            **{f"{part_name}_indices": rows for part_name, rows in indices.items()},
+            "counts": {part_name: len(rows) for part_name, rows in indices.items()},
+            "class_counts": _class_counts(labels, indices, class_names),
+            "time_ranges": {part_name: _time_range(starts, t1s, rows) for part_name, rows in indices.items()},
+        })
+    default = fold_docs[-1]
     return {
         "name": name,
-        "purge_days": gap.value / 86_400e9,
         "labeled_version": version,
         "labeled_fingerprint": labeled_meta.get("fingerprint"),
         "strategy": strategy,
-        "time_ordered": strategy == "forward_chaining",
-        "purge": bool(purge),
+        "time_ordered": strategy in ("forward_chaining", "walk_forward"),
+        "purge": bool(purge) if strategy in ("forward_chaining", "walk_forward") else True,
         "embargo": embargo,
+        "purge_days": gap.value / 86_400e9,
         "train_fraction": float(train_fraction),
         "val_fraction": float(val_fraction),
         "seed": int(seed) if strategy == "stratified" else None,
-        **{f"{part_name}_indices": rows for part_name, rows in indices.items()},
-        "counts": {part_name: len(indices[part_name]) for part_name in ALL_PARTS},
-        "class_counts": _class_counts(labels, indices, labeled_meta["class_names"]),
-        "time_ranges": {part_name: _time_range(starts, t1s, indices[part_name]) for part_name in ALL_PARTS},
+        **{key: default[key] for key in default if key.endswith("_indices")},
+        "counts": default["counts"],
+        "class_counts": default["class_counts"],
+        "time_ranges": default["time_ranges"],
+        "n_folds": len(fold_docs),
+        "n_paths": plan.n_paths,
+        "groups": [group.tolist() for group in plan.groups],
+        "paths": plan.paths.tolist(),
+        "folds": fold_docs,
+        **extra,
         "created_by": "moola make-splits",
         # Derived from the data, never the clock, so a rebuild is byte-identical.
         "timestamp": iso(int(t1s.max())) if t1s.size else None,
