@@ -142,14 +142,35 @@ def read_torch_file(path: str | os.PathLike, what: str) -> Any:
         raise MoolaError(f"{what} {file} cannot be read ({reason[:160]}): it is truncated or not a torch file; rebuild it") from None
 
 
+def parquet_bytes(frame: Any) -> bytes:
+    """The bytes `write_parquet` writes for `frame`."""
+    import io as bytes_io
+
+    buffer = bytes_io.BytesIO()
+    _write_parquet_to(buffer, frame)
+    return buffer.getvalue()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """The hex sha256 of bytes."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def write_parquet(path: str | os.PathLike, frame: Any) -> None:
     """Write a DataFrame to parquet atomically, without the pandas index."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(frame, preserve_index=False)
     with atomic_file(path, "wb") as handle:
-        pq.write_table(table, handle, compression="zstd")
+        _write_parquet_to(handle, frame)
+
+
+def _write_parquet_to(handle: Any, frame: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pq.write_table(table, handle, compression="zstd")
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

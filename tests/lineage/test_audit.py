@@ -26,7 +26,7 @@ def test_untouched_run_passes_every_claim(evaluated_project, capsys):
     assert code == 0, out
     assert not _failed_claims(out)
     for claim in ("sha256 data/labeled_windows/v1/X_ohlc.npy", "sha256 data/splits/fwd_chain_v3.json",
-                  "sha256 artifacts/ts2vec/encoder_v1.pt", "sha256 artifacts/models/enhanced_simple_lstm.pt",
+                  "sha256 artifacts/ts2vec/encoder_v1.pt", "sha256 artifacts/models/enhanced_simple_lstm/fold_0.pt",
                   "split parts disjoint, complete, purged and embargoed", "no val/test window equals", "pretrained load figures: matched 8/8"):
         assert f"✓ {claim}" in out
 

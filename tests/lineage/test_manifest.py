@@ -44,7 +44,7 @@ def test_manifest_holds_every_field(evaluated_project):
 
 def test_run_id_is_a_hash_of_params_and_inputs(evaluated_project, capsys):
     manifest = _manifest(evaluated_project)
-    record = json.loads((evaluated_project / "artifacts/models/enhanced_simple_lstm.json").read_text())
+    record = json.loads((evaluated_project / "artifacts/models/enhanced_simple_lstm/record.json").read_text())
     assert record["run_id"] == manifest["run_id"]
     inputs = {path: entry for path, entry in manifest["inputs"].items() if entry["role"] != "checkpoint"}
     assert compute_run_id(record["params"], inputs, manifest["code"]["code_sha256"]) == manifest["run_id"]

@@ -93,7 +93,7 @@ def write_labeled_and_split(data: Path, name: str = "fwd_chain_v3", version: str
     n = len(windows)
     meta = _write_folder(data / "labeled_windows" / version, "labeled", windows,
                          relative_ohlc_windows(n, WINDOW, 99), np.ones(n, dtype=np.int64))
-    parts = {part: list(rows) for part, rows in PARTS.items()}
+    parts = {part: list(rows) for part, rows in PARTS.items()} | {"unused": []}
     time_ranges = {
         part: {"start": windows["start"].iloc[rows].min().isoformat(), "end": windows["t1"].iloc[rows].max().isoformat()}
         for part, rows in parts.items() if part != "purged"
@@ -102,9 +102,10 @@ def write_labeled_and_split(data: Path, name: str = "fwd_chain_v3", version: str
         "name": name, "labeled_version": version, "labeled_fingerprint": meta["fingerprint"],
         "strategy": "forward_chaining", "time_ordered": True, "purge": True, "embargo": EMBARGO,
         "purge_days": pd.Timedelta(EMBARGO).value / 86_400e9, **{f"{part}_indices": rows for part, rows in parts.items()},
-        "counts": {part: len(rows) for part, rows in parts.items()}, "time_ranges": time_ranges,
+        "counts": {part: len(rows) for part, rows in parts.items()}, "time_ranges": time_ranges, "n_folds": 1,
         "created_by": "moola make-splits", "timestamp": windows["t1"].max().isoformat(),
     }
+    split["folds"] = [{"index": 0, **{k: v for k, v in split.items() if k.endswith("_indices") or k == "counts"}}]
     (data / "splits").mkdir(parents=True, exist_ok=True)
     (data / "splits" / f"{name}.json").write_text(json.dumps(split))
     return split

@@ -180,7 +180,7 @@ def test_command_line_names_override_params(pretrain_project):
     assert not (pretrain_project / OUTPUT).exists()
 
 
-@pytest.mark.parametrize("output", ["data/labeled_windows/v1/y.npy", "artifacts/models/enhanced_simple_lstm.pt",
+@pytest.mark.parametrize("output", ["data/labeled_windows/v1/y.npy", "artifacts/models/enhanced_simple_lstm/fold_0.pt",
                                     "params.yaml", "../outside.pt", "artifacts/ts2vec/../models/x.pt"])
 def test_an_output_outside_the_encoder_folder_is_refused(pretrain_project, output, capsys):
     before = {p: p.read_bytes() for p in pretrain_project.rglob("*") if p.is_file()}

@@ -19,8 +19,8 @@ LABELED = "data/labeled_windows/v1"
 UNLABELED = "data/unlabeled_windows/v1"
 SPLIT = "data/splits/fwd_chain_v3.json"
 SYNTHETIC = "data/synthetic_cache/v1_temporal_q0.9_r0.5"
-CHECKPOINT = "artifacts/models/enhanced_simple_lstm.pt"
-RECORD = "artifacts/models/enhanced_simple_lstm.json"
+CHECKPOINT = "artifacts/models/enhanced_simple_lstm/fold_0.pt"
+RECORD = "artifacts/models/enhanced_simple_lstm/record.json"
 ENCODER = "artifacts/ts2vec/encoder_v1.pt"
 MANIFEST = "artifacts/runs/latest/manifest.json"
 MARKER = "UNPICKLED_CODE_RAN"  # created in the project only if a planted pickle is executed
@@ -197,6 +197,24 @@ def edit_checkpoint(relative: str, change: Callable[[dict], None]) -> Callable[[
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         change(checkpoint)
         torch.save(checkpoint, path)
+
+    return mutate
+
+
+def rehashed(mutation: Callable[[Path], None]) -> Callable[[Path], None]:
+    """A checkpoint mutation that also updates the training record's checkpoint_sha256.
+
+    Without it `moola evaluate` refuses at the hash check ("not the checkpoint it trained"); with
+    it the crafted checkpoint reaches the structure checks behind.
+    """
+
+    def mutate(root: Path) -> None:
+        import hashlib
+
+        mutation(root)
+        record = json.loads((root / RECORD).read_text(encoding="utf-8"))
+        record["checkpoint_sha256"] = hashlib.sha256((root / CHECKPOINT).read_bytes()).hexdigest()
+        (root / RECORD).write_text(json.dumps(record), encoding="utf-8")
 
     return mutate
 
@@ -477,15 +495,33 @@ CASES: tuple[Case, ...] = (
     Case(
         "checkpoint_of_other_model",
         ("evaluate",),
-        edit_checkpoint(CHECKPOINT, lambda c: c.update(model_name="simple_lstm")),
+        rehashed(edit_checkpoint(CHECKPOINT, lambda c: c.update(model_name="simple_lstm"))),
         ("enhanced_simple_lstm.pt", "simple_lstm"),
     ),
-    Case("checkpoint_truncated", ("evaluate",), truncate(CHECKPOINT), ("enhanced_simple_lstm.pt", "truncated")),
+    Case("checkpoint_truncated", ("evaluate",), rehashed(truncate(CHECKPOINT)), ("enhanced_simple_lstm.pt", "truncated")),
     Case(
         "checkpoint_with_pickled_object",
         ("evaluate",),
-        plant_pickled_object(CHECKPOINT),
+        rehashed(plant_pickled_object(CHECKPOINT)),
         ("enhanced_simple_lstm.pt", "weights_only"),
+    ),
+    Case(
+        "checkpoint_one_byte_flipped",
+        ("evaluate",),
+        flip_last_byte(CHECKPOINT),
+        ("enhanced_simple_lstm.pt", "is not the checkpoint", "changed after training"),
+    ),
+    Case(
+        "checkpoint_state_dict_is_a_list",
+        ("evaluate",),
+        rehashed(edit_checkpoint(CHECKPOINT, lambda c: c.update(state_dict=[1, 2, 3]))),
+        ("enhanced_simple_lstm.pt", "state_dict"),
+    ),
+    Case(
+        "checkpoint_scaler_of_wrong_shape",
+        ("evaluate",),
+        rehashed(edit_checkpoint(CHECKPOINT, lambda c: c["scaler"].update(ohlc_mean=c["scaler"]["feats_mean"]))),
+        ("enhanced_simple_lstm.pt", "ohlc_mean"),
     ),
     Case("encoder_truncated", ("train",), truncate(ENCODER), ("encoder_v1.pt", "truncated")),
     Case("encoder_with_pickled_object", ("train",), plant_pickled_object(ENCODER), ("encoder_v1.pt", "weights_only")),
@@ -539,7 +575,22 @@ CASES: tuple[Case, ...] = (
         "pretrain_output_dotdot",
         ("pretrain-ts2vec",),
         set_param("pretrain_ts2vec", "output", "../encoder.pt"),
-        ("'..'",),
+        ("pretrain_ts2vec.output", "outside every artifact folder"),
+    ),
+    Case(
+        "pretrain_output_into_a_labeled_version",
+        ("pretrain-ts2vec", "--output", "data/labeled_windows/v1/y.npy"),
+        lambda root: None,
+        ("labeled window version", "artifacts/ts2vec/"),
+    ),
+    Case(
+        "dvc_yaml_deps_drifted",
+        ("deps", "--check"),
+        lambda root: (root / "dvc.yaml").write_text(
+            (root / "dvc.yaml").read_text(encoding="utf-8").replace("    - src/moola/data/normalise.py\n", "", 1),
+            encoding="utf-8",
+        ),
+        ("dvc.yaml", "normalise.py", "moola deps --write"),
     ),
     Case(
         "unlabeled_option_dotdot",

@@ -72,7 +72,7 @@ KILL_POINTS: dict[str, tuple[KillPoint, ...]] = {
 # Resumable training states (see the stage modules): present after a kill between epochs.
 STATE_FILES = {
     "pretrain_ts2vec": "artifacts/ts2vec/.encoder_v1.pt.state",
-    "train": "artifacts/models/.enhanced_simple_lstm.pt.state",
+    "train": "artifacts/models/.enhanced_simple_lstm.fold_0.state",
 }
 # Folders written in one rename (moola.io.atomic_directory): after a kill, all or nothing.
 ATOMIC_FOLDERS = (
@@ -183,7 +183,7 @@ def test_training_killed_after_its_last_epoch_resumes_to_the_same_record(prepare
     # The narrowest kill window of training: the state of the last epoch is saved, the outputs
     # are not yet written. The kill test above reaches it only when its random time falls there.
     reference = prepared_project.root
-    outputs = ("artifacts/models/enhanced_simple_lstm.pt", "artifacts/models/enhanced_simple_lstm.json", "metrics/train.json")
+    outputs = ("artifacts/models/enhanced_simple_lstm/fold_0.pt", "artifacts/models/enhanced_simple_lstm/record.json", "metrics/train.json")
     state = Path(STATE_FILES["train"])
     for attempt in range(3):
         root = copy_project(reference, tmp_path / f"project{attempt}")

@@ -35,7 +35,7 @@ def test_no_credential_in_any_file_or_log_of_a_pipeline_run(prepared_project):
     files = _scanned_files(prepared_project.root)
     names = {path.relative_to(prepared_project.root).as_posix() for path in files}
     # The scan must see the outputs that describe a run, or it proves nothing.
-    for expected in ("artifacts/runs/latest/manifest.json", "artifacts/models/enhanced_simple_lstm.json",
+    for expected in ("artifacts/runs/latest/manifest.json", "artifacts/models/enhanced_simple_lstm/record.json",
                      "metrics/train.json", "metrics/eval.json", "data/labeled_windows/v1/manifest.json", "dvc.lock"):
         assert expected in names
     leaks = [leak for path in files for leak in _leaks(path.read_bytes(), path.relative_to(prepared_project.root).as_posix())]

@@ -63,7 +63,7 @@ def test_scan_sees_the_package():
 # ----- at run time: a planted resume state never runs code -----------------------------------------
 
 PLANTED_STATES = {
-    "train": ("artifacts/models/.enhanced_simple_lstm.pt.state", "artifacts/models/enhanced_simple_lstm.pt"),
+    "train": ("artifacts/models/.enhanced_simple_lstm.fold_0.state", "artifacts/models/enhanced_simple_lstm/fold_0.pt"),
     "pretrain-ts2vec": ("artifacts/ts2vec/.encoder_v1.pt.state", "artifacts/ts2vec/encoder_v1.pt"),
 }
 

@@ -99,7 +99,7 @@ def test_bootstrap_runs_the_train_stage_pulling_only_its_inputs_survives_an_outa
     third = clone(origin, tmp_path / "third", env, branch=branch)
     assert json.loads((third / "metrics" / "train.json").read_text())  # git-tracked metrics came back
     run(dvc("pull", "--remote", "s3", "--allow-missing"), third, env)  # evaluate has not run yet
-    outputs = ["artifacts/models/enhanced_simple_lstm.pt", "artifacts/models/enhanced_simple_lstm.json", *inputs]
+    outputs = ["artifacts/models/enhanced_simple_lstm/fold_0.pt", "artifacts/models/enhanced_simple_lstm/record.json", *inputs]
     assert tree_digest(third, outputs) == tree_digest(pod, outputs)
     assert "up to date" in run(dvc("status", "train"), third, env).stdout
 

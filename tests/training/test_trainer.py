@@ -26,8 +26,8 @@ PROGRESS = re.compile(
 
 def _train_outputs(root, model="enhanced_simple_lstm"):
     return {
-        "checkpoint": torch.load(root / f"artifacts/models/{model}.pt", weights_only=True),
-        "record": json.loads((root / f"artifacts/models/{model}.json").read_text()),
+        "checkpoint": torch.load(root / f"artifacts/models/{model}/fold_0.pt", weights_only=True),
+        "record": json.loads((root / f"artifacts/models/{model}/record.json").read_text()),
         "metrics": (root / "metrics/train.json").read_bytes(),
     }
 
@@ -36,7 +36,8 @@ def test_stage_writes_checkpoint_record_metrics_and_curves(built_project, capsys
     assert cli.main(["train"]) == 0
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if line.startswith("epoch ")]
-    assert len(lines) == 3 and all(PROGRESS.match(line) for line in lines)
+    assert len(lines) == 2 * 3 and all(PROGRESS.match(line) for line in lines)  # two folds of three epochs
+    assert "==== fold 1/2 of split fwd_chain_v3" in out and "==== fold 2/2" in out
     assert "moola run " in out and "(synthetic 0 ✓)" in out and "guard      ✓" in out
     outputs = _train_outputs(built_project)
     checkpoint, record = outputs["checkpoint"], outputs["record"]
@@ -48,9 +49,12 @@ def test_stage_writes_checkpoint_record_metrics_and_curves(built_project, capsys
     assert record["load_report"]["matched_count"] == record["load_report"]["model_tensors"] == 8
     assert record["training"]["epochs_run"] == 3 and len(record["training"]["history"]) == 3
     metrics = json.loads(outputs["metrics"])
-    assert set(metrics) >= {"best_epoch", "best_val_loss", "train", "val"} and 0 <= metrics["val"]["accuracy"] <= 1
+    assert set(metrics) == {"fold_0", "fold_1", "mean"} and 0 <= metrics["fold_1"]["val"]["accuracy"] <= 1
+    assert set(metrics["fold_0"]) >= {"best_epoch", "best_val_loss", "train", "val"}
+    assert record["n_folds"] == 2 and set(record["checkpoint_sha256"]) == {"fold_0.pt", "fold_1.pt"}
     rows = list(csv.DictReader((built_project / "plots/train/curves.csv").open()))
-    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and set(rows[0]) == {"epoch", "train_loss", "val_loss"}
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 1, 2, 3] and [int(r["fold"]) for r in rows] == [0, 0, 0, 1, 1, 1]
+    assert set(rows[0]) == {"epoch", "train_loss", "val_loss", "fold"}
     assert (built_project / "plots/train/curves.png").read_bytes()[:4] == b"\x89PNG"
     assert not list((built_project / "artifacts/models").glob(".*.state"))  # removed at the end
 
@@ -58,7 +62,7 @@ def test_stage_writes_checkpoint_record_metrics_and_curves(built_project, capsys
 def test_scaler_in_checkpoint_is_fitted_on_real_train_rows(built_project):
     assert cli.main(["train"]) == 0
     scaler = _train_outputs(built_project)["checkpoint"]["scaler"]
-    data = DataRegistry().load_labeled(include_synthetic=True, synthetic_version="v1_temporal_q0.9_r0.5")
+    data = DataRegistry().load_labeled(include_synthetic=True, synthetic_version="v1_temporal_q0.9_r0.5", fold=0)
     real = ~data.train.is_synthetic
     assert real.sum() < len(real)  # the synthetic rows were there and were left out
     expected = fit_scaler(data.train.ohlc[real], data.train.feats[real], np.zeros(real.sum(), dtype=bool))
@@ -79,8 +83,8 @@ def test_two_cpu_runs_give_identical_metrics_and_weights(built_project):
 def test_minirocket_writes_the_same_files_with_one_curve_row(built_project):
     assert cli.main(["train", "--model", "minirocket"]) == 0
     rows = list(csv.DictReader((built_project / "plots/train/curves.csv").open()))
-    assert len(rows) == 1
-    record = json.loads((built_project / "artifacts/models/minirocket.json").read_text())
+    assert len(rows) == 2  # one row per fold
+    record = json.loads((built_project / "artifacts/models/minirocket/record.json").read_text())
     assert record["training"]["epochs_run"] == 1 and record["load_report"] is None
 
 
@@ -99,7 +103,7 @@ def test_resumed_run_equals_an_uninterrupted_one(built_project):
     uninterrupted = _trainer(data, None, lambda line: None)
     reference = uninterrupted.train()
 
-    state_path = built_project / "artifacts/models/.enhanced_simple_lstm.pt.state"
+    state_path = built_project / "artifacts/models/.enhanced_simple_lstm.fold_0.state"
 
     def kill_after_second_epoch(line):
         if line.startswith("epoch 2/"):

@@ -7,8 +7,9 @@ feats_std, fitted on real train rows), `class_names`, `encoder_config` (or None)
 Nothing in it is a pickled object, so loading one never runs code, and it carries its config,
 so it rebuilds the model alone.
 
-The training record (format `moola.training-record/1`) is the JSON written beside it; it holds
-the checkpoint's sha256, so `moola evaluate` refuses a checkpoint that is not the one trained.
+A run trains one checkpoint per fold of its split: `artifacts/models/<model>/fold_<i>.pt`. The
+training record (format `moola.training-record/1`, `record.json` in the same folder) holds every
+checkpoint's sha256, so `moola evaluate` refuses a checkpoint that is not the one trained.
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ FIELDS = {
     "data": dict,
 }
 SCALER_SHAPES = {"ohlc_mean": (4,), "ohlc_std": (4,), "feats_mean": (20,), "feats_std": (20,)}
-RECORD_FIELDS = {"format": str, "run_id": str, "checkpoint_sha256": str, "model": dict, "params": dict,
-                 "inputs": dict, "paths": dict, "data": dict, "training": dict, "metrics": dict}
+RECORD_FIELDS = {"format": str, "run_id": str, "checkpoint_sha256": dict, "n_folds": int, "model": dict,
+                 "params": dict, "inputs": dict, "paths": dict, "data": dict, "training": dict, "metrics": dict,
+                 "folds": list}
 
 
 def plain(value: Any) -> Any:
@@ -167,18 +169,23 @@ def record_problems(record: Any) -> list[str]:
     return [problem] if problem else []
 
 
-def read_record(path: Path, checkpoint_path: Path) -> dict:
-    """Read a training record and require that the checkpoint on disk is the one it trained."""
+def read_record(path: Path, folder: Path) -> dict:
+    """Read a training record and require that every checkpoint on disk is the one it trained."""
     record = io.read_json(path, "training record")
     faults = record_problems(record)
     if faults:
         raise MoolaError(f"{common.shown(path)}: {faults[0]}: rerun `moola train`")
-    if not checkpoint_path.is_file():
-        raise MoolaError(f"checkpoint not found: {common.shown(checkpoint_path)}: run `moola train` (or dvc pull)")
-    actual = io.sha256_file(checkpoint_path)
-    if actual != record["checkpoint_sha256"]:
-        raise MoolaError(
-            f"{common.shown(checkpoint_path)} (sha256 {actual[:12]}) is not the checkpoint {common.shown(path)} records "
-            f"({record['checkpoint_sha256'][:12]}): it was changed after training; restore it (dvc checkout) or retrain"
-        )
+    expected = {f"fold_{fold}.pt" for fold in range(record["n_folds"])}
+    if set(record["checkpoint_sha256"]) != expected:
+        raise MoolaError(f"{common.shown(path)} does not record one checkpoint per fold: rerun `moola train`")
+    for file_name, sha256 in sorted(record["checkpoint_sha256"].items()):
+        checkpoint_path = folder / file_name
+        if not checkpoint_path.is_file():
+            raise MoolaError(f"checkpoint not found: {common.shown(checkpoint_path)}: run `moola train` (or dvc pull)")
+        actual = io.sha256_file(checkpoint_path)
+        if actual != sha256:
+            raise MoolaError(
+                f"{common.shown(checkpoint_path)} (sha256 {actual[:12]}) is not the checkpoint {common.shown(path)} records "
+                f"({str(sha256)[:12]}): it was changed after training; restore it (dvc checkout) or retrain"
+            )
     return record

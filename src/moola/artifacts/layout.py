@@ -68,14 +68,24 @@ def synthetic_name(version: str, family: str, quality: float, ratio: float) -> s
     return f"{version}_{family}_q{quality}_r{ratio}"
 
 
-def checkpoint_file(root: Path, model: str) -> Path:
-    """`artifacts/models/<model>.pt`."""
-    return Path(root) / MODELS / f"{model}.pt"
+def model_dir(root: Path, model: str) -> Path:
+    """`artifacts/models/<model>/`: one checkpoint per fold and the training record."""
+    return Path(root) / MODELS / model
+
+
+def checkpoint_file(root: Path, model: str, fold: int) -> Path:
+    """`artifacts/models/<model>/fold_<fold>.pt`."""
+    return model_dir(root, model) / f"fold_{fold}.pt"
 
 
 def training_record_file(root: Path, model: str) -> Path:
-    """`artifacts/models/<model>.json`, the record of the run that wrote the checkpoint."""
-    return Path(root) / MODELS / f"{model}.json"
+    """`artifacts/models/<model>/record.json`, the record of the run that wrote the checkpoints."""
+    return model_dir(root, model) / "record.json"
+
+
+def training_state_file(root: Path, model: str, fold: int) -> Path:
+    """`artifacts/models/.<model>.fold_<fold>.state`: kept beside, not inside, the DVC output folder."""
+    return Path(root) / MODELS / f".{model}.fold_{fold}.state"
 
 
 def run_dir(root: Path, run_id: str) -> Path:

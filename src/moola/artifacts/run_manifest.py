@@ -64,8 +64,9 @@ def write_file(path: Path, manifest: dict) -> None:
     io.write_json(path, manifest)
 
 
-def write(root: Path, manifest: dict) -> Path:
-    """Write `artifacts/runs/<run_id>/manifest.json` and replace `artifacts/runs/latest/` with it.
+def write(root: Path, manifest: dict, tables: dict[str, Any] | None = None) -> Path:
+    """Write `artifacts/runs/<run_id>/manifest.json` (and `tables`, name -> DataFrame, beside it)
+    and replace `artifacts/runs/latest/` with the same files.
 
     Returns:
         The run's manifest file. Raises MoolaError when that run directory holds a manifest of
@@ -82,7 +83,13 @@ def write(root: Path, manifest: dict) -> Path:
                 f"{common.shown(target)} records other inputs for run {manifest['run_id']}: a run directory is never "
                 "taken over by another run; move it aside if it was edited, then rerun `moola evaluate`"
             )
+    tables = tables or {}
+    for folder_path in (target.parent,):
+        for file_name, frame in tables.items():
+            io.write_parquet(folder_path / file_name, frame)
     write_file(target, manifest)
     with io.atomic_directory(layout.latest_run_dir(root)) as folder:
+        for file_name, frame in tables.items():
+            io.write_parquet(folder / file_name, frame)
         io.write_json(folder / layout.MANIFEST, manifest)
     return target

@@ -57,6 +57,14 @@ class SyntheticCache:
     def name(self) -> str:
         return self.path.name
 
+    def fold_rows(self, fold: int, n_folds: int) -> Any:
+        """Rows of this cache grown from fold `fold`'s train rows (all rows of a one-fold cache)."""
+        import numpy as np
+
+        if "fold" not in self.provenance.columns:
+            return np.arange(len(self.y)) if fold == n_folds - 1 else np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.provenance["fold"].to_numpy(dtype=np.int64) == fold)
+
 
 def content(meta: Any) -> Any:
     """What defines a cache: its meta.json less the file hashes and the code hash."""
@@ -90,19 +98,26 @@ def provenance_problems(provenance: Any, ohlc: Any, y: Any, labeled_y: Any, spli
         return [f"{layout.PROVENANCE} lacks column(s) {', '.join(missing)}"]
     if len(provenance) != len(y) or not np.array_equal(provenance["row"].to_numpy(), np.arange(len(y))):
         return [f"{layout.PROVENANCE} does not list rows 0..{len(y) - 1} in order"]
-    train = split_artifact.rows(split_doc, "train")
+    n_folds = int(split_doc.get("n_folds", 1))
+    fold_of_row = provenance["fold"].to_numpy(dtype=np.int64) if "fold" in provenance.columns else np.full(len(y), n_folds - 1)
+    if fold_of_row.size and (fold_of_row.min() < 0 or fold_of_row.max() >= n_folds):
+        return [f"{layout.PROVENANCE} names a fold outside 0..{n_folds - 1} of split {split_doc['name']}"]
     parent_columns = ["parent_index"] + (["mix_parent"] if "mix_parent" in provenance.columns else [])
-    for column in parent_columns:
-        parents = provenance[column].to_numpy(dtype=np.int64)
-        used = np.ones(parents.size, dtype=bool) if column == "parent_index" else parents >= 0  # -1 = no partner
-        outside = np.flatnonzero(used & ~np.isin(parents, train))
-        if outside.size:
-            row, parent = int(outside[0]), int(parents[outside[0]])
-            part = next((p for p in split_artifact.ALL_PARTS if parent in split_doc[split_artifact.indices_key(p)]), "no part")
-            return [
-                f"{layout.PROVENANCE} row {row}: {column} {parent} is not a train row of split {split_doc['name']} "
-                f"(it is in {part}): synthetic rows may only come from train"
-            ]
+    for fold in np.unique(fold_of_row):
+        train = split_artifact.rows(split_doc, "train", int(fold))
+        in_fold = fold_of_row == fold
+        for column in parent_columns:
+            parents = provenance[column].to_numpy(dtype=np.int64)
+            used = in_fold & (np.ones(parents.size, dtype=bool) if column == "parent_index" else parents >= 0)  # -1: none
+            outside = np.flatnonzero(used & ~np.isin(parents, train))
+            if outside.size:
+                row, parent = int(outside[0]), int(parents[outside[0]])
+                fold_doc = split_artifact.fold_doc(split_doc, int(fold))
+                part = next((p for p in split_artifact.ALL_PARTS if parent in fold_doc[split_artifact.indices_key(p)]), "no part")
+                return [
+                    f"{layout.PROVENANCE} row {row}: {column} {parent} is not a train row of fold {int(fold)} of split "
+                    f"{split_doc['name']} (it is in {part}): synthetic rows may only come from their fold's train rows"
+                ]
     parents = provenance["parent_index"].to_numpy(dtype=np.int64)
     wrong = np.flatnonzero(labeled_y[parents] != y)
     if wrong.size:

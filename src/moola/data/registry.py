@@ -197,6 +197,7 @@ class DataRegistry:
         split_name: str | os.PathLike = "fwd_chain_v3",
         include_synthetic: bool = False,
         synthetic_version: str | os.PathLike | None = None,
+        fold: int | None = None,
     ) -> LabeledData:
         """Load a labeled version cut by a split, optionally with a synthetic cache added to train.
 
@@ -206,13 +207,17 @@ class DataRegistry:
             include_synthetic: append the synthetic cache's rows to train (never to val/test).
             synthetic_version: the cache name (``v1_temporal_q0.9_r0.5`` or
                 ``synthetic_cache/v1_temporal_q0.9_r0.5``); required when include_synthetic.
+            fold: the split's fold to cut (0..n_folds-1); None is the default fold, the last one.
 
         Returns:
             `LabeledData` with train/val/test parts, meta, split, audit trail and paths.
         """
         labeled = self.read_windows(version, "labeled")
         split, split_path, split_sha256 = self.read_split(split_name, labeled)
-        parts = {name: _real_part(labeled, split_artifact.rows(split, name)) for name in split_artifact.PARTS}
+        n_folds = int(split["n_folds"])
+        fold = n_folds - 1 if fold is None else fold
+        split_artifact.fold_doc(split, fold)  # a fold the split does not have is refused here
+        parts = {name: _real_part(labeled, split_artifact.rows(split, name, fold)) for name in split_artifact.PARTS}
         synthetic = None
         if include_synthetic:
             if synthetic_version is None:
@@ -221,7 +226,7 @@ class DataRegistry:
                     "set train.synthetic or pass synthetic_version"
                 )
             synthetic = self.read_synthetic(synthetic_version, labeled, split, split_sha256)
-            parts["train"] = _concat_parts(parts["train"], _synthetic_part(synthetic))
+            parts["train"] = _concat_parts(parts["train"], _synthetic_part(synthetic, synthetic.fold_rows(fold, n_folds)))
         n_real = int((~parts["train"].is_synthetic).sum())
         n_synthetic = int(parts["train"].is_synthetic.sum())
         audit = {
@@ -230,7 +235,9 @@ class DataRegistry:
             "synthetic_ratio": round(n_synthetic / n_real, 6) if n_real else 0.0,
             "n_val": len(parts["val"]),
             "n_test": len(parts["test"]),
-            "n_purged": len(split["purged_indices"]),
+            "n_purged": len(split_artifact.fold_doc(split, fold)["purged_indices"]),
+            "fold": fold,
+            "n_folds": n_folds,
             "val_synthetic": int(parts["val"].is_synthetic.sum()),
             "test_synthetic": int(parts["test"].is_synthetic.sum()),
             "labeled_version": labeled.meta.get("version", labeled.path.name),
@@ -293,16 +300,16 @@ def _real_part(labeled: WindowFolder, rows: np.ndarray) -> Part:
     )
 
 
-def _synthetic_part(cache: SyntheticCache) -> Part:
-    n = len(cache.y)
+def _synthetic_part(cache: SyntheticCache, rows: np.ndarray) -> Part:
+    n = len(rows)
     return Part(
-        ohlc=cache.ohlc,
-        feats=cache.feats,
-        y=cache.y,
+        ohlc=np.ascontiguousarray(cache.ohlc[rows]),
+        feats=np.ascontiguousarray(cache.feats[rows]),
+        y=np.ascontiguousarray(cache.y[rows]),
         index=np.full(n, -1, dtype=np.int64),
-        parent=cache.provenance["parent_index"].to_numpy(dtype=np.int64),
+        parent=cache.provenance["parent_index"].to_numpy(dtype=np.int64)[rows],
         is_synthetic=np.ones(n, dtype=bool),
-        ids=[f"{cache.name}#{row}" for row in range(n)],
+        ids=[f"{cache.name}#{row}" for row in rows.tolist()],
     )
 
 

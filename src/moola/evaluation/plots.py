@@ -44,7 +44,12 @@ def _csv_cell(value: object) -> str:
 
 
 def curves_csv(history: Sequence[dict]) -> str:
-    """`epoch,train_loss,val_loss` rows, one per epoch (the training-curves plot data)."""
+    """`epoch,train_loss,val_loss[,fold]` rows, one per epoch (and fold): the training-curves plot data."""
+    if history and "fold" in history[0]:
+        return _csv(
+            ["epoch", "train_loss", "val_loss", "fold"],
+            [(int(h["epoch"]), float(h["train_loss"]), float(h["val_loss"]), int(h["fold"])) for h in history],
+        )
     return _csv(
         ["epoch", "train_loss", "val_loss"],
         [(int(h["epoch"]), float(h["train_loss"]), float(h["val_loss"])) for h in history],
@@ -71,10 +76,14 @@ def curves_png(history: Sequence[dict], title: str = "Training curves") -> bytes
     """Train and val loss per epoch; a vertical line marks the best (lowest val loss) epoch."""
     figure = _figure(6.0, 4.0)
     axes = figure.add_subplot()
-    epochs = [int(h["epoch"]) for h in history]
-    axes.plot(epochs, [float(h["train_loss"]) for h in history], marker="o", markersize=3, label="train loss")
-    axes.plot(epochs, [float(h["val_loss"]) for h in history], marker="o", markersize=3, label="val loss")
-    if history:
+    folds = sorted({int(h.get("fold", 0)) for h in history})
+    for fold in folds:
+        rows = [h for h in history if int(h.get("fold", 0)) == fold]
+        epochs = [int(h["epoch"]) for h in rows]
+        suffix = f" (fold {fold})" if len(folds) > 1 else ""
+        axes.plot(epochs, [float(h["train_loss"]) for h in rows], marker="o", markersize=3, label=f"train loss{suffix}")
+        axes.plot(epochs, [float(h["val_loss"]) for h in rows], marker="o", markersize=3, label=f"val loss{suffix}")
+    if history and len(folds) == 1:
         best = min(history, key=lambda h: (float(h["val_loss"]), int(h["epoch"])))
         axes.axvline(int(best["epoch"]), color="grey", linestyle="--", linewidth=1, label=f"best epoch {best['epoch']}")
     axes.set_xlabel("epoch")

@@ -23,7 +23,7 @@ import pandas as pd
 
 EXCLUSION_RULE = (
     "left out: unlabeled windows whose [start, end] intersects [min start, max t1] of the "
-    "split's val and test rows, widened by the split's embargo on both sides (any symbol)"
+    "val and test rows of every fold of the split, widened by the split's embargo on both sides (any symbol)"
 )
 
 

@@ -49,7 +49,10 @@ def leakage_exclusion(registry: Any, split_name: str, unlabeled_windows: Any) ->
     labeled = registry.read_windows(claimed["labeled_version"], "labeled", mmap=True)
     split, _, _ = registry.read_split(split_name, labeled)
     embargo = parse_embargo(split["embargo"], f"split file {shown(split_file)}: embargo")
-    protected_rows = np.union1d(split_artifact.rows(split, "val"), split_artifact.rows(split, "test"))
+    # Every fold's val and test time is protected: the encoder must not have seen any of it.
+    protected_rows = np.unique(np.concatenate(
+        [split_artifact.rows(split, part, fold) for fold in range(split["n_folds"]) for part in ("val", "test")]
+    ))
     span = protected_span(labeled.windows, protected_rows, embargo)
     left_out = overlapping_windows(unlabeled_windows, span)
     return left_out, exclusion_record(split["name"], span, left_out)

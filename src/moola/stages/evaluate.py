@@ -1,141 +1,107 @@
-"""Stage `evaluate` (`moola evaluate`): metrics pack, plots and the run manifest.
+"""Stage `evaluate` (`moola evaluate`): out-of-fold metrics with intervals, tests, verdicts, manifest.
 
-Reads the checkpoint and training record of the selected model (artifacts/models/<model>.*),
-predicts val and test on the CPU (a few hundred windows; the CPU keeps the metrics bitwise
-repeatable), and writes metrics/eval.json (nested numeric JSON for `dvc metrics diff`),
-plots/eval/ (confusion and reliability data and PNGs, the training curves) and the manifest at
-artifacts/runs/<run_id>/manifest.json and artifacts/runs/latest/manifest.json.
+Reads the checkpoints and training record of the selected model (artifacts/models/<model>/),
+predicts every fold's test windows with that fold's model on the CPU (bitwise repeatable),
+fits the majority and logistic baselines on each fold's train rows, and writes
+metrics/eval.json (nested numeric JSON: every metric with its 95% interval, every comparison
+with its difference, interval and one-sided p-value), plots/eval/, the out-of-fold table and the
+manifest at artifacts/runs/<run_id>/ and artifacts/runs/latest/. "Beats" is said only when the
+test says so (p < evaluate.alpha) and the model did not collapse to one class.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
-
-from moola.errors import MoolaError
-from moola.params import require
-
-
-@dataclass
-class EvaluateParams:
-    """The `evaluate:` section of params.yaml."""
-
-    ece_bins: int = 10  # equal-width confidence bins for ECE and the reliability diagram / 1..100
-
-    def validate(self) -> None:
-        require(1 <= self.ece_bins <= 100, "evaluate.ece_bins", f"must be in 1..100, got {self.ece_bins}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", help="model whose checkpoint to evaluate (overrides the top-level `model:` key)")
+    parser.add_argument("--model", help="model whose checkpoints to evaluate (overrides the top-level `model:` key)")
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from moola import io
     from moola.artifacts import checkpoint as checkpoint_artifact, layout, run_manifest
     from moola.data.registry import DataRegistry
     from moola.evaluation import plots
-    from moola.evaluation.metrics import evaluation_metrics, predicted_classes, reliability_bins
+    from moola.evaluation.config import EvaluateParams
+    from moola.evaluation.metrics import metrics_pack, predicted_classes, reliability_bins
+    from moola.evaluation.report import interval_text, out_of_fold_report, verdict_lines
     from moola.lineage.manifest import build_manifest, hash_inputs
     from moola.lineage.status import format_results
     from moola.models.registry import ModelRegistry
-    from moola.params import load_params, load_section
+    from moola.params import load_base, load_params, load_section
     from moola.paths import project_root, relative_to_root
-    from moola.training.checkpoint import rebuild_model
-    from moola.training.loop import predict_proba
-    from moola.training.scaler import Scaler
+    from moola.training.predict import predict_folds
 
     params = load_params()
     settings = load_section(EvaluateParams, "evaluate", params)
+    base = load_base(params)
     name = ModelRegistry.name_from_params(params, args.model)
     root = project_root()
-    checkpoint_path = layout.checkpoint_file(root, name)
-    record_path = layout.training_record_file(root, name)
-    record = checkpoint_artifact.read_record(record_path, checkpoint_path)
-    checkpoint = checkpoint_artifact.read(checkpoint_path, expected_model=name)
-    if checkpoint.get("run_id") != record.get("run_id"):
-        raise MoolaError(
-            f"{relative_to_root(checkpoint_path)} (run {checkpoint.get('run_id')}) and {relative_to_root(record_path)} "
-            f"(run {record.get('run_id')}) come from different runs: rerun `moola train --model {name}`"
-        )
-    trained_on = checkpoint["data"]
-    data = DataRegistry().load_labeled(version=trained_on["labeled_version"], split_name=trained_on["split_name"])
-    if (data.audit["labeled_fingerprint"], data.audit["split_sha256"]) != (
-        trained_on["labeled_fingerprint"],
-        trained_on["split_sha256"],
-    ):
-        raise MoolaError(
-            f"{relative_to_root(checkpoint_path)} was trained on other contents of labeled "
-            f"{trained_on['labeled_version']} / split {trained_on['split_name']} than are on disk now: "
-            f"rerun `moola train --model {name}` (or `dvc repro`)"
-        )
-
-    checkpoint_artifact.require_classes(checkpoint, data.class_names, checkpoint_path)
-    model = rebuild_model(checkpoint)
-    scaler = Scaler.from_tensors(checkpoint["scaler"])
-    class_names = list(checkpoint["class_names"])
-    parts = {}
-    for part_name in ("val", "test"):
-        part = getattr(data, part_name)
-        ohlc, feats = scaler.transform(part.ohlc, part.feats)
-        parts[part_name] = (np.asarray(part.y), predict_proba(model, ohlc, feats, "cpu"))
-    metrics = evaluation_metrics(
-        parts, train_labels=np.asarray(data.train.y), class_names=class_names, ece_bins=settings.ece_bins
+    record = checkpoint_artifact.read_record(layout.training_record_file(root, name), layout.model_dir(root, name))
+    found = predict_folds(root, name, record, DataRegistry(), logistic_C=settings.logistic_C, seed=base.seed,
+                          ece_bins=settings.ece_bins)
+    oof, class_names = found.oof, list(found.oof.class_names)
+    metrics, pack = out_of_fold_report(
+        oof, found.baselines, alpha=settings.alpha, collapse_threshold=settings.collapse_threshold,
+        n_resamples=settings.n_resamples, seed=base.seed, ece_bins=settings.ece_bins,
     )
+    metrics["test"].update({k: v for k, v in metrics_pack(oof.y_true, oof.proba, class_names, settings.ece_bins).items()
+                            if k in ("f1", "average_precision", "classes_absent")})
+    if found.val_labels.size:
+        metrics["val"] = metrics_pack(found.val_labels, found.val_proba, class_names, settings.ece_bins)
+    metrics["folds"] = found.per_fold
 
-    test_labels, test_proba = parts["test"]
-    test_predicted = predicted_classes(test_proba)
-    bins = reliability_bins(test_labels, test_proba, settings.ece_bins)
-    history = record["training"]["history"]
     run_id = record["run_id"]
-    inputs = {**record["inputs"], **hash_inputs({"checkpoint": checkpoint_path}, root)}
+    predicted = predicted_classes(oof.proba)
+    bins = reliability_bins(oof.y_true, oof.proba, settings.ece_bins)
+    history = [{**row, "fold": fold["fold"]} for fold in record["folds"] for row in fold["training"]["history"]]
+    inputs = {**record["inputs"], **hash_inputs({"checkpoints": layout.model_dir(root, name)}, root)}
     manifest = build_manifest(
         run_id=run_id,
         created_by="moola evaluate",
         git=record["git"],
         model=record["model"],
         seed=record["seed"],
-        data=record["data"],
-        paths={**record["paths"], "checkpoint": relative_to_root(checkpoint_path)},
+        data={**record["data"], "folds": [fold["data"] for fold in record["folds"]]},
+        paths={**record["paths"], "checkpoints": relative_to_root(layout.model_dir(root, name))},
         pretrained=record["load_report"],
-        training={**record["training"], "metrics": record["metrics"], "guards": record["guards"]},
+        training={**record["training"], "metrics": record["metrics"], "guards": record["guards"],
+                  "folds": [{k: v for k, v in fold.items() if k != "data"} for fold in record["folds"]]},
         metrics=metrics,
         inputs=inputs,
-        params={**record["params"], "evaluate": {"ece_bins": settings.ece_bins}},
+        params={**record["params"], "evaluate": dict(vars(settings))},
         device=record["device"],
         code=record["code"],
     )
+    manifest["verdicts"] = {"text": pack["verdict"], "tests": pack["tests"], "alpha": settings.alpha,
+                            "collapse": pack["collapse"], "n_windows": oof.n}
+    table = oof.to_frame()
+    manifest["outputs"] = {layout.PREDICTIONS: io.sha256_bytes(io.parquet_bytes(table))}
 
     io.write_json(layout.metrics_file(root, "eval"), metrics)
     with io.atomic_directory(layout.plots_dir(root, "eval")) as folder:
-        io.write_text(folder / "confusion.csv", plots.confusion_csv(test_labels, test_predicted, class_names))
-        io.write_bytes(
-            folder / "confusion.png",
-            plots.confusion_png(test_labels, test_predicted, class_names, f"{name}: test confusion"),
-        )
+        io.write_text(folder / "confusion.csv", plots.confusion_csv(oof.y_true, predicted, class_names))
+        io.write_bytes(folder / "confusion.png", plots.confusion_png(oof.y_true, predicted, class_names, f"{name}: out-of-fold confusion"))
         io.write_text(folder / "reliability.csv", plots.reliability_csv(bins))
-        io.write_bytes(
-            folder / "reliability.png",
-            plots.reliability_png(bins, settings.ece_bins, metrics["test"]["ece"], f"{name}: test reliability"),
-        )
+        io.write_bytes(folder / "reliability.png", plots.reliability_png(bins, settings.ece_bins, metrics["test"]["ece"], f"{name}: out-of-fold reliability"))
         io.write_text(folder / "curves.csv", plots.curves_csv(history))
         io.write_bytes(folder / "curves.png", plots.curves_png(history, f"{name}: training curves"))
-    run_manifest.write(root, manifest)
+    target = run_manifest.write(root, manifest, tables={layout.PREDICTIONS: table})
 
-    test, baseline = metrics["test"], metrics["baseline"]["test"]
+    intervals = pack["metrics"]
     print(
         format_results(
-            f"evaluation of run {run_id} ({name}) on test ({test['n']} windows; val {metrics['val']['n']})",
+            f"evaluation of run {run_id} ({name}): {oof.n} out-of-fold test windows over {record['n_folds']} fold(s), 95% intervals",
             {
-                "accuracy (baseline)": f"{test['accuracy']:.3f} ({baseline['accuracy']:.3f})",
-                "macro PR-AUC (baseline)": f"{test['pr_auc_macro']:.3f} ({baseline['pr_auc_macro']:.3f})",
-                "macro F1 (baseline)": f"{test['f1_macro']:.3f} ({baseline['f1_macro']:.3f})",
-                "Brier (baseline)": f"{test['brier']:.3f} ({baseline['brier']:.3f})",
-                "ECE (baseline)": f"{test['ece']:.3f} ({baseline['ece']:.3f})",
-                "beats the majority baseline": "yes" if test["accuracy"] > baseline["accuracy"] else "no",
-                "manifest": relative_to_root(layout.run_dir(root, run_id) / layout.MANIFEST),
+                "accuracy": interval_text(intervals["accuracy"]) + f"  (majority baseline {metrics['baseline']['majority']['accuracy']:.3f})",
+                "macro F1": interval_text(intervals["f1_macro"]),
+                "macro PR-AUC": interval_text(intervals["pr_auc_macro"]),
+                "Brier": interval_text(intervals["brier"]) + f"  (majority baseline {metrics['baseline']['majority']['brier']:.3f})",
+                "ECE": interval_text(intervals["ece"]),
+                "accuracy - majority": interval_text({"value": pack["vs_majority"]["accuracy"]["difference"], **{k: pack["vs_majority"]["accuracy"][k] for k in ("ci_low", "ci_high")}}),
+                **verdict_lines(pack),
+                "manifest": relative_to_root(target),
             },
         ),
         flush=True,

@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from moola import io
-    from moola.artifacts import checkpoint as checkpoint_artifact, layout, resume
+    from moola.artifacts import checkpoint as checkpoint_artifact, layout
     from moola.artifacts.common import shown
     from moola.data.registry import DataRegistry
     from moola.device import resolve_device, set_threads
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from moola.params import from_mapping, load_base, load_params
     from moola.paths import project_root
     from moola.training.config import TrainParams
-    from moola.training.setup import build_model, load_pretrained, train_params_used, training_record
+    from moola.training.setup import build_model, fold_results, load_pretrained, train_params_used, training_record
     from moola.training.trainer import Trainer
 
     params = load_params()
@@ -67,55 +67,58 @@ def run(args: argparse.Namespace) -> int:
     name = ModelRegistry.name_from_params(params, args.model)
     set_threads(base.threads)
     device = resolve_device(base.device, base.require_gpu)
-
-    data = DataRegistry().load_labeled(
-        version=settings.dataset,
-        split_name=settings.split,
-        include_synthetic=settings.augment,
-        synthetic_version=settings.synthetic if settings.augment else None,
-    )
-    model, spec, model_sections = build_model(name, params, base.seed, n_classes=len(data.class_names))
-    load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}), settings.pretrained_encoder)
-    if load_report is not None:
-        print(load_report.format(), flush=True)
-    used_params = {"model": name, **model_sections, "train": train_params_used(settings, encoder_path),
-                   "base": {"seed": base.seed}}
     root = project_root()
-    checkpoint_path = layout.checkpoint_file(root, name)
-    trainer = Trainer(
-        model,
-        data,
-        config=settings.trainer_config(seed=base.seed, device=device.type, ece_bins=10),
-        model_name=name,
-        load_report=load_report,
-        encoder_path=encoder_path,
-        params=used_params,
-        state_path=resume.state_file(checkpoint_path),
-        log=lambda line: print(line, flush=True),
-    )
-    result = trainer.train()  # guards and status report first; raises before anything is written
-    run_id = trainer.identity()["run_id"]
-    checkpoint_sha256 = checkpoint_artifact.write(checkpoint_path, {**result.checkpoint, "run_id": run_id})
-    record = training_record(trainer=trainer, result=result, model=model, spec=spec, name=name, seed=base.seed,
-                             used_params=used_params, load_report=load_report, checkpoint_sha256=checkpoint_sha256,
-                             device=device)
-    io.write_json(layout.training_record_file(root, name), scrub_secrets(record))
-    io.write_json(layout.metrics_file(root, "train"), result.metrics())
+    registry = DataRegistry()
+
+    runs = []  # (fold, trainer, result, load_report) in fold order
+    n_folds = 1
+    fold = 0
+    while fold < n_folds:
+        data = registry.load_labeled(
+            version=settings.dataset, split_name=settings.split, include_synthetic=settings.augment,
+            synthetic_version=settings.synthetic if settings.augment else None, fold=fold,
+        )
+        n_folds = data.audit["n_folds"]
+        model, spec, model_sections = build_model(name, params, base.seed, n_classes=len(data.class_names))
+        load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}), settings.pretrained_encoder)
+        if load_report is not None and fold == 0:
+            print(load_report.format(), flush=True)
+        used_params = {"model": name, **model_sections, "train": train_params_used(settings, encoder_path),
+                       "base": {"seed": base.seed}}
+        print(f"==== fold {fold + 1}/{n_folds} of split {data.split['name']}", flush=True)
+        trainer = Trainer(
+            model, data, config=settings.trainer_config(seed=base.seed, device=device.type, ece_bins=10),
+            model_name=name, load_report=load_report, encoder_path=encoder_path, params=used_params,
+            state_path=layout.training_state_file(root, name, fold), log=lambda line: print(line, flush=True),
+        )
+        result = trainer.train()  # guards and status report first; raises before anything is written
+        runs.append((fold, trainer, result, load_report))
+        fold += 1
+
+    run_id = runs[0][1].identity()["run_id"]
+    hashes = {}
+    with io.atomic_directory(layout.model_dir(root, name)) as folder:
+        for fold, _trainer, result, _report in runs:
+            file = folder / layout.checkpoint_file(root, name, fold).name
+            hashes[file.name] = checkpoint_artifact.write(file, {**result.checkpoint, "run_id": run_id, "fold": fold})
+        record = training_record(runs=runs, name=name, seed=base.seed, spec=spec, checkpoint_sha256=hashes, device=device)
+        io.write_json(folder / layout.training_record_file(root, name).name, scrub_secrets(record))
+    io.write_json(layout.metrics_file(root, "train"), fold_results(runs))
     curves = layout.plots_dir(root, "train")
-    io.write_text(curves / "curves.csv", plots.curves_csv(result.history))
-    io.write_bytes(curves / "curves.png", plots.curves_png(result.history, f"{name}: training curves"))
-    trainer.discard_state()
+    history = [{**row, "fold": fold} for fold, _t, result, _r in runs for row in result.history]
+    io.write_text(curves / "curves.csv", plots.curves_csv(history))
+    io.write_bytes(curves / "curves.png", plots.curves_png(history, f"{name}: training curves"))
+    for _fold, trainer, _result, _report in runs:
+        trainer.discard_state()
+    last = runs[-1][2]
     print(
         format_results(
-            f"results of run {run_id} ({name})",
+            f"results of run {run_id} ({name}, {n_folds} fold(s))",
             {
-                "epochs run": f"{result.outcome.epochs_run}/{result.max_epochs}"
-                + (" (early stop)" if result.outcome.stopped_early else ""),
-                "best epoch": result.outcome.best_epoch,
-                "best val loss": result.outcome.best_val_loss,
-                "train accuracy (real rows)": result.train_accuracy,
-                "val accuracy": result.val_accuracy,
-                "checkpoint": shown(checkpoint_path),
+                "epochs run per fold": ", ".join(f"{r.outcome.epochs_run}/{r.max_epochs}" for _f, _t, r, _p in runs),
+                "val accuracy per fold": ", ".join(f"{r.val_accuracy:.3f}" for _f, _t, r, _p in runs),
+                "best val loss (last fold)": last.outcome.best_val_loss,
+                "checkpoints": shown(layout.model_dir(root, name)),
             },
         ),
         flush=True,

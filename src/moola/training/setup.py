@@ -62,36 +62,61 @@ def train_params_used(settings: Any, encoder_path: str | None) -> dict:
     return used
 
 
-def training_record(
-    *, trainer: Any, result: Any, model: Any, spec: Any, name: str, seed: int, used_params: dict,
-    load_report: Any, checkpoint_sha256: str, device: Any,
-) -> dict:
-    """The training record written beside the checkpoint (format `moola.training-record/1`)."""
+def training_record(*, runs: list, name: str, seed: int, spec: Any, checkpoint_sha256: dict[str, str], device: Any) -> dict:
+    """The training record written beside the checkpoints (format `moola.training-record/1`).
+
+    Args:
+        runs: (fold, trainer, result, load_report) per fold, in fold order.
+        name: the model name.
+        seed: base.seed.
+        spec: the model's ModelSpec.
+        checkpoint_sha256: {checkpoint file name: sha256}.
+        device: the torch device trained on.
+    """
     from moola.artifacts.checkpoint import RECORD_FORMAT
     from moola.device import describe_device
     from moola.lineage.manifest import package_versions
     from moola.lineage.status import describe_model
 
+    fold, trainer, result, load_report = runs[-1]
     identity = trainer.identity()
-    model_facts = describe_model(model, name, spec)
+    model_facts = describe_model(trainer.model, name, spec)
     model_facts["config"] = result.checkpoint["model_config"]
     model_facts["pretrained"] = bool(load_report is not None and load_report.matched)
     return {
         "format": RECORD_FORMAT,
         "run_id": identity["run_id"],
-        "checkpoint_sha256": checkpoint_sha256,
+        "checkpoint_sha256": dict(checkpoint_sha256),
+        "n_folds": len(runs),
         "git": identity["git"],
         "seed": seed,
         "model": model_facts,
-        "params": used_params,
+        "params": trainer.params,
         "inputs": identity["inputs"],
         "paths": trainer.relative_paths(),
-        "data": trainer.data.audit,
+        "data": trainer.data.audit,  # the last (default) fold's; every fold's in `folds`
         "load_report": load_report.to_dict() if load_report is not None else None,
         "guards": result.guard_claims,
         "training": result.summary(),
         "metrics": result.metrics(),
+        "folds": [
+            {"fold": f, "data": t.data.audit, "training": r.summary(), "metrics": r.metrics(), "guards": r.guard_claims}
+            for f, t, r, _report in runs
+        ],
         "device": describe_device(device),
         "packages": package_versions(),
         "code": identity["code"],
+    }
+
+
+def fold_results(runs: list) -> dict:
+    """metrics/train.json: each fold's training metrics and their mean (nested, numeric)."""
+    per_fold = {f"fold_{fold}": result.metrics() for fold, _trainer, result, _report in runs}
+    return {
+        **per_fold,
+        "mean": {
+            "val_accuracy": sum(r.val_accuracy for _f, _t, r, _p in runs) / len(runs),
+            "train_accuracy": sum(r.train_accuracy for _f, _t, r, _p in runs) / len(runs),
+            "epochs_run": sum(r.outcome.epochs_run for _f, _t, r, _p in runs) / len(runs),
+        },
     }
