@@ -177,8 +177,8 @@ def _read_table(file: Path, where: str) -> tuple[list[str], list[list], str, int
             rows.append(cells)
     except csv.Error as exc:
         raise MoolaError(
-            f"labels file {where}, line {reader.line_num + 1}: cannot be read as CSV ({exc}): "
-            "fix the line (a field may be over-long or a quote unclosed)"
+            f"labels file {where}, line {reader.line_num}: cannot be read as CSV ({exc}): "
+            "fix the line (a field over 128 KB is refused)"
         ) from None
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise MoolaError(
