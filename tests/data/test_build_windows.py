@@ -201,6 +201,26 @@ def test_stage_module_imports_no_heavy_library():
     assert result.stdout.strip() == ""
 
 
+def test_max_gap_drops_windows_across_a_gap(tiny_project, capsys):
+    path = tiny_project / "data/raw/AAA_1d.parquet"
+    frame = pd.read_parquet(path)
+    frame.drop(index=range(300, 310)).to_parquet(path, index=False)  # an 11-day step after 2001-10-27
+    gap_after = frame.loc[299, "timestamp"]
+    _edit_params(tiny_project, max_gap="2D")
+    assert _build() == 0
+    assert "dropped by max_gap" in capsys.readouterr().out
+    for folder, horizon_days in ((LABELED, 10), (UNLABELED, 0)):
+        table = pd.read_parquet(tiny_project / folder / "windows.parquet")
+        aaa = table[table["symbol"] == "AAA_1d"]
+        # A kept window (and a labeled one's horizon) lies wholly before or wholly after the gap.
+        reach = aaa["end"] + pd.Timedelta(days=horizon_days)
+        assert ((reach <= gap_after) | (aaa["start"] > gap_after)).all()
+        dropped = json.loads((tiny_project / folder / "manifest.json").read_text())["dropped"]["max_gap"]
+        assert dropped > 0
+    unlabeled = pd.read_parquet(tiny_project / UNLABELED / "windows.parquet")
+    assert (unlabeled["symbol"] == "BBB_1d").sum() == len(range(0, 900 - 64 + 1, 8))  # BBB_1d has no gap
+
+
 # --- the researcher's own data: monthly 1-minute files, session gaps, binary hand labels -------
 
 

@@ -256,8 +256,8 @@ def test_labels_file_errors_name_the_line(case, series, tmp_path):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        (HEADER + "AAA_1d,2001-03-05,flag\nAAA_1d,2001-04-06,flag\n", "every row has the class 'flag'"),
-        (HEADER + "AAA_1d,2001-03-05,flag\nAAA_1d,2001-04-06,1\n", "line 3: label 1 is a code but earlier rows use names"),
+        (HEADER + "AAA_1d,2001-03-05,flag\nAAA_1d,2001-04-06,flag\n", "line 2: every row has the class 'flag'"),
+        (HEADER + "AAA_1d,2001-03-05,flag\n\nAAA_1d,2001-04-06,1\n", "line 4: label 1 is a code but earlier rows use names"),
         (HEADER + "AAA_1d,2001-03-05,1\nAAA_1d,2001-04-06,flag\n", "line 3: label 'flag' is a name but earlier rows"),
     ],
 )
@@ -270,6 +270,19 @@ def test_min_quality_that_drops_everything_is_refused(series, tmp_path):
     path = _csv(tmp_path, "symbol,end,label,quality\nAAA_1d,2001-03-05,up,D\n")
     with pytest.raises(MoolaError, match="min_quality = A drops every row"):
         read_labels_file(path, series, WINDOW, ["down", "up"], min_quality="A")
+
+
+def test_min_quality_needs_a_quality_column(series, tmp_path):
+    path = _csv(tmp_path, "symbol,end,label\nAAA_1d,2001-03-05,up\n")
+    with pytest.raises(MoolaError, match="has no quality column but build_windows.min_quality = B"):
+        read_labels_file(path, series, WINDOW, ["down", "up"], min_quality="B")
+
+
+def test_span_indices_written_as_floats_are_read(series, tmp_path):
+    path = _csv(tmp_path, "symbol,end,label,span_start,span_end\nAAA_1d,2001-03-05,up,3.0,7.0\nBBB_1d,2001-03-05,down,,\n")
+    labels = read_labels_file(path, series, WINDOW)
+    np.testing.assert_array_equal(labels.by_symbol["AAA_1d"].span_end, [7])
+    np.testing.assert_array_equal(labels.by_symbol["BBB_1d"].span_start, [-1])
 
 
 def test_missing_labels_file(series, tmp_path):

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -224,8 +225,8 @@ def _integer(value) -> int | None:
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         return int(value)
     text = str(value).strip()
-    if text.lstrip("-").isdigit() and len(text) < 20:
-        return int(text)
+    if len(text) < 24 and re.fullmatch(r"-?\d+(\.0*)?", text):
+        return int(text.split(".")[0])  # "3.0" is how pandas writes an integer column with blanks
     return None
 
 
@@ -236,7 +237,7 @@ def _bar_of(raw, stamp) -> int | None:
     return row if row < raw.n_bars and raw.timestamps[row] == value else None
 
 
-def class_list(raw_labels: list, classes: list[str], where: str, row_word: str, first_row: int) -> list[str]:
+def class_list(raw_labels: list, lines: list[int], classes: list[str], where: str, row_word: str) -> list[str]:
     """The classes of a labels file: build_windows.classes, else first-seen names, else codes 0..K-1."""
     if classes:
         return list(classes)
@@ -248,14 +249,14 @@ def class_list(raw_labels: list, classes: list[str], where: str, row_word: str, 
             codes.append(code)
             if names:
                 raise MoolaError(
-                    f"labels file {where}, {row_word} {first_row + i}: label {code} is a code but earlier rows use "
+                    f"labels file {where}, {row_word} {lines[i]}: label {code} is a code but earlier rows use "
                     "names: write names throughout, or list the classes in build_windows.classes"
                 )
         else:
             name = str(value).strip()
             if codes:
                 raise MoolaError(
-                    f"labels file {where}, {row_word} {first_row + i}: label {_shown(name)} is a name but earlier "
+                    f"labels file {where}, {row_word} {lines[i]}: label {_shown(name)} is a name but earlier "
                     "rows use codes: write one kind throughout, or list the classes in build_windows.classes"
                 )
             if name not in names:
@@ -267,7 +268,7 @@ def class_list(raw_labels: list, classes: list[str], where: str, row_word: str, 
     if len(names) < 2:
         only = names[0] if names else "none"
         raise MoolaError(
-            f"labels file {where}: every row has the class {_shown(only)}; a classifier needs at least two "
+            f"labels file {where}, {row_word} {lines[0]}: every row has the class {_shown(only)}; a classifier needs at least two "
             "classes: label windows of another class, or list the classes in build_windows.classes"
         )
     return names
@@ -299,6 +300,11 @@ def read_labels_file(
             f"labels file {where}, {'line 1' if row_word == 'line' else 'columns'}: lacks column(s) {', '.join(missing)}: the header must name {', '.join(LABEL_FILE_COLUMNS)}"
         )
     col = {name: header.index(name) for name in LABEL_FILE_COLUMNS + OPTIONAL_LABEL_COLUMNS if name in header}
+    if min_quality and "quality" not in col:
+        raise MoolaError(
+            f"labels file {where} has no quality column but build_windows.min_quality = {min_quality}: "
+            "grade the rows (A best .. D) or set min_quality ''"
+        )
     rows = [(first_row + i, cells) for i, cells in enumerate(body) if not all(_blank(c) for c in cells)]
     if not rows:
         raise MoolaError(f"labels file {where} has a header but no label rows: add one row per labeled window")
@@ -310,7 +316,9 @@ def read_labels_file(
     for line, cells in rows:
         if _blank(cells[col["label"]]):
             raise MoolaError(f"labels file {where}, {row_word} {line}: label is empty: give every row a class")
-    class_names = class_list([cells[col["label"]] for _, cells in rows], list(classes), where, row_word, rows[0][0])
+    class_names = class_list(
+        [cells[col["label"]] for _, cells in rows], [line for line, _ in rows], list(classes), where, row_word
+    )
     code_of = {name: k for k, name in enumerate(class_names)}
     rank = {grade: k for k, grade in enumerate(QUALITY_GRADES)}
     keep_rank = rank[min_quality] if min_quality else len(QUALITY_GRADES)

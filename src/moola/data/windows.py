@@ -13,6 +13,7 @@ counted; a hand-labeled window that straddles one is an error.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 from typing import Any, Iterator, Sequence
@@ -119,8 +120,30 @@ class WindowPlan:
     def class_counts(self) -> dict[str, int]:
         return _class_counts(self.y, self.class_names)
 
-    def chunks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield (ohlc (k, T, 4) float32, feats (k, 20) float32) blocks of consecutive rows, in order."""
+    def chunks(self, workers: int = 1) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Yield (ohlc (k, T, 4) float32, feats (k, 20) float32) blocks of consecutive rows, in order.
+
+        Args:
+            workers: threads computing blocks ahead (numpy releases the GIL in its loops); the
+                blocks and their order are the same for any count.
+        """
+        jobs = self._chunk_jobs()
+        if workers <= 1:
+            for job in jobs:
+                yield _window_block(*job)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            pending: collections.deque = collections.deque()
+            for job in jobs:
+                pending.append(pool.submit(_window_block, *job))
+                if len(pending) >= 2 * workers:  # bounded look-ahead: memory stays a few blocks
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+
+    def _chunk_jobs(self):
         from numpy.lib.stride_tricks import sliding_window_view
 
         for raw, picked in zip(self.series, self.starts):
@@ -129,14 +152,7 @@ class WindowPlan:
             bars = sliding_window_view(raw.ohlc, self.window, axis=0)  # (n - T + 1, 4, T) view
             volumes = None if raw.volume is None else sliding_window_view(raw.volume, self.window)  # (n - T + 1, T)
             for begin in range(0, len(picked), CHUNK_WINDOWS):
-                chunk = picked[begin : begin + CHUNK_WINDOWS]
-                block = bars[chunk]  # (k, 4, T) float64 copy
-                first_close = block[:, 3, :1]  # (k, 1)
-                ohlc = (block / first_close[:, :, None]).transpose(0, 2, 1).astype(np.float32)  # (k, T, 4)
-                feats = compute_features(
-                    block[:, 0], block[:, 1], block[:, 2], block[:, 3], None if volumes is None else volumes[chunk]
-                )
-                yield ohlc, np.asarray(feats, dtype=np.float32)
+                yield bars, volumes, picked[begin : begin + CHUNK_WINDOWS]
 
     def materialise(self) -> WindowSet:
         """Compute every array in memory."""
@@ -151,6 +167,17 @@ class WindowPlan:
             kind=self.kind, ohlc=ohlc_out, feats=feats_out, y=self.y, windows=self.windows,
             class_names=list(self.class_names), dropped=dict(self.dropped),
         )
+
+
+def _window_block(bars: np.ndarray, volumes: np.ndarray | None, chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised OHLC and features of the windows starting at `chunk` (rows of `bars`)."""
+    block = bars[chunk]  # (k, 4, T) float64 copy
+    first_close = block[:, 3, :1]  # (k, 1)
+    ohlc = (block / first_close[:, :, None]).transpose(0, 2, 1).astype(np.float32)  # (k, 4, T) -> (k, T, 4)
+    feats = compute_features(
+        block[:, 0], block[:, 1], block[:, 2], block[:, 3], None if volumes is None else volumes[chunk]
+    )
+    return ohlc, np.asarray(feats, dtype=np.float32)
 
 
 def window_starts(n_bars: int, window: int, stride: int, bars_after: int = 0) -> np.ndarray:

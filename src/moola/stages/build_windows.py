@@ -77,12 +77,13 @@ def write_version_folder(folder: Path, window_set, meta: dict, manifest: dict) -
         finish_version_folder(tmp, window_set.windows, meta, manifest, {})
 
 
-def stream_arrays(folder: Path, plan) -> tuple[dict[str, str], dict[str, str]]:
+def stream_arrays(folder: Path, plan, workers: int = 1) -> tuple[dict[str, str], dict[str, str]]:
     """Write a WindowPlan's .npy files chunk by chunk (bytes equal to np.save's), hashing as they go.
 
     Args:
         folder: the (temporary) version folder.
         plan: a `moola.data.windows.WindowPlan` without labels.
+        workers: threads computing blocks ahead of the writer.
 
     Returns:
         ({file: array digest for the fingerprint}, {file: sha256 of the file}).
@@ -105,7 +106,7 @@ def stream_arrays(folder: Path, plan) -> tuple[dict[str, str], dict[str, str]]:
             handles[name].write(header.getvalue())
             file_sums[name] = hashlib.sha256(header.getvalue())
             digests[name] = array_hasher(dtype, shape)
-        for block in plan.chunks():  # (ohlc (k, T, 4), feats (k, 20)), rows in order
+        for block in plan.chunks(workers):  # (ohlc (k, T, 4), feats (k, 20)), rows in order
             for name, array in zip(shapes, block):
                 data = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
                 handles[name].write(data)
@@ -126,6 +127,14 @@ def finish_version_folder(tmp: Path, table, meta: dict, manifest: dict, known_sh
     sums = {name: known_sha256.get(name) or sha256_file(tmp / name) for name in files}
     write_json(tmp / "meta.json", {**meta, "files": sums})
     write_json(tmp / "manifest.json", manifest)
+
+
+def workers(threads: int) -> int:
+    """Threads for cutting windows: MOOLA_THREADS, else base.threads, else every CPU (outputs do not depend on it)."""
+    import os
+
+    override = os.environ.get("MOOLA_THREADS")
+    return max(1, int(override) if override else threads or os.cpu_count() or 1)
 
 
 def read_series(settings, raw_dir: Path) -> tuple[list, list]:
@@ -199,7 +208,7 @@ def run(args) -> int:
     # The unlabeled arrays stream into the temporary folder first; both folders are checked
     # before either is renamed into place, so a refusal changes nothing on disk.
     with atomic_directory(unlabeled_folder) as tmp:
-        digests, file_sums = stream_arrays(tmp, unlabeled)
+        digests, file_sums = stream_arrays(tmp, unlabeled, workers(base.threads))
         metas = {
             "labeled": window_meta(labeled, s.version, s.labels),
             "unlabeled": window_meta(unlabeled, s.version, "none", fingerprint_of(digests, unlabeled.windows)),
