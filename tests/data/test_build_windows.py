@@ -337,3 +337,21 @@ def test_hostile_own_data_is_refused_with_nothing_changed(intraday_project, caps
     assert expected in _error_line(capsys)
     assert _hashes(root, LABELED, UNLABELED) == before
     assert not (root / "data/labeled_windows/v2").exists() and not (root / "data/unlabeled_windows/v2").exists()
+
+
+def test_streamed_arrays_equal_np_save_and_the_in_memory_fingerprint(tmp_path):
+    from conftest import make_ohlc_frame
+    from moola.data.raw import validate_ohlc_frame
+    from moola.data.windows import fingerprint_of, unlabeled_windows
+    from moola.stages.build_windows import stream_arrays
+
+    frame = make_ohlc_frame(5000, seed=3)
+    series = [validate_ohlc_frame(frame, "x.parquet", "X_1d", "x.parquet", 64)]
+    plan = unlabeled_windows(series, 64, 1)  # 4,937 windows: several chunks of CHUNK_WINDOWS
+    in_memory = plan.materialise()
+    digests, file_sums = stream_arrays(tmp_path, plan, workers=3)
+    for name, array in in_memory.arrays().items():
+        np.save(tmp_path / f"saved_{name}", array)
+        assert (tmp_path / name).read_bytes() == (tmp_path / f"saved_{name}").read_bytes()
+        assert file_sums[name] == sha256_file(tmp_path / name)
+    assert fingerprint_of(digests, plan.windows) == window_fingerprint(in_memory)
