@@ -303,6 +303,11 @@ def _is_glob(name: str) -> bool:
 def _check_file_pattern(name: str, key: str) -> None:
     require(name.endswith(".parquet"), key, f"{name!r} must be a .parquet file (or a glob ending in .parquet)")
     require("@" not in name, key, f"{name!r}: '@' is reserved for window ids")
+    require(
+        not Path(name).is_absolute() and ".." not in Path(name).parts,
+        key,
+        f"{name!r} is absolute or contains '..': name files and globs relative to data/raw/",
+    )
 
 
 def check_version_name(version: str, key: str) -> None:

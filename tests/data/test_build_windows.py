@@ -159,6 +159,8 @@ def test_bad_raw_file_stops_before_writing(tiny_project, capsys):
         ({"max_gap": "1000D"}, "longer than 366D"),
         ({"symbols": {"NQ": []}}, "build_windows.symbols.NQ: list at least one"),
         ({"symbols": {"NQ": ["NQ_*.csv"]}}, "must be a .parquet file"),
+        ({"raw_files": ["../*.parquet"]}, "contains '..'"),
+        ({"symbols": {"NQ": ["/abs/NQ_*.parquet"]}}, "is absolute"),
     ],
 )
 def test_params_errors_are_one_line(tiny_project, capsys, changes, expected):

@@ -377,3 +377,30 @@ def join_series(symbol: str, parts: list[RawSeries], min_bars: int) -> RawSeries
         file_names=tuple(part.source for part in ordered),
         file_starts=np.cumsum([0] + [part.n_bars for part in ordered[:-1]]).astype(np.int64),
     )
+
+
+def read_symbols(
+    raw_dir: Path, raw_files: list[str], symbols: dict[str, list[str]], window: int
+) -> tuple[list[RawSeries], list[RawSeries]]:
+    """Read, validate and join every raw file of build_windows.
+
+    Args:
+        raw_dir: data/raw/.
+        raw_files, symbols: build_windows.raw_files and build_windows.symbols.
+        window: bars per window T (each symbol needs one window of bars).
+
+    Returns:
+        (one series per symbol in order, one series per file read), the latter for the manifest.
+    """
+    from moola.paths import resolve_inside
+
+    series, files = [], []
+    for symbol, names in resolve_raw_files(raw_dir, raw_files, symbols).items():
+        min_bars = window if len(names) == 1 else 1
+        parts = [
+            read_raw_series(resolve_inside(raw_dir, name, f"raw file {name!r} in build_windows.raw_files"), name, min_bars)
+            for name in names
+        ]
+        files.extend(parts)
+        series.append(join_series(symbol, parts, window))
+    return series, files

@@ -137,26 +137,10 @@ def workers(threads: int) -> int:
     return max(1, int(override) if override else threads or os.cpu_count() or 1)
 
 
-def read_series(settings, raw_dir: Path) -> tuple[list, list]:
-    """Read, validate and join the raw files; returns (series per symbol, series per file)."""
-    from moola.data.raw import join_series, read_raw_series, resolve_raw_files
-    from moola.paths import resolve_inside
-
-    series, files = [], []
-    for symbol, names in resolve_raw_files(raw_dir, settings.raw_files, settings.symbols).items():
-        min_bars = settings.window if len(names) == 1 else 1
-        parts = [
-            read_raw_series(resolve_inside(raw_dir, n, f"raw file {n!r} in {SECTION}.raw_files"), n, min_bars)
-            for n in names
-        ]
-        files.extend(parts)
-        series.append(join_series(symbol, parts, settings.window))
-    return series, files
-
-
 def run(args) -> int:
     from moola.data.candles import class_examples_png
     from moola.data.labels import read_labels_file
+    from moola.data.raw import read_symbols
     from moola.data.windows import file_labeled_windows, fingerprint_of, triple_barrier_windows, unlabeled_windows
     from moola.data.windows import window_meta
     from moola.io import atomic_directory, code_version, sha256_file, write_bytes
@@ -170,7 +154,7 @@ def run(args) -> int:
         check_version_name(args.data_version, "--version")
         s = dataclasses.replace(s, version=args.data_version)
     data_dir = data_root()
-    series, files = read_series(s, data_dir / "raw")
+    series, files = read_symbols(data_dir / "raw", s.raw_files, s.symbols, s.window)
     max_gap = s.max_gap_ns()
     labels_source = None
     if s.labels == "triple_barrier":
