@@ -215,8 +215,8 @@ class BuildWindowsParams:
         require(not duplicates, f"{section}.raw_files", f"symbol {', '.join(duplicates)} is listed twice")
         for symbol, patterns in self.symbols.items():
             key = f"{section}.symbols.{symbol}"
-            require(bool(_PLAIN_NAME.fullmatch(symbol)), key, "a symbol is a plain name: letters, digits, '.', '_', '-'")
-            require(bool(patterns), key, "list at least one file name or glob under data/raw/")
+            require(bool(_PLAIN_NAME.fullmatch(symbol)), key, "use a plain symbol name: letters, digits, '.', '_', '-'")
+            require(bool(patterns), key, "give at least one file name or glob under data/raw/")
             for i, name in enumerate(patterns):
                 _check_file_pattern(name, f"{key}[{i}]")
         require(
@@ -273,7 +273,7 @@ class BuildWindowsParams:
             require(bool(name.strip()) and name == name.strip(), f"{key}[{i}]", f"{name!r} must be a non-blank name without edge spaces")
             require(not name.lstrip("-").isdigit(), f"{key}[{i}]", f"{name!r} looks like a class code: use a word")
         repeated = sorted({name for name in self.classes if self.classes.count(name) > 1})
-        require(not repeated, key, f"names {', '.join(repeated)} more than once")
+        require(not repeated, key, f"names {', '.join(repeated)} more than once: keep each name once")
 
     def max_gap_ns(self) -> int | None:
         """max_gap in nanoseconds, or None when '' (no limit)."""
@@ -286,7 +286,7 @@ class BuildWindowsParams:
             gap = pd.Timedelta(self.max_gap)
         except (ValueError, TypeError, OverflowError):
             gap = pd.NaT
-        require(gap is not pd.NaT, key, f"{self.max_gap!r} is not a pandas Timedelta: write e.g. 90min, 2h or 3D")
+        require(gap is not pd.NaT, key, f"{self.max_gap!r} is not a pandas Timedelta: use e.g. 90min, 2h or 3D")
         require(gap > pd.Timedelta(0), key, f"= {self.max_gap!r} must be > 0 (or '' for no limit)")
         require(
             gap <= pd.Timedelta(MAX_GAP_LIMIT),
@@ -306,7 +306,7 @@ def _check_file_pattern(name: str, key: str) -> None:
     require(
         not Path(name).is_absolute() and ".." not in Path(name).parts,
         key,
-        f"{name!r} is absolute or contains '..': name files and globs relative to data/raw/",
+        f"{name!r} is absolute or contains '..': use file names or globs relative to data/raw/",
     )
 
 

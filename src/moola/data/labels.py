@@ -263,7 +263,7 @@ def class_list(raw_labels: list, lines: list[int], classes: list[str], where: st
                 names.append(name)
     if codes:
         if min(codes) < 0:
-            raise MoolaError(f"labels file {where}: label code {min(codes)} is negative: codes run 0..K-1")
+            raise MoolaError(f"labels file {where}: label code {min(codes)} is negative: fix it (codes run 0..K-1)")
         names = [str(code) for code in range(max(codes) + 1)]
     if len(names) < 2:
         only = names[0] if names else "none"
@@ -342,12 +342,12 @@ def read_labels_file(
             if name not in code_of:
                 raise MoolaError(
                     f"{at}: unknown class {_shown(name)}: the classes are {', '.join(class_names)} "
-                    f"(build_windows.classes, or the file's labels when that is empty), or codes 0..{len(class_names) - 1}"
+                    f"(build_windows.classes, or the file's labels when that is empty): use one of them or a code 0..{len(class_names) - 1}"
                 )
             code = code_of[name]
         elif not 0 <= code < len(class_names):
             raise MoolaError(
-                f"{at}: label code {code} is outside 0..{len(class_names) - 1} for the classes {', '.join(class_names)}"
+                f"{at}: label code {code} is outside 0..{len(class_names) - 1} for the classes {', '.join(class_names)}: fix the code"
             )
         end_value = cells[col["end"]]
         end = _timestamp(end_value)
@@ -404,7 +404,7 @@ def read_labels_file(
         if (spans[0] == NO_SPAN) != (spans[1] == NO_SPAN):
             raise MoolaError(f"{at}: span_start and span_end go together: give both or neither")
         if spans[0] > spans[1]:
-            raise MoolaError(f"{at}: span_start (bar {spans[0]}) is after span_end (bar {spans[1]}): swap them")
+            raise MoolaError(f"{at}: span_start (bar {spans[0]}) is after span_end (bar {spans[1]}): fix the span (swap them)")
         grade = ""
         if "quality" in col:
             grade_value = cell("quality")
@@ -424,7 +424,7 @@ def read_labels_file(
             if t1 < raw.timestamps[end_bar]:
                 raise MoolaError(
                     f"{at}: t1 {_shown(t1_value)} is before the window end {raw.timestamp_text(end_bar)}: "
-                    "t1 ends the label's horizon, at or after the end"
+                    "t1 ends the label's horizon, so fix it to a time at or after the end or leave it empty"
                 )
         key = (symbol, end_bar)
         if key in seen:

@@ -332,7 +332,7 @@ def resolve_raw_files(raw_dir: Path, raw_files: list[str], symbols: dict[str, li
         if symbol in grouped and name not in owner:
             raise MoolaError(
                 f"build_windows.raw_files: file {name} has the stem {symbol!r} of another symbol: "
-                f"rename the file or name it under build_windows.symbols.{symbol}"
+                f"rename the file or give it a symbol under build_windows.symbols.{symbol}"
             )
         grouped.setdefault(symbol, []).append(name)
     return grouped

@@ -285,7 +285,7 @@ def file_labeled_windows(
                 f"labels file {labels_file.where}, {labels_file.row_word} {int(entry.lines[i])}: the window of "
                 f"{raw.symbol} ending {raw.timestamp_text(int(entry.end_bars[i]))} straddles a gap of {length} "
                 f"between {raw.timestamp_text(gap_row)} and {raw.timestamp_text(gap_row + 1)}, longer than "
-                "build_windows.max_gap: drop the label, move its window inside one session, or raise max_gap"
+                "build_windows.max_gap: remove the label, move its window inside one session, or set a longer max_gap"
             )
         starts.append(picked)
         labels.append(entry.labels)
