@@ -8,6 +8,7 @@ full name, so a typo in `dvc exp run -S` never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -105,7 +106,11 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise MoolaError(f"params key {key} must be a mapping, got {type(value).__name__}")
-        return dict(value)
+        key_tp, value_tp = typing.get_args(tp) or (Any, Any)
+        return {
+            _coerce(name, key_tp, f"{key} key {name!r}"): _coerce(item, value_tp, f"{key}.{name}")
+            for name, item in value.items()
+        }
     if tp is Any:
         return value
     if tp is bool:
@@ -218,3 +223,153 @@ def labeled_version(params: dict[str, Any]) -> str:
     if not isinstance(version, str) or not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", version):
         raise MoolaError(f"params key build_windows.version = {str(version)[:40]!r} must be a folder name such as v1")
     return version
+
+
+# ----- build_windows: --------------------------------------------------------------------------
+
+BUILD_WINDOWS = "build_windows"
+QUALITY_GRADES = ("A", "B", "C", "D")  # best first
+MAX_GAP_LIMIT = "366D"  # a longer max_gap is a typo: no window straddles a year of missing bars
+TRIPLE_BARRIER_CLASSES = ("down", "neutral", "up")  # the names the triple-barrier labeler declares
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def _default_raw_files() -> list[str]:
+    return ["SPX_1d.parquet", "IXIC_1d.parquet", "EURUSD_1h.parquet", "GOOG_1d.parquet"]
+
+
+@dataclasses.dataclass
+class BuildWindowsParams:
+    """Section `build_windows:` of params.yaml."""
+
+    version: str = "v1"  # folder name under data/labeled_windows/ and data/unlabeled_windows/
+    raw_files: list[str] = dataclasses.field(default_factory=_default_raw_files)  # parquet names or globs under data/raw/
+    symbols: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # symbol -> file names/globs joined in time order
+    window: int = 256  # bars per window T (>= 64, the longest feature look-back)
+    labeled_stride: int = 150  # bars between labeled windows
+    unlabeled_stride: int = 4  # bars between unlabeled windows
+    labels: typing.Literal["triple_barrier", "file"] = "triple_barrier"  # how labeled windows get labels
+    labels_file: str = ""  # CSV or parquet under data/ (symbol, end, label, ...) when labels: file
+    classes: list[str] = dataclasses.field(default_factory=list)  # class names in code order; [] = as first seen
+    min_quality: str = ""  # keep labeled rows graded this or better (A best .. D); '' = keep all
+    max_gap: str = ""  # pandas Timedelta; windows straddling a longer gap between bars are dropped; '' = no limit
+    barrier_k: float = 4.0  # barriers at +/- k * per-bar volatility target (about sqrt(horizon))
+    horizon: int = 20  # vertical barrier, bars after the window end
+    vol_span: int = 50  # EWM span (bars) of the return volatility target
+    plot_examples: int = 3  # candlestick examples per class in plots/data/
+
+    def validate(self) -> None:
+        from moola.data.features import LONGEST_LOOKBACK, LONGEST_LOOKBACK_FEATURE
+
+        section = BUILD_WINDOWS
+        check_version_name(self.version, f"{section}.version")
+        require(bool(self.raw_files), f"{section}.raw_files", "list at least one parquet file under data/raw/")
+        for i, name in enumerate(self.raw_files):
+            _check_file_pattern(name, f"{section}.raw_files[{i}]")
+        literal = [Path(name).stem for name in self.raw_files if not _is_glob(name)]
+        duplicates = sorted({stem for stem in literal if literal.count(stem) > 1})
+        require(not duplicates, f"{section}.raw_files", f"symbol {', '.join(duplicates)} is listed twice")
+        for symbol, patterns in self.symbols.items():
+            key = f"{section}.symbols.{symbol}"
+            require(bool(_PLAIN_NAME.fullmatch(symbol)), key, "use a plain symbol name: letters, digits, '.', '_', '-'")
+            require(bool(patterns), key, "give at least one file name or glob under data/raw/")
+            for i, name in enumerate(patterns):
+                _check_file_pattern(name, f"{key}[{i}]")
+        require(
+            self.window >= LONGEST_LOOKBACK,
+            f"{section}.window",
+            f"= {self.window} is shorter than the longest feature look-back "
+            f"({LONGEST_LOOKBACK_FEATURE}: {LONGEST_LOOKBACK} bars): use a window >= {LONGEST_LOOKBACK}",
+        )
+        require(self.labeled_stride >= 1, f"{section}.labeled_stride", f"must be >= 1, got {self.labeled_stride}")
+        require(
+            self.unlabeled_stride >= 1, f"{section}.unlabeled_stride", f"must be >= 1, got {self.unlabeled_stride}"
+        )
+        require(self.barrier_k > 0, f"{section}.barrier_k", f"must be > 0, got {self.barrier_k}")
+        require(self.horizon >= 1, f"{section}.horizon", f"must be >= 1 bar, got {self.horizon}")
+        require(
+            2 <= self.vol_span < self.window,
+            f"{section}.vol_span",
+            f"= {self.vol_span} must be >= 2 and < window ({self.window}), so every window end has a volatility target",
+        )
+        require(self.plot_examples >= 0, f"{section}.plot_examples", f"must be >= 0, got {self.plot_examples}")
+        self._validate_classes()
+        require(
+            self.min_quality in ("",) + QUALITY_GRADES,
+            f"{section}.min_quality",
+            f"= {self.min_quality!r} is not a grade: use one of {', '.join(QUALITY_GRADES)} (A best) or '' to keep all",
+        )
+        self.max_gap_ns()
+        if self.labels == "file":
+            require(
+                bool(self.labels_file),
+                f"{section}.labels_file",
+                "is empty but labels is 'file': name the CSV or parquet file under data/ (e.g. raw/labels.csv)",
+            )
+        else:
+            require(
+                not self.min_quality,
+                f"{section}.min_quality",
+                "grades come from a labels file: set labels: file or leave min_quality ''",
+            )
+
+    def _validate_classes(self) -> None:
+        key = f"{BUILD_WINDOWS}.classes"
+        if not self.classes:
+            return
+        if self.labels == "triple_barrier":
+            require(
+                tuple(self.classes) == TRIPLE_BARRIER_CLASSES,
+                key,
+                f"the triple-barrier labeler declares its own classes ({', '.join(TRIPLE_BARRIER_CLASSES)}): "
+                "leave classes [] or set labels: file",
+            )
+        require(len(self.classes) >= 2, key, f"lists {len(self.classes)} class: a classifier needs at least two")
+        for i, name in enumerate(self.classes):
+            require(bool(name.strip()) and name == name.strip(), f"{key}[{i}]", f"{name!r} must be a non-blank name without edge spaces")
+            require(not name.lstrip("-").isdigit(), f"{key}[{i}]", f"{name!r} looks like a class code: use a word")
+        repeated = sorted({name for name in self.classes if self.classes.count(name) > 1})
+        require(not repeated, key, f"names {', '.join(repeated)} more than once: keep each name once")
+
+    def max_gap_ns(self) -> int | None:
+        """max_gap in nanoseconds, or None when '' (no limit)."""
+        if not self.max_gap:
+            return None
+        import pandas as pd
+
+        key = f"{BUILD_WINDOWS}.max_gap"
+        try:
+            gap = pd.Timedelta(self.max_gap)
+        except (ValueError, TypeError, OverflowError):
+            gap = pd.NaT
+        require(gap is not pd.NaT, key, f"{self.max_gap!r} is not a pandas Timedelta: use e.g. 90min, 2h or 3D")
+        require(gap > pd.Timedelta(0), key, f"= {self.max_gap!r} must be > 0 (or '' for no limit)")
+        require(
+            gap <= pd.Timedelta(MAX_GAP_LIMIT),
+            key,
+            f"= {self.max_gap!r} is longer than {MAX_GAP_LIMIT}: use '' for no limit",
+        )
+        return int(gap.value)
+
+
+def _is_glob(name: str) -> bool:
+    return any(ch in name for ch in "*?[")
+
+
+def _check_file_pattern(name: str, key: str) -> None:
+    require(name.endswith(".parquet"), key, f"{name!r} must be a .parquet file (or a glob ending in .parquet)")
+    require("@" not in name, key, f"{name!r}: '@' is reserved for window ids")
+    require(
+        not Path(name).is_absolute() and ".." not in Path(name).parts,
+        key,
+        f"{name!r} is absolute or contains '..': use file names or globs relative to data/raw/",
+    )
+
+
+def check_version_name(version: str, key: str) -> None:
+    """Refuse a version that is not a plain folder name (letters, digits, . _ -)."""
+    require(
+        bool(_PLAIN_NAME.fullmatch(version)),
+        key,
+        f"{version!r} is not a plain folder name: use letters, digits, '.', '_' or '-' (e.g. v2)",
+    )

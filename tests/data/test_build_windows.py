@@ -67,7 +67,10 @@ def test_stage_writes_the_documented_layout(tiny_project, capsys):
     assert feats.dtype == np.float32 and feats.shape == (n, 20) and np.isfinite(feats).all()
     assert y.dtype == np.int64 and set(np.unique(y)) <= {0, 1, 2}
     assert (ohlc[:, 0, 3] == 1.0).all()
-    assert list(table.columns) == ["id", "symbol", "start", "end", "t1", "label", "source", "start_bar"]
+    assert list(table.columns) == [
+        "id", "symbol", "start", "end", "t1", "label", "source", "start_bar", "span_start", "span_end", "quality"
+    ]
+    assert (table["span_start"] == -1).all() and (table["span_end"] == -1).all() and (table["quality"] == "").all()
     assert str(table["start"].dtype) == "datetime64[ns, UTC]" and str(table["t1"].dtype) == "datetime64[ns, UTC]"
     np.testing.assert_array_equal(table["label"].to_numpy(), y)
     assert table["id"].is_unique
@@ -148,6 +151,16 @@ def test_bad_raw_file_stops_before_writing(tiny_project, capsys):
         ({"vol_span": 64}, "build_windows.vol_span"),
         ({"version": "a/b"}, "build_windows.version"),
         ({"horizon": 900}, "no labeled window"),
+        ({"classes": ["up", "down"]}, "the triple-barrier labeler declares its own classes"),
+        ({"labels": "file", "labels_file": "raw/l.csv", "classes": ["only"]}, "lists 1 class"),
+        ({"min_quality": "E"}, "build_windows.min_quality: = 'E' is not a grade"),
+        ({"min_quality": "B"}, "grades come from a labels file"),
+        ({"max_gap": "soon"}, "build_windows.max_gap: 'soon' is not a pandas Timedelta"),
+        ({"max_gap": "1000D"}, "longer than 366D"),
+        ({"symbols": {"NQ": []}}, "build_windows.symbols.NQ: give at least one file name"),
+        ({"symbols": {"NQ": ["NQ_*.csv"]}}, "must be a .parquet file"),
+        ({"raw_files": ["../*.parquet"]}, "contains '..'"),
+        ({"symbols": {"NQ": ["/abs/NQ_*.parquet"]}}, "is absolute"),
     ],
 )
 def test_params_errors_are_one_line(tiny_project, capsys, changes, expected):
@@ -163,17 +176,19 @@ def test_labels_file_end_to_end(tiny_project, capsys):
     _edit_params(tiny_project, labels="file", labels_file="raw/labels.csv")
     assert _build() == 0
     table = pd.read_parquet(tiny_project / LABELED / "windows.parquet")
-    assert table["label"].tolist() == [2, 1, 0]
+    # No build_windows.classes: the file's names in first-seen order are the classes.
+    assert table["label"].tolist() == [0, 2, 1]
     assert table["end"].dt.strftime("%Y-%m-%d").tolist() == ["2001-03-05", "2003-06-19", "2001-06-01"]
-    assert table["t1"].iloc[1] == table["end"].iloc[1]  # the last bar: no bars after it
+    assert (table["t1"] == table["end"]).all()  # hand labels look at nothing after the window
     meta = json.loads((tiny_project / LABELED / "meta.json").read_text())
-    assert meta["label_method"] == "file" and meta["class_counts"] == {"down": 1, "neutral": 1, "up": 1}
+    assert meta["label_method"] == "file" and meta["class_names"] == ["up", "down", "neutral"]
+    assert meta["class_counts"] == {"up": 1, "down": 1, "neutral": 1}
     manifest = json.loads((tiny_project / LABELED / "manifest.json").read_text())
     assert manifest["labels_file"]["sha256"] == sha256_file(tiny_project / "data/raw/labels.csv")
 
 
 def test_labels_file_error_reaches_the_cli(tiny_project, capsys):
-    (tiny_project / "data/raw/labels.csv").write_text("symbol,end,label\nAAA_1d,2001-03-05,up\nCCC_1d,2001-03-05,up\n")
+    (tiny_project / "data/raw/labels.csv").write_text("symbol,end,label\nAAA_1d,2001-03-05,up\nCCC_1d,2001-03-05,down\n")
     _edit_params(tiny_project, labels="file", labels_file="raw/labels.csv")
     assert _build() == 1
     assert "labels.csv, line 3: unknown symbol 'CCC_1d'" in _error_line(capsys)
@@ -186,3 +201,159 @@ def test_stage_module_imports_no_heavy_library():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_max_gap_drops_windows_across_a_gap(tiny_project, capsys):
+    path = tiny_project / "data/raw/AAA_1d.parquet"
+    frame = pd.read_parquet(path)
+    frame.drop(index=range(300, 310)).to_parquet(path, index=False)  # an 11-day step after 2001-10-27
+    gap_after = frame.loc[299, "timestamp"]
+    _edit_params(tiny_project, max_gap="2D")
+    assert _build() == 0
+    assert "dropped by max_gap" in capsys.readouterr().out
+    for folder, horizon_days in ((LABELED, 10), (UNLABELED, 0)):
+        table = pd.read_parquet(tiny_project / folder / "windows.parquet")
+        aaa = table[table["symbol"] == "AAA_1d"]
+        # A kept window (and a labeled one's horizon) lies wholly before or wholly after the gap.
+        reach = aaa["end"] + pd.Timedelta(days=horizon_days)
+        assert ((reach <= gap_after) | (aaa["start"] > gap_after)).all()
+        dropped = json.loads((tiny_project / folder / "manifest.json").read_text())["dropped"]["max_gap"]
+        assert dropped > 0
+    unlabeled = pd.read_parquet(tiny_project / UNLABELED / "windows.parquet")
+    assert (unlabeled["symbol"] == "BBB_1d").sum() == len(range(0, 900 - 64 + 1, 8))  # BBB_1d has no gap
+
+
+# --- the researcher's own data: monthly 1-minute files, session gaps, binary hand labels -------
+
+
+@pytest.fixture
+def intraday_project(tiny_project):
+    from intraday_fixture import write_intraday_data
+
+    written = write_intraday_data(tiny_project / "data", months=2, n_labels=40)
+    for name in ("AAA_1d", "BBB_1d"):
+        (tiny_project / f"data/raw/{name}.parquet").unlink()
+    _edit_params(tiny_project, **written["build_windows"], unlabeled_stride=4, plot_examples=2)
+    return tiny_project, written
+
+
+def test_intraday_files_with_gaps_and_hand_labels(intraday_project, capsys):
+    root, written = intraday_project
+    assert _build() == 0
+    out = capsys.readouterr().out
+    assert "1 symbols" in out and "NQ_1m" in out and "(2 files)" in out and "dropped by max_gap" in out
+    labeled, unlabeled = root / LABELED, root / UNLABELED
+    meta = json.loads((labeled / "meta.json").read_text())
+    assert meta["class_names"] == ["consolidation", "retracement"] and meta["T"] == 105
+    assert sum(meta["class_counts"].values()) == 40 == meta["n"]
+    table = pd.read_parquet(labeled / "windows.parquet")
+    assert (table["t1"] == table["end"]).all()
+    assert table["source"].str.startswith("NQ_1m_2021-0").all() and table["symbol"].eq("NQ_1m").all()
+    rows = sorted(written["labels_rows"], key=lambda r: r["end"])
+    first_span = rows[0]["span_start"]
+    expected = first_span if isinstance(first_span, int) else None
+    if expected is not None:
+        assert table["span_start"].iloc[0] == expected
+    assert ((table["span_start"] >= 0) & (table["span_start"] <= table["span_end"]) & (table["span_end"] < 105)).all()
+    assert set(table["quality"]) <= {"A", "B", "C", "D"}
+
+    unlabeled_table = pd.read_parquet(unlabeled / "windows.parquet")
+    steps = [pd.read_parquet(root / "data/raw" / name)["timestamp"].diff().max() for name in written["files"]]
+    assert min(steps) > pd.Timedelta("2D")  # the data does have nightly and weekend gaps
+    # No kept unlabeled window spans more than one session: 105 one-minute bars take 104 minutes.
+    span = (unlabeled_table["end"] - unlabeled_table["start"]).dt.total_seconds()
+    assert (span == 104 * 60).all()
+    manifest = json.loads((unlabeled / "manifest.json").read_text())
+    assert manifest["dropped"]["max_gap"] > 0
+    assert [source["file"] for source in manifest["sources"]] == written["files"]
+    x = np.load(unlabeled / "X_ohlc.npy", mmap_mode="r")
+    assert x.shape == (len(unlabeled_table), 105, 4) and x.dtype == np.float32
+    assert json.loads((unlabeled / "meta.json").read_text())["files"]["X_ohlc.npy"] == sha256_file(unlabeled / "X_ohlc.npy")
+
+
+def test_min_quality_drops_and_counts(intraday_project):
+    root, written = intraday_project
+    _edit_params(root, min_quality="B")
+    assert _build() == 0
+    grades = [row["quality"] for row in written["labels_rows"]]
+    table = pd.read_parquet(root / LABELED / "windows.parquet")
+    assert len(table) == sum(g in "AB" for g in grades) and set(table["quality"]) <= {"A", "B"}
+    manifest = json.loads((root / LABELED / "manifest.json").read_text())
+    dropped = manifest["labels_file"]["dropped_by_min_quality"]
+    assert dropped == {g: grades.count(g) for g in ("C", "D") if grades.count(g)}
+    assert manifest["dropped"] == {"min_quality": sum(dropped.values())}
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("unknown class", "line 2: unknown class 'breakout': the classes are consolidation, retracement"),
+        ("fewer than two classes", "every row has the class 'consolidation'"),
+        ("span outside the window", "line 2: span_end '105' lies outside the window"),
+        ("start disagrees", "disagrees with the window length: the 105-bar window"),
+        ("unknown grade", "line 2: unknown quality grade 'Z'"),
+        ("labeled window across a gap", "straddles a gap of"),
+        ("overlapping raw files", "overlap"),
+        ("year 2300", "outside the nanosecond range"),
+        ("price 1e308", "finite as float32"),
+    ],
+)
+def test_hostile_own_data_is_refused_with_nothing_changed(intraday_project, capsys, case, expected):
+    root, written = intraday_project
+    assert _build() == 0
+    before = _hashes(root, LABELED, UNLABELED)
+    _edit_params(root, version="v2")
+    labels_path = root / "data/raw/labels.csv"
+    labels = pd.read_csv(labels_path)
+    raw = root / "data/raw" / written["files"][0]
+    if case == "unknown class":
+        labels.loc[0, "label"] = "breakout"
+    elif case == "fewer than two classes":
+        labels["label"] = "consolidation"
+        _edit_params(root, classes=[])
+    elif case == "span outside the window":
+        labels.loc[0, ["span_start", "span_end"]] = ["3", "105"]
+    elif case == "start disagrees":
+        labels.loc[3, "start"] = labels.loc[4, "start"]
+    elif case == "unknown grade":
+        labels.loc[0, "quality"] = "Z"
+    elif case == "labeled window across a gap":
+        stamps = pd.read_parquet(raw)["timestamp"]
+        labels.loc[0, ["end", "start"]] = [stamps.iloc[400].isoformat(), ""]  # 11 bars into the second session
+        labels.loc[0, ["span_start", "span_end"]] = ["0", "1"]
+    elif case == "overlapping raw files":
+        frame = pd.read_parquet(raw)
+        frame.iloc[-50:].to_parquet(root / "data/raw" / "NQ_1m_2021-01b.parquet", index=False)
+    elif case == "year 2300":
+        frame = pd.read_parquet(raw)
+        frame["timestamp"] = frame["timestamp"].astype("datetime64[us, UTC]")
+        frame.loc[len(frame) - 1, "timestamp"] = pd.Timestamp("2300-01-01", tz="UTC")
+        frame.to_parquet(root / "data/raw" / "NQ_1m_2299-12.parquet", index=False)
+    elif case == "price 1e308":
+        frame = pd.read_parquet(raw)
+        frame.loc[5, ["open", "high", "low", "close"]] = 1e308
+        frame.to_parquet(raw, index=False)
+    labels.to_csv(labels_path, index=False)
+    capsys.readouterr()
+    assert _build() == 1
+    assert expected in _error_line(capsys)
+    assert _hashes(root, LABELED, UNLABELED) == before
+    assert not (root / "data/labeled_windows/v2").exists() and not (root / "data/unlabeled_windows/v2").exists()
+
+
+def test_streamed_arrays_equal_np_save_and_the_in_memory_fingerprint(tmp_path):
+    from conftest import make_ohlc_frame
+    from moola.data.raw import validate_ohlc_frame
+    from moola.data.windows import fingerprint_of, unlabeled_windows
+    from moola.artifacts.windows import stream_arrays
+
+    frame = make_ohlc_frame(5000, seed=3)
+    series = [validate_ohlc_frame(frame, "x.parquet", "X_1d", "x.parquet", 64)]
+    plan = unlabeled_windows(series, 64, 1)  # 4,937 windows: several chunks of CHUNK_WINDOWS
+    in_memory = plan.materialise()
+    digests, file_sums = stream_arrays(tmp_path, plan.shapes(), plan.chunks(3))
+    for name, array in in_memory.arrays().items():
+        np.save(tmp_path / f"saved_{name}", array)
+        assert (tmp_path / name).read_bytes() == (tmp_path / f"saved_{name}").read_bytes()
+        assert file_sums[name] == sha256_file(tmp_path / name)
+    assert fingerprint_of(digests, plan.windows) == window_fingerprint(in_memory)

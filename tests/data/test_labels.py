@@ -106,7 +106,7 @@ def test_a_window_whose_horizon_passes_the_data_end_is_refused():
 
 # --- labels file ---------------------------------------------------------------------------
 
-WINDOW, FILE_HORIZON = 64, 10
+WINDOW = 64
 
 
 @pytest.fixture
@@ -124,41 +124,122 @@ def _csv(tmp_path, text):
     return path
 
 
-def test_labels_file_is_matched_to_window_ends(series, tmp_path):
+def test_labels_file_is_matched_to_window_ends_with_t1_at_the_end(series, tmp_path):
     # Bars are daily from 2001-01-01: row 63 is 2001-03-05, row 95 is 2001-04-06.
     path = _csv(
         tmp_path,
         "symbol,end,label,note\n"
-        "AAA_1d,2001-04-06,Up,late\n"
+        "AAA_1d,2001-04-06,up,late\n"
         "AAA_1d,2001-03-05T00:00:00Z,0,\n"
         "\n"
         "BBB_1d,2001-03-10 00:00:00+00:00,neutral,x\n",
     )
-    labels = read_labels_file(path, series, WINDOW, FILE_HORIZON)
-    assert sorted(labels) == ["AAA_1d", "BBB_1d"]
-    np.testing.assert_array_equal(labels["AAA_1d"].end_bars, [63, 95])
-    np.testing.assert_array_equal(labels["AAA_1d"].labels, [DOWN, UP])
-    np.testing.assert_array_equal(labels["AAA_1d"].t1_bars, [73, 99])  # 95 + 10 is past the data: last bar
-    np.testing.assert_array_equal(labels["BBB_1d"].labels, [NEUTRAL])
+    labels = read_labels_file(path, series, WINDOW, ["down", "neutral", "up"])
+    assert sorted(labels.by_symbol) == ["AAA_1d", "BBB_1d"] and labels.class_names == ["down", "neutral", "up"]
+    aaa = labels.by_symbol["AAA_1d"]
+    np.testing.assert_array_equal(aaa.end_bars, [63, 95])
+    np.testing.assert_array_equal(aaa.labels, [DOWN, UP])
+    np.testing.assert_array_equal(aaa.t1, series["AAA_1d"].timestamps[[63, 95]])  # hand labels: t1 = window end
+    np.testing.assert_array_equal(aaa.span_start, [-1, -1])
+    np.testing.assert_array_equal(aaa.lines, [3, 2])
+    np.testing.assert_array_equal(labels.by_symbol["BBB_1d"].labels, [NEUTRAL])
 
 
+def test_classes_come_from_the_file_in_first_seen_order(series, tmp_path):
+    path = _csv(
+        tmp_path,
+        "symbol,end,label\nAAA_1d,2001-04-06,retracement\nAAA_1d,2001-03-05,consolidation\nBBB_1d,2001-03-10,retracement\n",
+    )
+    labels = read_labels_file(path, series, WINDOW)
+    assert labels.class_names == ["retracement", "consolidation"]
+    np.testing.assert_array_equal(labels.by_symbol["AAA_1d"].labels, [1, 0])
+
+
+def test_codes_alone_give_classes_zero_to_k(series, tmp_path):
+    path = _csv(tmp_path, "symbol,end,label\nAAA_1d,2001-04-06,2\nAAA_1d,2001-03-05,0\n")
+    labels = read_labels_file(path, series, WINDOW)
+    assert labels.class_names == ["0", "1", "2"]
+    np.testing.assert_array_equal(labels.by_symbol["AAA_1d"].labels, [0, 2])
+
+
+def test_spans_start_quality_and_t1_columns(series, tmp_path):
+    path = _csv(
+        tmp_path,
+        "symbol,end,label,start,span_start,span_end,quality,t1\n"
+        "AAA_1d,2001-03-05,flag,2001-01-01,10,20,b,2001-03-09\n"
+        "AAA_1d,2001-04-06,wedge,,2001-03-01,2001-04-06,A,\n"
+        "BBB_1d,2001-03-10,flag,,,,D,\n",
+    )
+    labels = read_labels_file(path, series, WINDOW, min_quality="C")
+    aaa = labels.by_symbol["AAA_1d"]
+    assert "BBB_1d" not in labels.by_symbol and labels.dropped_quality == {"D": 1}
+    np.testing.assert_array_equal(aaa.span_start, [10, 59 - 32])  # 2001-03-01 is row 59; the window starts at row 32
+    np.testing.assert_array_equal(aaa.span_end, [20, 63])
+    assert aaa.quality.tolist() == ["B", "A"]
+    np.testing.assert_array_equal(aaa.t1, np.array(["2001-03-09", "2001-04-06"], dtype="datetime64[ns]"))
+
+
+def test_parquet_labels_file(series, tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "labels.parquet"
+    pd.DataFrame(
+        {
+            "symbol": ["AAA_1d", "BBB_1d"],
+            "end": pd.to_datetime(["2001-03-05", "2001-03-10"]).tz_localize("UTC"),
+            "label": [1, 0],
+            "span_start": [3, 5],
+            "span_end": [9, 60],
+        }
+    ).to_parquet(path, index=False)
+    labels = read_labels_file(path, series, WINDOW, ["quiet", "busy"])
+    np.testing.assert_array_equal(labels.by_symbol["AAA_1d"].labels, [1])
+    np.testing.assert_array_equal(labels.by_symbol["BBB_1d"].span_end, [60])
+    with pytest.raises(MoolaError, match=r"labels.parquet, row 1: span_end '99' lies outside the window"):
+        frame = pd.read_parquet(path)
+        frame.loc[1, "span_end"] = 99
+        frame.to_parquet(path, index=False)
+        read_labels_file(path, series, WINDOW, ["quiet", "busy"])
+
+
+HEADER = "symbol,end,label\n"
 BAD_LABEL_FILES = {
-    "unknown symbol": (
-        "symbol,end,label\nAAA_1d,2001-03-05,up\nZZZ_1d,2001-03-05,up\n",
-        "line 3: unknown symbol 'ZZZ_1d'",
-    ),
-    "unknown label": ("symbol,end,label\nAAA_1d,2001-03-05,sideways\n", "line 2: unknown label 'sideways'"),
-    "bad timestamp": ("symbol,end,label\nAAA_1d,yesterday,up\n", "line 2: end 'yesterday' is not a timestamp"),
-    "not a bar": ("symbol,end,label\nAAA_1d,2001-03-05T12:00,up\n", "line 2: no window of AAA_1d ends at"),
-    "too early": ("symbol,end,label\nAAA_1d,2001-01-20,up\n", "only 20 bars up to it, a window needs 64"),
+    "unknown symbol": (HEADER + "AAA_1d,2001-03-05,up\nZZZ_1d,2001-03-05,up\n", "line 3: unknown symbol 'ZZZ_1d'"),
+    "unknown class": (HEADER + "AAA_1d,2001-03-05,sideways\n", "line 2: unknown class 'sideways': the classes are down, neutral, up"),
+    "code out of range": (HEADER + "AAA_1d,2001-03-05,3\n", "line 2: label code 3 is outside 0..2"),
+    "bad timestamp": (HEADER + "AAA_1d,yesterday,up\n", "line 2: end 'yesterday' is not a timestamp"),
+    "not a bar": (HEADER + "AAA_1d,2001-03-05T12:00,up\n", "line 2: no window of AAA_1d ends at"),
+    "too early": (HEADER + "AAA_1d,2001-01-20,up\n", "only 20 bars up to it, a window needs 64"),
     "duplicate": (
-        "symbol,end,label\nAAA_1d,2001-03-05,up\nBBB_1d,2001-03-05,up\nAAA_1d,2001-03-05T00:00Z,down\n",
-        "line 4: repeats the window AAA_1d ending 2001-03-05T00:00Z of line 2",
+        HEADER + "AAA_1d,2001-03-05,up\nBBB_1d,2001-03-05,up\nAAA_1d,2001-03-05T00:00Z,down\n",
+        "line 4: repeats the window AAA_1d ending 2001-03-05T00:00:00Z of line 2",
     ),
-    "missing column": ("symbol,label\nAAA_1d,up\n", "line 1: header lacks column(s) end"),
-    "short row": ("symbol,end,label\nAAA_1d,2001-03-05\n", "line 2: has 2 fields, the header has 3"),
+    "missing column": ("symbol,label\nAAA_1d,up\n", "line 1: lacks column(s) end"),
+    "short row": (HEADER + "AAA_1d,2001-03-05\n", "line 2: has 2 fields, the header has 3"),
+    "empty label": (HEADER + "AAA_1d,2001-03-05,\n", "line 2: label is empty"),
     "empty": ("", "is empty"),
-    "header only": ("symbol,end,label\n", "no label rows"),
+    "header only": (HEADER, "no label rows"),
+    "start disagrees": (
+        "symbol,end,label,start\nAAA_1d,2001-03-05,up,2001-01-02\n",
+        "line 2: start '2001-01-02' disagrees with the window length: the 64-bar window",
+    ),
+    "span outside": (
+        "symbol,end,label,span_start,span_end\nAAA_1d,2001-03-05,up,10,64\n",
+        "line 2: span_end '64' lies outside the window",
+    ),
+    "span timestamp outside": (
+        "symbol,end,label,span_start,span_end\nAAA_1d,2001-03-05,up,2001-03-06,2001-03-05\n",
+        "line 2: span_start '2001-03-06' lies outside the window",
+    ),
+    "span reversed": (
+        "symbol,end,label,span_start,span_end\nAAA_1d,2001-03-05,up,20,10\n",
+        "span_start (bar 20) is after span_end (bar 10)",
+    ),
+    "half a span": ("symbol,end,label,span_start,span_end\nAAA_1d,2001-03-05,up,20,\n", "give both or neither"),
+    "unknown grade": ("symbol,end,label,quality\nAAA_1d,2001-03-05,up,E\n", "line 2: unknown quality grade 'E'"),
+    "t1 before end": ("symbol,end,label,t1\nAAA_1d,2001-03-05,up,2001-03-01\n", "line 2: t1 '2001-03-01' is before"),
+    "huge field": (HEADER + "AAA_1d,2001-03-05," + "x" * 200_000 + "\n", "line 2: cannot be read as CSV"),
+    "huge end": (HEADER + "AAA_1d," + "9" * 100_000 + ",up\n", "line 2: end '99999"),
 }
 
 
@@ -166,12 +247,44 @@ BAD_LABEL_FILES = {
 def test_labels_file_errors_name_the_line(case, series, tmp_path):
     text, expected = BAD_LABEL_FILES[case]
     with pytest.raises(MoolaError) as caught:
-        read_labels_file(_csv(tmp_path, text), series, WINDOW, FILE_HORIZON)
+        read_labels_file(_csv(tmp_path, text), series, WINDOW, ["down", "neutral", "up"])
     message = str(caught.value)
     assert expected in message, message
-    assert "labels.csv" in message and "\n" not in message
+    assert "labels.csv" in message and "\n" not in message and len(message) < 600
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (HEADER + "AAA_1d,2001-03-05,flag\nAAA_1d,2001-04-06,flag\n", "line 2: every row has the class 'flag'"),
+        (HEADER + "AAA_1d,2001-03-05,flag\n\nAAA_1d,2001-04-06,1\n", "line 4: label 1 is a code but earlier rows use names"),
+        (HEADER + "AAA_1d,2001-03-05,1\nAAA_1d,2001-04-06,flag\n", "line 3: label 'flag' is a name but earlier rows"),
+    ],
+)
+def test_classes_taken_from_the_file_need_two_of_one_kind(series, tmp_path, text, expected):
+    with pytest.raises(MoolaError, match=expected):
+        read_labels_file(_csv(tmp_path, text), series, WINDOW)
+
+
+def test_min_quality_that_drops_everything_is_refused(series, tmp_path):
+    path = _csv(tmp_path, "symbol,end,label,quality\nAAA_1d,2001-03-05,up,D\n")
+    with pytest.raises(MoolaError, match="min_quality = A drops every row"):
+        read_labels_file(path, series, WINDOW, ["down", "up"], min_quality="A")
+
+
+def test_min_quality_needs_a_quality_column(series, tmp_path):
+    path = _csv(tmp_path, "symbol,end,label\nAAA_1d,2001-03-05,up\n")
+    with pytest.raises(MoolaError, match="has no quality column but build_windows.min_quality = B"):
+        read_labels_file(path, series, WINDOW, ["down", "up"], min_quality="B")
+
+
+def test_span_indices_written_as_floats_are_read(series, tmp_path):
+    path = _csv(tmp_path, "symbol,end,label,span_start,span_end\nAAA_1d,2001-03-05,up,3.0,7.0\nBBB_1d,2001-03-05,down,,\n")
+    labels = read_labels_file(path, series, WINDOW)
+    np.testing.assert_array_equal(labels.by_symbol["AAA_1d"].span_end, [7])
+    np.testing.assert_array_equal(labels.by_symbol["BBB_1d"].span_start, [-1])
 
 
 def test_missing_labels_file(series, tmp_path):
     with pytest.raises(MoolaError, match="not found: check build_windows.labels_file"):
-        read_labels_file(tmp_path / "nope.csv", series, WINDOW, FILE_HORIZON)
+        read_labels_file(tmp_path / "nope.csv", series, WINDOW)

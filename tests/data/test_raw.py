@@ -175,3 +175,84 @@ def test_volume_is_optional_and_extra_columns_are_ignored(tmp_path):
     frame = make_ohlc_frame(100).drop(columns=["volume"]).assign(note="x")
     series = read_raw_series(_write(frame, tmp_path), "TEST_1d.parquet", WINDOW)
     assert series.volume is None
+
+
+# --- float32 range, nanosecond range, several files per symbol ------------------------------
+
+
+def test_a_price_that_overflows_float32_is_refused_naming_the_row():
+    frame = make_ohlc_frame(80)
+    frame.loc[7, ["open", "high", "low", "close"]] = 1e308
+    with pytest.raises(MoolaError) as caught:
+        validate_ohlc_frame(frame, "x.parquet", "X", "x.parquet", WINDOW)
+    message = str(caught.value)
+    assert "x.parquet, row 7" in message and "finite as float32" in message and "1e+308" in message
+
+
+def test_a_timestamp_beyond_the_nanosecond_range_is_refused(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = make_ohlc_frame(80)
+    stamps = frame["timestamp"].astype("datetime64[us, UTC]").tolist()
+    stamps[-1] = pd.Timestamp("2300-01-01", tz="UTC").to_pydatetime()
+    table = pa.table(
+        {"timestamp": pa.array(stamps, type=pa.timestamp("us", tz="UTC")),
+         **{name: frame[name].to_numpy() for name in ("open", "high", "low", "close")}}
+    )
+    pq.write_table(table, tmp_path / "FAR_1d.parquet")
+    with pytest.raises(MoolaError) as caught:
+        read_raw_series(tmp_path / "FAR_1d.parquet", "FAR_1d.parquet", WINDOW)
+    message = str(caught.value)
+    assert "row 79" in message and "outside the nanosecond range" in message and "\n" not in message
+
+
+def _month_files(tmp_path, months=("2020-01", "2020-02", "2020-03")):
+    for i, month in enumerate(months):
+        frame = make_ohlc_frame(30, seed=i, start=f"{month}-01", freq="h")
+        frame.to_parquet(tmp_path / f"NQ_1h_{month}.parquet", index=False)
+
+
+def test_raw_files_globs_and_symbols_group_files(tmp_path):
+    from moola.data.raw import resolve_raw_files
+
+    _month_files(tmp_path)
+    make_ohlc_frame(80).to_parquet(tmp_path / "ES_1d.parquet", index=False)
+    grouped = resolve_raw_files(tmp_path, ["ES_1d.parquet", "NQ_1h_*.parquet"], {"NQ_1h": ["NQ_1h_2020-0*.parquet"]})
+    assert grouped == {
+        "ES_1d": ["ES_1d.parquet"],
+        "NQ_1h": ["NQ_1h_2020-01.parquet", "NQ_1h_2020-02.parquet", "NQ_1h_2020-03.parquet"],
+    }
+    # Without the mapping every file is its own symbol, as before.
+    assert list(resolve_raw_files(tmp_path, ["NQ_1h_*.parquet"], {})) == [
+        "NQ_1h_2020-01", "NQ_1h_2020-02", "NQ_1h_2020-03"
+    ]
+    with pytest.raises(MoolaError, match="pattern 'XX_\\*.parquet' matches no file"):
+        resolve_raw_files(tmp_path, ["XX_*.parquet"], {})
+    with pytest.raises(MoolaError, match="symbols.NQ: 'NQ_9.parquet' names no file of build_windows.raw_files"):
+        resolve_raw_files(tmp_path, ["ES_1d.parquet"], {"NQ": ["NQ_9.parquet"]})
+
+
+def test_files_of_one_symbol_join_in_time_order_and_overlaps_are_refused(tmp_path):
+    from moola.data.raw import join_series
+
+    _month_files(tmp_path)
+    names = ["NQ_1h_2020-03.parquet", "NQ_1h_2020-01.parquet", "NQ_1h_2020-02.parquet"]
+    parts = [read_raw_series(tmp_path / name, name, 1) for name in names]
+    joined = join_series("NQ_1h", parts, WINDOW)
+    assert joined.n_bars == 90 and joined.symbol == "NQ_1h"
+    assert joined.file_names == tuple(sorted(names))
+    assert (np.diff(joined.timestamps.view("int64")) > 0).all()
+    assert joined.sources_of(np.array([0, 29, 30, 89])).tolist() == [
+        "NQ_1h_2020-01.parquet", "NQ_1h_2020-01.parquet", "NQ_1h_2020-02.parquet", "NQ_1h_2020-03.parquet"
+    ]
+    with pytest.raises(MoolaError, match="fewer than one window of 100"):
+        join_series("NQ_1h", parts, 100)
+
+    overlapping = make_ohlc_frame(30, seed=9, start="2020-01-02", freq="h")  # repeats bars of January
+    overlapping.to_parquet(tmp_path / "NQ_1h_extra.parquet", index=False)
+    extra = read_raw_series(tmp_path / "NQ_1h_extra.parquet", "NQ_1h_extra.parquet", 1)
+    with pytest.raises(MoolaError) as caught:
+        join_series("NQ_1h", parts + [extra], WINDOW)
+    message = str(caught.value)
+    assert "NQ_1h_2020-01.parquet and NQ_1h_extra.parquet of symbol NQ_1h overlap" in message

@@ -255,7 +255,9 @@ def test_dvc_repro_runs_both_stages_and_keeps_a_cache_from_being_rewritten(tmp_p
 
     assert run("git", "init", "-q").returncode == 0
     assert run("dvc", "init", "-q").returncode == 0
-    shutil.copy(repo_root / "params.yaml", root / "params.yaml")
+    params = yaml.safe_load((repo_root / "params.yaml").read_text())
+    params["make_splits"].update(strategy="forward_chaining", train_fraction=0.6)  # 30 fake windows: one fold
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     pipeline = yaml.safe_load((repo_root / "dvc.yaml").read_text())
     stages = {name: pipeline["stages"][name] for name in ("make_splits", "synth_cache")}
     for stage in stages.values():  # the package is installed, not part of this repo

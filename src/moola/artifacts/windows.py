@@ -9,6 +9,7 @@ other content; `read` verifies hashes and shapes once; `problems` lists semantic
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,12 +127,79 @@ def read(data: Path, version: str, kind: str = "labeled", *, mmap: bool = False,
     return found
 
 
-def refuse_rewrite(data: Path, kind: str, version: str, fingerprint: str, bump: str) -> bool:
+# ----- the content fingerprint ------------------------------------------------------------------
+
+
+def array_hasher(dtype: Any, shape: tuple[int, ...]) -> Any:
+    """A sha256 object primed with an array's dtype and shape; feed it the C-order bytes in order."""
+    import numpy as np
+
+    return hashlib.sha256(f"{np.dtype(dtype).str}|{tuple(int(n) for n in shape)}|".encode("ascii"))
+
+
+def array_digest(array: Any) -> str:
+    """sha256 of an array's dtype, shape and C-order bytes, without copying a contiguous array."""
+    import numpy as np
+
+    contiguous = np.ascontiguousarray(array)
+    digest = array_hasher(contiguous.dtype, contiguous.shape)
+    digest.update(contiguous.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def table_digest(table: Any) -> str:
+    """sha256 of a windows table's column names, dtypes and values (independent of parquet encoding)."""
+    import numpy as np
+    import pandas as pd
+
+    # Columns are tagged by kind (utc-ns, int64, text), not by dtype name, which differs
+    # between pandas versions for the same text column.
+    digest = hashlib.sha256()
+    for name in table.columns:
+        column = table[name]
+        if isinstance(column.dtype, pd.DatetimeTZDtype):
+            values = column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+            digest.update(f"{name}|utc-ns|".encode("utf-8"))
+            digest.update(np.ascontiguousarray(values.view("int64")).view(np.uint8))
+        elif pd.api.types.is_integer_dtype(column.dtype):
+            digest.update(f"{name}|int64|".encode("utf-8"))
+            digest.update(np.ascontiguousarray(column.to_numpy(dtype="int64")).view(np.uint8))
+        else:
+            digest.update(f"{name}|text|".encode("utf-8"))
+            digest.update("\x1f".join(map(str, column.tolist())).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def fingerprint_of(array_digests: dict[str, str], table) -> str:
+    """The fingerprint from each array's digest (in WindowSet.arrays order) and the windows table."""
+    lines = [f"{name}:{digest}" for name, digest in array_digests.items()]
+    lines.append(f"windows.parquet:{table_digest(table)}")
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def fingerprint(arrays: dict[str, Any], table: Any) -> str:
+    """The content fingerprint stored in meta.json: one sha256 over every array and the windows table.
+
+    Two builds with equal arrays and equal windows tables have equal fingerprints, whatever the
+    parquet library version; any change of a value, dtype, shape or row order changes it.
+
+    Args:
+        arrays: file name -> array, in the order the version writes them.
+        table: the windows table.
+    """
+    return fingerprint_of({name: array_digest(array) for name, array in arrays.items()}, table)
+
+
+# ----- writing a version --------------------------------------------------------------------------
+
+
+def refuse_rewrite(data: Path, kind: str, version: str, fingerprint_now: str, bump: str) -> bool:
     """True when the version exists with this fingerprint, False when absent; raises otherwise."""
     target = layout.window_dir(data, kind, version)
     return common.refuse_rewrite(
         target,
-        fingerprint,
+        fingerprint_now,
         lambda folder: common.read_meta(folder, common.shown(folder))["fingerprint"],
         what=f"{kind} window version",
         bump=bump,
@@ -139,7 +207,7 @@ def refuse_rewrite(data: Path, kind: str, version: str, fingerprint: str, bump: 
 
 
 def write(data: Path, kind: str, version: str, arrays: dict[str, Any], windows: Any, meta: dict, manifest: dict) -> Path:
-    """Write one version folder atomically: arrays, windows.parquet, meta.json, manifest.json.
+    """Write one in-memory version folder atomically: arrays, windows.parquet, meta.json, manifest.json.
 
     Args:
         data: the data/ folder.
@@ -157,10 +225,57 @@ def write(data: Path, kind: str, version: str, arrays: dict[str, Any], windows: 
     with io.atomic_directory(folder) as tmp:
         for name, array in arrays.items():
             io.save_npy(tmp / name, array)
-        io.write_parquet(tmp / layout.WINDOWS, windows)
-        io.write_json(tmp / layout.META, {**meta, "files": common.file_hashes(tmp)})
-        io.write_json(tmp / layout.MANIFEST, manifest)
+        finish(tmp, windows, meta, manifest, {})
     return folder
+
+
+def stream_arrays(folder: Path, shapes: dict[str, tuple[tuple[int, ...], Any]], blocks: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Write .npy files block by block (bytes equal to np.save's), hashing as they go.
+
+    For corpora larger than memory: the arrays never exist whole.
+
+    Args:
+        folder: the (temporary) version folder.
+        shapes: file name -> (shape, dtype), in the order the version writes them.
+        blocks: an iterator of tuples of arrays, one per file, consecutive rows in order.
+
+    Returns:
+        ({file: array digest for the fingerprint}, {file: sha256 of the file}).
+    """
+    import hashlib
+    import io as bytes_io
+
+    import numpy as np
+
+    handles, digests, file_sums = {}, {}, {}
+    try:
+        for name, (shape, dtype) in shapes.items():
+            header = bytes_io.BytesIO()
+            descr = np.lib.format.dtype_to_descr(np.dtype(dtype))
+            np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
+            handles[name] = open(folder / name, "wb")
+            handles[name].write(header.getvalue())
+            file_sums[name] = hashlib.sha256(header.getvalue())
+            digests[name] = array_hasher(dtype, shape)
+        for block in blocks:
+            for name, array in zip(shapes, block):
+                chunk = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
+                handles[name].write(chunk)
+                file_sums[name].update(chunk)
+                digests[name].update(chunk)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    return {n: d.hexdigest() for n, d in digests.items()}, {n: d.hexdigest() for n, d in file_sums.items()}
+
+
+def finish(tmp: Path, table: Any, meta: dict, manifest: dict, known_sha256: dict[str, str]) -> None:
+    """Write windows.parquet, meta.json (with every data file's sha256) and manifest.json into `tmp`."""
+    io.write_parquet(tmp / layout.WINDOWS, table)
+    files = sorted(p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith(".") and p.name != layout.MANIFEST)
+    sums = {name: known_sha256.get(name) or io.sha256_file(tmp / name) for name in files if name != layout.META}
+    io.write_json(tmp / layout.META, {**meta, "files": sums})
+    io.write_json(tmp / layout.MANIFEST, manifest)
 
 
 def version_names(data: Path, kind: str) -> list[str]:

@@ -14,6 +14,7 @@ import numpy as np
 
 UP_COLOUR = "#2e7d32"
 DOWN_COLOUR = "#c62828"
+SPAN_COLOUR = "#1565c0"
 
 
 def pick_examples(labels: np.ndarray, n_classes: int, per_class: int, seed: int) -> list[np.ndarray]:
@@ -72,6 +73,7 @@ def class_examples_png(
     per_class: int,
     seed: int,
     title: str,
+    spans: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> bytes:
     """Render up to `per_class` example windows of each class as a grid of candlestick charts.
 
@@ -83,6 +85,8 @@ def class_examples_png(
         per_class: charts per class (grid columns), >= 1.
         seed: seed of the example choice.
         title: figure title.
+        spans: optional ((N,), (N,)) int bar indices of each window's marked pattern (first and last
+            bar, inclusive; -1 = none), shaded on its chart.
 
     Returns:
         The PNG file's bytes.
@@ -101,6 +105,9 @@ def class_examples_png(
             if col < len(chosen[cls]):
                 row = int(chosen[cls][col])
                 draw_candles(ax, ohlc[row])
+                if spans is not None and int(spans[0][row]) >= 0:
+                    first, last = int(spans[0][row]), int(spans[1][row])
+                    ax.axvspan(first - 0.5, last + 0.5, color=SPAN_COLOUR, alpha=0.15, linewidth=0)
                 ax.set_title(f"{name}: {ids[row]}", fontsize=7)
             else:
                 ax.set_axis_off()

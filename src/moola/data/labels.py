@@ -15,16 +15,27 @@ Triple barrier, for a window whose last bar is `e` (close C_e):
 * t1 is the bar where the first barrier was touched (the tie bar included), else bar e + horizon;
 * windows with e + horizon beyond the last bar are not labeled.
 
-Labels file: CSV with a header holding `symbol`, `end`, `label` (other columns are ignored).
-`symbol` is a raw file stem, `end` the timestamp of the window's last bar (naive text means UTC),
-`label` is down/neutral/up or 0/1/2. t1 = the bar `horizon` bars after `end`, or the last bar
-of the file when that lies beyond the data.
+Labels file (hand labels): CSV with a header, or parquet, one row per labeled window.
+
+* `symbol` (a symbol of build_windows), `end` (timestamp of the window's last bar; naive means
+  UTC) and `label` (a class name, or an integer code 0..K-1 in class order) are required;
+* `start`: the window's first bar, checked against build_windows.window;
+* `span_start`, `span_end`: where the pattern lies, as bar indices 0..T-1 inside the window or
+  as timestamps of bars inside it; kept as bar indices, -1 when absent;
+* `quality`: grade A (best) .. D; build_windows.min_quality drops rows graded worse;
+* `t1`: end of the label's horizon (>= end). A pattern inside the window looks at nothing after
+  it, so the default is the window end, and the purge uses it.
+
+Classes are build_windows.classes, or the names in first-seen order when that list is empty (or
+0..K-1 when every label is a code). Other columns are ignored. Every bad row is one line naming
+the file, the line (CSV, header = line 1) or row (parquet, from 0) and the problem.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +43,14 @@ import numpy as np
 from moola.errors import MoolaError
 from moola.paths import relative_to_root
 
-CLASS_NAMES = ("down", "neutral", "up")
+from moola.params import QUALITY_GRADES, TRIPLE_BARRIER_CLASSES
+
+CLASS_NAMES = TRIPLE_BARRIER_CLASSES  # the triple-barrier labeler's classes, in code order
 DOWN, NEUTRAL, UP = 0, 1, 2
 LABEL_FILE_COLUMNS = ("symbol", "end", "label")
-_LABEL_TEXT = {"down": DOWN, "neutral": NEUTRAL, "up": UP, "0": DOWN, "1": NEUTRAL, "2": UP}
+OPTIONAL_LABEL_COLUMNS = ("start", "span_start", "span_end", "quality", "t1")
+NO_SPAN = -1
+_SHOWN = 40  # characters of a value echoed in a message
 
 
 def volatility_target(close: np.ndarray, vol_span: int) -> np.ndarray:
@@ -113,102 +128,335 @@ class FileLabels:
     """Labels of one symbol read from a labels file, sorted by window end."""
 
     end_bars: np.ndarray  # (m,) int64 row of each window's last bar
-    labels: np.ndarray  # (m,) int64
-    t1_bars: np.ndarray  # (m,) int64
+    labels: np.ndarray  # (m,) int64 class code
+    t1: np.ndarray  # (m,) datetime64[ns] UTC end of each label's horizon
+    span_start: np.ndarray  # (m,) int64 bar index inside the window, -1 when absent
+    span_end: np.ndarray  # (m,) int64
+    quality: np.ndarray  # (m,) object grade text, '' when the file has no quality column
+    lines: np.ndarray  # (m,) int64 line (CSV) or row (parquet) of each label, for messages
 
 
-def read_labels_file(path: str | Path, series: dict, window: int, horizon: int) -> dict[str, FileLabels]:
-    """Read a hand-labeled CSV (symbol, end, label) and match each row to a window end.
+@dataclasses.dataclass(frozen=True)
+class LabelsFile:
+    """A whole labels file: labels per symbol, the class names, what was dropped."""
 
-    Args:
-        path: the CSV file.
-        series: {symbol: RawSeries} of the raw files in use.
-        window: bars per window T (a window needs T bars up to its end).
-        horizon: bars after the end that t1 covers.
+    where: str  # the file as shown in messages
+    row_word: str  # "line" (CSV) or "row" (parquet)
+    by_symbol: dict[str, FileLabels]
+    class_names: list[str]
+    rows: int  # label rows read
+    dropped_quality: dict[str, int]  # grade -> rows dropped by min_quality
 
-    Returns:
-        {symbol: FileLabels} for the symbols the file names; errors name the CSV line.
-    """
-    import pandas as pd
 
-    file = Path(path)
-    where = relative_to_root(file)
-    if not file.is_file():
-        raise MoolaError(
-            f"labels file {where} not found: check build_windows.labels_file (relative to data/)"
-        )
+def _shown(value) -> str:
+    text = str(value)
+    return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
+
+
+def _read_table(file: Path, where: str) -> tuple[list[str], list[list], str, int]:
+    """Header, rows of cells, the word for a row and the number of the first row."""
+    if file.suffix.lower() == ".parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            frame = pq.read_table(file).to_pandas()
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise MoolaError(f"labels file {where} cannot be read as parquet ({reason}): re-export it") from None
+        header = [str(name).strip().lower() for name in frame.columns]
+        rows = [list(values) for values in frame.itertuples(index=False, name=None)]
+        return header, rows, "row", 0
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise MoolaError(f"labels file {where} is not UTF-8 text: save it as a UTF-8 CSV") from None
     reader = csv.reader(text.splitlines())
-    header = next(reader, None)
-    if header is None or not any(cell.strip() for cell in header):
+    rows = []
+    try:
+        for cells in reader:
+            rows.append(cells)
+    except csv.Error as exc:
+        raise MoolaError(
+            f"labels file {where}, line {reader.line_num}: cannot be read as CSV ({exc}): "
+            "fix the line (a field over 128 KB is refused)"
+        ) from None
+    if not rows or not any(cell.strip() for cell in rows[0]):
         raise MoolaError(
             f"labels file {where} is empty: it needs a header line symbol,end,label and one row per window"
         )
-    header = [cell.strip().lower() for cell in header]
+    header = [cell.strip().lower() for cell in rows[0]]
+    body = [[cell.strip() for cell in cells] for cells in rows[1:]]
+    return header, body, "line", 2
+
+
+def _blank(value) -> bool:
+    if value is None:
+        return True
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return True
+    except (TypeError, ValueError):
+        pass
+    return isinstance(value, str) and not value.strip()
+
+
+def _timestamp(value):
+    """A UTC pandas Timestamp from text or a datetime value, or None."""
+    import pandas as pd
+
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if stamp is pd.NaT:
+        return None
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _integer(value) -> int | None:
+    """An int from an integer value or integer text, or None."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return int(value)
+    text = str(value).strip()
+    if len(text) < 24 and re.fullmatch(r"-?\d+(\.0*)?", text):
+        return int(text.split(".")[0])  # "3.0" is how pandas writes an integer column with blanks
+    return None
+
+
+def _bar_of(raw, stamp) -> int | None:
+    """Row of the bar at `stamp` in `raw`, or None when no bar has that timestamp."""
+    value = np.datetime64(stamp.tz_localize(None).as_unit("ns"))
+    row = int(np.searchsorted(raw.timestamps, value))
+    return row if row < raw.n_bars and raw.timestamps[row] == value else None
+
+
+def class_list(raw_labels: list, lines: list[int], classes: list[str], where: str, row_word: str) -> list[str]:
+    """The classes of a labels file: build_windows.classes, else first-seen names, else codes 0..K-1."""
+    if classes:
+        return list(classes)
+    names: list[str] = []
+    codes: list[int] = []
+    for i, value in enumerate(raw_labels):
+        code = _integer(value)
+        if code is not None:
+            codes.append(code)
+            if names:
+                raise MoolaError(
+                    f"labels file {where}, {row_word} {lines[i]}: label {code} is a code but earlier rows use "
+                    "names: write names throughout, or list the classes in build_windows.classes"
+                )
+        else:
+            name = str(value).strip()
+            if codes:
+                raise MoolaError(
+                    f"labels file {where}, {row_word} {lines[i]}: label {_shown(name)} is a name but earlier "
+                    "rows use codes: write one kind throughout, or list the classes in build_windows.classes"
+                )
+            if name not in names:
+                names.append(name)
+    if codes:
+        if min(codes) < 0:
+            raise MoolaError(f"labels file {where}: label code {min(codes)} is negative: fix it (codes run 0..K-1)")
+        names = [str(code) for code in range(max(codes) + 1)]
+    if len(names) < 2:
+        only = names[0] if names else "none"
+        raise MoolaError(
+            f"labels file {where}, {row_word} {lines[0]}: every row has the class {_shown(only)}; a classifier needs at least two "
+            "classes: label windows of another class, or list the classes in build_windows.classes"
+        )
+    return names
+
+
+def read_labels_file(
+    path: str | Path, series: dict, window: int, classes: list[str] = (), min_quality: str = ""
+) -> LabelsFile:
+    """Read a labels file (CSV or parquet; see this module) and match each row to a window.
+
+    Args:
+        path: the labels file.
+        series: {symbol: RawSeries} of the symbols in use.
+        window: bars per window T (a window needs T bars up to its end).
+        classes: build_windows.classes; empty = names in first-seen order.
+        min_quality: '' or a grade A..D; rows graded worse are dropped (and counted).
+
+    Returns:
+        The LabelsFile; a bad row raises a one-line MoolaError naming the file and line.
+    """
+    file = Path(path)
+    where = relative_to_root(file)
+    if not file.is_file():
+        raise MoolaError(f"labels file {where} not found: check build_windows.labels_file (relative to data/)")
+    header, body, row_word, first_row = _read_table(file, where)
     missing = [name for name in LABEL_FILE_COLUMNS if name not in header]
     if missing:
         raise MoolaError(
-            f"labels file {where}, line 1: header lacks column(s) {', '.join(missing)}: "
-            f"the header must name {', '.join(LABEL_FILE_COLUMNS)}"
+            f"labels file {where}, {'line 1' if row_word == 'line' else 'columns'}: lacks column(s) {', '.join(missing)}: the header must name {', '.join(LABEL_FILE_COLUMNS)}"
         )
-    col = {name: header.index(name) for name in LABEL_FILE_COLUMNS}
+    col = {name: header.index(name) for name in LABEL_FILE_COLUMNS + OPTIONAL_LABEL_COLUMNS if name in header}
+    if min_quality and "quality" not in col:
+        raise MoolaError(
+            f"labels file {where} has no quality column but build_windows.min_quality = {min_quality}: "
+            "grade the rows (A best .. D) or set min_quality ''"
+        )
+    rows = [(first_row + i, cells) for i, cells in enumerate(body) if not all(_blank(c) for c in cells)]
+    if not rows:
+        raise MoolaError(f"labels file {where} has a header but no label rows: add one row per labeled window")
+    for line, cells in rows:
+        if len(cells) < len(header):
+            raise MoolaError(
+                f"labels file {where}, {row_word} {line}: has {len(cells)} fields, the header has {len(header)}: fix the line"
+            )
+    for line, cells in rows:
+        if _blank(cells[col["label"]]):
+            raise MoolaError(f"labels file {where}, {row_word} {line}: label is empty: give every row a class")
+    class_names = class_list(
+        [cells[col["label"]] for _, cells in rows], [line for line, _ in rows], list(classes), where, row_word
+    )
+    code_of = {name: k for k, name in enumerate(class_names)}
+    rank = {grade: k for k, grade in enumerate(QUALITY_GRADES)}
+    keep_rank = rank[min_quality] if min_quality else len(QUALITY_GRADES)
     known = ", ".join(series)
     seen: dict[tuple[str, int], int] = {}
-    rows: dict[str, list[tuple[int, int]]] = {}
-    for line_values in reader:
-        line = reader.line_num
-        if not any(cell.strip() for cell in line_values):
-            continue
-        at = f"labels file {where}, line {line}"
-        if len(line_values) < len(header):
-            raise MoolaError(f"{at}: has {len(line_values)} fields, the header has {len(header)}: fix the line")
-        symbol = line_values[col["symbol"]].strip()
-        end_text = line_values[col["end"]].strip()
-        label_text = line_values[col["label"]].strip().lower()
+    picked: dict[str, list[tuple]] = {}
+    dropped: dict[str, int] = {}
+    for line, cells in rows:
+        at = f"labels file {where}, {row_word} {line}"
+
+        def cell(name):
+            return cells[col[name]] if name in col and not _blank(cells[col[name]]) else None
+
+        symbol = str(cells[col["symbol"]]).strip()
         if symbol not in series:
-            raise MoolaError(f"{at}: unknown symbol {symbol!r}: use one of the raw file stems ({known})")
-        if label_text not in _LABEL_TEXT:
-            raise MoolaError(f"{at}: unknown label {label_text!r}: use down, neutral, up or 0, 1, 2")
-        try:
-            end = pd.Timestamp(end_text)
-        except (ValueError, TypeError):
-            end = pd.NaT
-        if end is pd.NaT:
+            raise MoolaError(f"{at}: unknown symbol {_shown(symbol)}: use one of the symbols ({known})")
+        label_value = cells[col["label"]]
+        code = _integer(label_value)
+        if code is None:
+            name = str(label_value).strip()
+            if name not in code_of:
+                raise MoolaError(
+                    f"{at}: unknown class {_shown(name)}: the classes are {', '.join(class_names)} "
+                    f"(build_windows.classes, or the file's labels when that is empty): use one of them or a code 0..{len(class_names) - 1}"
+                )
+            code = code_of[name]
+        elif not 0 <= code < len(class_names):
             raise MoolaError(
-                f"{at}: end {end_text!r} is not a timestamp: write it as ISO, e.g. 2005-03-01 or 2017-05-02T13:00Z"
+                f"{at}: label code {code} is outside 0..{len(class_names) - 1} for the classes {', '.join(class_names)}: fix the code"
             )
-        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
-        raw = series[symbol]
-        end_ns = np.datetime64(end.tz_localize(None).as_unit("ns"))
-        end_bar = int(np.searchsorted(raw.timestamps, end_ns))
-        if end_bar >= raw.n_bars or raw.timestamps[end_bar] != end_ns:
+        end_value = cells[col["end"]]
+        end = _timestamp(end_value)
+        if end is None:
             raise MoolaError(
-                f"{at}: no window of {symbol} ends at {end_text!r}: it is not a bar of {raw.source}; "
+                f"{at}: end {_shown(end_value)} is not a timestamp: write it as ISO, e.g. 2005-03-01 or 2017-05-02T13:00Z"
+            )
+        raw = series[symbol]
+        end_bar = _bar_of(raw, end)
+        if end_bar is None:
+            raise MoolaError(
+                f"{at}: no window of {symbol} ends at {_shown(end_value)}: it is not a bar of {symbol}; "
                 "use the timestamp of the window's last bar"
             )
         if end_bar < window - 1:
             raise MoolaError(
-                f"{at}: no window of {symbol} ends at {end_text!r}: only {end_bar + 1} bars up to it, "
+                f"{at}: no window of {symbol} ends at {_shown(end_value)}: only {end_bar + 1} bars up to it, "
                 f"a window needs {window}; pick a later end"
             )
+        start_bar = end_bar - window + 1
+        start_value = cell("start")
+        if start_value is not None:
+            start = _timestamp(start_value)
+            if start is None:
+                raise MoolaError(f"{at}: start {_shown(start_value)} is not a timestamp: write it as ISO or leave it empty")
+            if _bar_of(raw, start) != start_bar:
+                raise MoolaError(
+                    f"{at}: start {_shown(start_value)} disagrees with the window length: the {window}-bar window "
+                    f"(build_windows.window) ending at {raw.timestamp_text(end_bar)} starts at "
+                    f"{raw.timestamp_text(start_bar)}; fix start or the window length"
+                )
+        spans = []
+        for name in ("span_start", "span_end"):
+            value = cell(name)
+            if value is None:
+                spans.append(NO_SPAN)
+                continue
+            index = _integer(value)
+            if index is None:
+                stamp = _timestamp(value)
+                bar = None if stamp is None else _bar_of(raw, stamp)
+                if bar is None:
+                    raise MoolaError(
+                        f"{at}: {name} {_shown(value)} is neither a bar index 0..{window - 1} nor the timestamp of a bar "
+                        f"of {symbol}: fix it or leave it empty"
+                    )
+                index = bar - start_bar
+            if not 0 <= index < window:
+                raise MoolaError(
+                    f"{at}: {name} {_shown(value)} lies outside the window ({raw.timestamp_text(start_bar)} .. "
+                    f"{raw.timestamp_text(end_bar)}, bars 0..{window - 1}): mark the span inside the window"
+                )
+            spans.append(index)
+        if (spans[0] == NO_SPAN) != (spans[1] == NO_SPAN):
+            raise MoolaError(f"{at}: span_start and span_end go together: give both or neither")
+        if spans[0] > spans[1]:
+            raise MoolaError(f"{at}: span_start (bar {spans[0]}) is after span_end (bar {spans[1]}): fix the span (swap them)")
+        grade = ""
+        if "quality" in col:
+            grade_value = cell("quality")
+            grade = "" if grade_value is None else str(grade_value).strip().upper()
+            if grade not in rank:
+                raise MoolaError(
+                    f"{at}: unknown quality grade {_shown('' if grade_value is None else grade_value)}: "
+                    f"use one of {', '.join(QUALITY_GRADES)} (A best)"
+                )
+        t1_value = cell("t1")
+        t1 = raw.timestamps[end_bar]
+        if t1_value is not None:
+            stamp = _timestamp(t1_value)
+            if stamp is None:
+                raise MoolaError(f"{at}: t1 {_shown(t1_value)} is not a timestamp: write it as ISO or leave it empty")
+            t1 = np.datetime64(stamp.tz_localize(None).as_unit("ns"))
+            if t1 < raw.timestamps[end_bar]:
+                raise MoolaError(
+                    f"{at}: t1 {_shown(t1_value)} is before the window end {raw.timestamp_text(end_bar)}: "
+                    "t1 ends the label's horizon, so fix it to a time at or after the end or leave it empty"
+                )
         key = (symbol, end_bar)
         if key in seen:
-            raise MoolaError(f"{at}: repeats the window {symbol} ending {end_text} of line {seen[key]}: keep one")
+            raise MoolaError(
+                f"{at}: repeats the window {symbol} ending {raw.timestamp_text(end_bar)} of {row_word} {seen[key]}: keep one"
+            )
         seen[key] = line
-        rows.setdefault(symbol, []).append((end_bar, _LABEL_TEXT[label_text]))
-    if not seen:
-        raise MoolaError(f"labels file {where} has a header but no label rows: add one row per labeled window")
-    result = {}
-    for symbol, pairs in rows.items():
-        pairs.sort()
-        end_bars = np.array([p[0] for p in pairs], dtype=np.int64)
-        last_bar = series[symbol].n_bars - 1
-        result[symbol] = FileLabels(
-            end_bars=end_bars,
-            labels=np.array([p[1] for p in pairs], dtype=np.int64),
-            t1_bars=np.minimum(end_bars + horizon, last_bar),
+        if grade and rank[grade] > keep_rank:
+            dropped[grade] = dropped.get(grade, 0) + 1
+            continue
+        picked.setdefault(symbol, []).append((end_bar, code, t1, spans[0], spans[1], grade, line))
+    if not picked:
+        raise MoolaError(
+            f"labels file {where}: build_windows.min_quality = {min_quality} drops every row: lower it or grade more windows"
         )
-    return result
+    by_symbol = {}
+    for symbol, entries in picked.items():
+        entries.sort(key=lambda entry: entry[0])
+        by_symbol[symbol] = FileLabels(
+            end_bars=np.array([e[0] for e in entries], dtype=np.int64),
+            labels=np.array([e[1] for e in entries], dtype=np.int64),
+            t1=np.array([e[2] for e in entries], dtype="datetime64[ns]"),
+            span_start=np.array([e[3] for e in entries], dtype=np.int64),
+            span_end=np.array([e[4] for e in entries], dtype=np.int64),
+            quality=np.array([e[5] for e in entries], dtype=object),
+            lines=np.array([e[6] for e in entries], dtype=np.int64),
+        )
+    return LabelsFile(
+        where=where,
+        row_word=row_word,
+        by_symbol=by_symbol,
+        class_names=class_names,
+        rows=len(rows),
+        dropped_quality=dict(sorted(dropped.items())),
+    )

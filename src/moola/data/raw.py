@@ -9,12 +9,15 @@ Rules (checked in this order; the first broken rule is reported with its first o
    Naive timestamps are refused, because their zone would be a guess: store them with
    ``frame["timestamp"].dt.tz_localize("UTC")`` when they mean UTC. A column mixing zones
    (or mixing naive and aware values) or holding text is refused too;
-4. every price is finite and > 0, and `volume` (when present) is finite and >= 0;
+4. every price is finite and > 0, and `volume` (when present) is finite and >= 0; prices stay
+   finite as float32, the dtype of the window arrays (1e308 is refused);
 5. `high >= low`, `high >= max(open, close)`, `low <= min(open, close)`;
 6. timestamps are unique and strictly increasing (rows are bars in time order);
 7. the series holds at least one window of bars.
 
-Rows are counted from 0, like `start_bar` in windows.parquet.
+Several files of one symbol (`build_windows.symbols`, e.g. one per month) are joined in time
+order; bars that overlap or repeat across two files are refused, naming both. Rows are counted
+from 0 in each file for messages; `start_bar` in windows.parquet counts rows of the joined series.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ class RawSeries:
         ohlc: (n, 4) float64, columns open, high, low, close.
         volume: (n,) float64, or None when the file has no volume column.
         sha256: sha256 of the file's bytes.
+        file_names: names of the files joined into this series, in time order (empty: `source` alone).
+        file_starts: (len(file_names),) int64 first row of each joined file.
     """
 
     symbol: str
@@ -52,6 +57,15 @@ class RawSeries:
     ohlc: np.ndarray
     volume: np.ndarray | None
     sha256: str
+    file_names: tuple[str, ...] = ()
+    file_starts: np.ndarray | None = None
+
+    def sources_of(self, rows: np.ndarray) -> np.ndarray:
+        """(k,) object array: the file each row of the series came from."""
+        if not self.file_names:
+            return np.full(len(rows), self.source, dtype=object)
+        names = np.array(self.file_names, dtype=object)
+        return names[np.searchsorted(self.file_starts, rows, side="right") - 1]
 
     @property
     def n_bars(self) -> int:
@@ -156,6 +170,14 @@ def validate_ohlc_frame(
         check(~np.isfinite(column), "prices must be finite", lambda r, n=name, c=column: f"{n} = {_num(c[r])}")
     if volume is not None:
         check(~np.isfinite(volume), "volume must be finite", lambda r: f"volume = {_num(volume[r])}")
+    with np.errstate(over="ignore"):
+        for name in PRICE_COLUMNS:
+            column = values[name]
+            check(
+                ~np.isfinite(column.astype(np.float32)),
+                "prices must be finite as float32 (|price| < 3.4e38)",
+                lambda r, n=name, c=column: f"{n} = {_num(c[r])}",
+            )
     for name in PRICE_COLUMNS:
         column = values[name]
         check(column <= 0, "prices must be > 0", lambda r, n=name, c=column: f"{n} = {_num(c[r])}")
@@ -232,6 +254,15 @@ def _utc_timestamps(column, where: str) -> np.ndarray:
             f"raw file {where}: column timestamp has type {dtype}, not datetime; store a time-zone-aware "
             "datetime column, e.g. pd.to_datetime(..., utc=True)"
         )
+    # pandas may keep a coarser unit (us, ms) whose range exceeds datetime64[ns]: a year-2300 bar
+    # would wrap around silently in the cast below.
+    outside = ((utc < pd.Timestamp.min) | (utc > pd.Timestamp.max)).to_numpy()
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise MoolaError(
+            f"raw file {where}, row {row}: timestamp {utc.iloc[row]} is outside the nanosecond range "
+            f"{pd.Timestamp.min.year}..{pd.Timestamp.max.year} breaks the rule 'timestamps fit datetime64[ns]': {_FIX}"
+        )
     values = utc.to_numpy(dtype="datetime64[ns]")
     missing = np.flatnonzero(np.isnat(values))
     if missing.size:
@@ -253,3 +284,123 @@ def _numeric_column(column, name: str, where: str) -> np.ndarray:
     # Nullable integer/float columns turn their missing values into NaN here, so the finiteness
     # rule reports them with their row.
     return column.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def resolve_raw_files(raw_dir: Path, raw_files: list[str], symbols: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Expand `build_windows.raw_files` (names or globs) and group the files into symbols.
+
+    Args:
+        raw_dir: data/raw/.
+        raw_files: names or glob patterns under raw_dir; they say which files are read.
+        symbols: {symbol: names or globs}; a file no symbol names is its own symbol (its stem).
+
+    Returns:
+        {symbol: [file name, ...]} in the order the symbols' first files appear in raw_files.
+    """
+    import fnmatch
+
+    names: list[str] = []
+    for pattern in raw_files:
+        if any(ch in pattern for ch in "*?["):
+            matched = sorted(str(p.relative_to(raw_dir)) for p in raw_dir.glob(pattern) if p.is_file())
+            if not matched:
+                raise MoolaError(
+                    f"build_windows.raw_files: pattern {pattern!r} matches no file under "
+                    f"{relative_to_root(raw_dir)}: fix the pattern or add the files"
+                )
+        else:
+            matched = [pattern]
+        names.extend(name for name in matched if name not in names)
+    owner: dict[str, str] = {}
+    for symbol, patterns in symbols.items():
+        for pattern in patterns:
+            hits = [name for name in names if fnmatch.fnmatchcase(name, pattern)]
+            if not hits:
+                raise MoolaError(
+                    f"build_windows.symbols.{symbol}: {pattern!r} names no file of build_windows.raw_files: "
+                    "list the files in raw_files too (globs allowed) or fix the pattern"
+                )
+            for name in hits:
+                if owner.setdefault(name, symbol) != symbol:
+                    raise MoolaError(
+                        f"build_windows.symbols: file {name} is named by both {owner[name]} and {symbol}: "
+                        "give each file one symbol"
+                    )
+    grouped: dict[str, list[str]] = {}
+    for name in names:
+        symbol = owner.get(name, Path(name).stem)
+        if symbol in grouped and name not in owner:
+            raise MoolaError(
+                f"build_windows.raw_files: file {name} has the stem {symbol!r} of another symbol: "
+                f"rename the file or give it a symbol under build_windows.symbols.{symbol}"
+            )
+        grouped.setdefault(symbol, []).append(name)
+    return grouped
+
+
+def join_series(symbol: str, parts: list[RawSeries], min_bars: int) -> RawSeries:
+    """Join the files of one symbol in time order; overlapping or repeated bars are refused.
+
+    Args:
+        symbol: the symbol name.
+        parts: validated series of each file (any order).
+        min_bars: bars needed for one window.
+
+    Returns:
+        One RawSeries; a single part keeps its own source and symbol's name.
+    """
+    if len(parts) == 1 and parts[0].symbol == symbol:
+        return parts[0]
+    ordered = sorted(parts, key=lambda part: (part.timestamps[0], part.timestamps[-1]))
+    for before, after in zip(ordered, ordered[1:]):
+        if after.timestamps[0] <= before.timestamps[-1]:
+            row = int(np.searchsorted(after.timestamps, before.timestamps[-1], side="right")) - 1
+            raise MoolaError(
+                f"raw files {before.source} and {after.source} of symbol {symbol} overlap: {after.source} starts at "
+                f"{after.timestamp_text(0)}, {before.source} ends at {before.timestamp_text(before.n_bars - 1)} "
+                f"({row + 1} bars of {after.source} at or before that end): remove the repeated bars from one file"
+            )
+    n_bars = sum(part.n_bars for part in ordered)
+    if n_bars < min_bars:
+        raise MoolaError(
+            f"symbol {symbol} has {n_bars} bars in {len(ordered)} files, fewer than one window of {min_bars} "
+            "(build_windows.window): add bars or lower the window"
+        )
+    volumes = [part.volume for part in ordered]
+    return RawSeries(
+        symbol=symbol,
+        source=ordered[0].source,
+        timestamps=np.concatenate([part.timestamps for part in ordered]),
+        ohlc=np.concatenate([part.ohlc for part in ordered]),
+        volume=None if any(v is None for v in volumes) else np.concatenate(volumes),
+        sha256="",
+        file_names=tuple(part.source for part in ordered),
+        file_starts=np.cumsum([0] + [part.n_bars for part in ordered[:-1]]).astype(np.int64),
+    )
+
+
+def read_symbols(
+    raw_dir: Path, raw_files: list[str], symbols: dict[str, list[str]], window: int
+) -> tuple[list[RawSeries], list[RawSeries]]:
+    """Read, validate and join every raw file of build_windows.
+
+    Args:
+        raw_dir: data/raw/.
+        raw_files, symbols: build_windows.raw_files and build_windows.symbols.
+        window: bars per window T (each symbol needs one window of bars).
+
+    Returns:
+        (one series per symbol in order, one series per file read), the latter for the manifest.
+    """
+    from moola.paths import resolve_inside
+
+    series, files = [], []
+    for symbol, names in resolve_raw_files(raw_dir, raw_files, symbols).items():
+        min_bars = window if len(names) == 1 else 1
+        parts = [
+            read_raw_series(resolve_inside(raw_dir, name, f"raw file {name!r} in build_windows.raw_files"), name, min_bars)
+            for name in names
+        ]
+        files.extend(parts)
+        series.append(join_series(symbol, parts, window))
+    return series, files

@@ -3,83 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import re
-import typing
-from pathlib import Path
 
 from moola.errors import MoolaError
-from moola.params import require
+from moola.params import BUILD_WINDOWS as SECTION
+from moola.params import BuildWindowsParams, check_version_name  # noqa: F401  (re-exported for callers)
 
-SECTION = "build_windows"
 CREATOR = "moola build-windows"
 PLOT_FILE = "class_examples.png"
-_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-
-
-def _default_raw_files() -> list[str]:
-    return ["SPX_1d.parquet", "IXIC_1d.parquet", "EURUSD_1h.parquet", "GOOG_1d.parquet"]
-
-
-@dataclasses.dataclass
-class BuildWindowsParams:
-    """Section `build_windows:` of params.yaml."""
-
-    version: str = "v1"  # folder name under data/labeled_windows/ and data/unlabeled_windows/
-    raw_files: list[str] = dataclasses.field(default_factory=_default_raw_files)  # parquet under data/raw/
-    window: int = 256  # bars per window T (>= 64, the longest feature look-back)
-    labeled_stride: int = 150  # bars between labeled windows
-    unlabeled_stride: int = 4  # bars between unlabeled windows
-    labels: typing.Literal["triple_barrier", "file"] = "triple_barrier"  # how labeled windows get labels
-    labels_file: str = ""  # CSV under data/ (symbol, end, label) when labels: file
-    barrier_k: float = 4.0  # barriers at +/- k * per-bar volatility target (about sqrt(horizon))
-    horizon: int = 20  # vertical barrier, bars after the window end
-    vol_span: int = 50  # EWM span (bars) of the return volatility target
-    plot_examples: int = 3  # candlestick examples per class in plots/data/
-
-    def validate(self) -> None:
-        from moola.data.features import LONGEST_LOOKBACK, LONGEST_LOOKBACK_FEATURE
-
-        check_version_name(self.version, f"{SECTION}.version")
-        require(bool(self.raw_files), f"{SECTION}.raw_files", "list at least one parquet file under data/raw/")
-        for i, name in enumerate(self.raw_files):
-            require(name.endswith(".parquet"), f"{SECTION}.raw_files[{i}]", f"{name!r} must be a .parquet file")
-            require("@" not in name, f"{SECTION}.raw_files[{i}]", f"{name!r}: '@' is reserved for window ids")
-        stems = [Path(name).stem for name in self.raw_files]
-        duplicates = sorted({stem for stem in stems if stems.count(stem) > 1})
-        require(not duplicates, f"{SECTION}.raw_files", f"symbol {', '.join(duplicates)} is listed twice")
-        require(
-            self.window >= LONGEST_LOOKBACK,
-            f"{SECTION}.window",
-            f"= {self.window} is shorter than the longest feature look-back "
-            f"({LONGEST_LOOKBACK_FEATURE}: {LONGEST_LOOKBACK} bars): use a window >= {LONGEST_LOOKBACK}",
-        )
-        require(self.labeled_stride >= 1, f"{SECTION}.labeled_stride", f"must be >= 1, got {self.labeled_stride}")
-        require(
-            self.unlabeled_stride >= 1, f"{SECTION}.unlabeled_stride", f"must be >= 1, got {self.unlabeled_stride}"
-        )
-        require(self.barrier_k > 0, f"{SECTION}.barrier_k", f"must be > 0, got {self.barrier_k}")
-        require(self.horizon >= 1, f"{SECTION}.horizon", f"must be >= 1 bar, got {self.horizon}")
-        require(
-            2 <= self.vol_span < self.window,
-            f"{SECTION}.vol_span",
-            f"= {self.vol_span} must be >= 2 and < window ({self.window}), so every window end has a volatility target",
-        )
-        require(self.plot_examples >= 0, f"{SECTION}.plot_examples", f"must be >= 0, got {self.plot_examples}")
-        if self.labels == "file":
-            require(
-                bool(self.labels_file),
-                f"{SECTION}.labels_file",
-                "is empty but labels is 'file': name the CSV under data/ (e.g. raw/labels.csv)",
-            )
-
-
-def check_version_name(version: str, key: str) -> None:
-    """Refuse a version that is not a plain folder name (letters, digits, . _ -)."""
-    require(
-        bool(_VERSION_NAME.fullmatch(version)),
-        key,
-        f"{version!r} is not a plain folder name: use letters, digits, '.', '_' or '-' (e.g. v2)",
-    )
 
 
 def add_arguments(parser) -> None:
@@ -92,117 +22,120 @@ def add_arguments(parser) -> None:
     )
 
 
+def workers(threads: int) -> int:
+    """Threads for cutting windows: MOOLA_THREADS, else base.threads, else every CPU (outputs do not depend on it)."""
+    import os
+
+    override = os.environ.get("MOOLA_THREADS")
+    return max(1, int(override) if override else threads or os.cpu_count() or 1)
+
+
 def run(args) -> int:
+    from moola import io
     from moola.artifacts import layout, windows as window_artifact
-    from moola.data.candles import class_examples_png
-    from moola.data.labels import CLASS_NAMES, read_labels_file
-    from moola.data.raw import read_raw_series
-    from moola.data.windows import (
-        file_labeled_windows,
-        triple_barrier_windows,
-        unlabeled_windows,
-        window_meta,
-    )
     from moola.codedeps import code_version
-    from moola.io import sha256_file, write_bytes
+    from moola.data.candles import class_examples_png
+    from moola.data.labels import read_labels_file
+    from moola.data.raw import read_symbols
+    from moola.data.windows import file_labeled_windows, fingerprint_of, triple_barrier_windows, unlabeled_windows
+    from moola.data.windows import window_meta
     from moola.params import load_base, load_params, load_section
     from moola.paths import data_root, project_root, relative_to_root, resolve_inside
 
     params = load_params()
     base = load_base(params)
-    settings = load_section(BuildWindowsParams, SECTION, params)
+    s = load_section(BuildWindowsParams, SECTION, params)
     if args.data_version is not None:
         check_version_name(args.data_version, "--version")
-        settings = dataclasses.replace(settings, version=args.data_version)
+        s = dataclasses.replace(s, version=args.data_version)
     data_dir = data_root()
-    raw_dir = data_dir / layout.RAW
-
-    series = []
-    for name in settings.raw_files:
-        path = resolve_inside(raw_dir, name, f"raw file {name!r} in {SECTION}.raw_files")
-        series.append(read_raw_series(path, name, settings.window))
+    series, files = read_symbols(data_dir / layout.RAW, s.raw_files, s.symbols, s.window)
+    max_gap = s.max_gap_ns()
     labels_source = None
-    if settings.labels == "triple_barrier":
-        labeled = triple_barrier_windows(
-            series, settings.window, settings.labeled_stride, settings.barrier_k, settings.horizon, settings.vol_span
-        )
+    if s.labels == "triple_barrier":
+        plan = triple_barrier_windows(series, s.window, s.labeled_stride, s.barrier_k, s.horizon, s.vol_span, max_gap)
     else:
-        labels_path = resolve_inside(data_dir, settings.labels_file, f"{SECTION}.labels_file")
-        by_symbol = {raw.symbol: raw for raw in series}
-        labeled = file_labeled_windows(
-            series, settings.window, read_labels_file(labels_path, by_symbol, settings.window, settings.horizon)
-        )
-        labels_source = {"file": settings.labels_file, "sha256": sha256_file(labels_path), "rows": labeled.n}
-    if labeled.n == 0:
+        path = resolve_inside(data_dir, s.labels_file, f"{SECTION}.labels_file")
+        labels = read_labels_file(path, {raw.symbol: raw for raw in series}, s.window, s.classes, s.min_quality)
+        plan = file_labeled_windows(series, s.window, labels, max_gap)
+        labels_source = {
+            "file": s.labels_file, "sha256": io.sha256_file(path), "rows": labels.rows, "kept": plan.n,
+            "dropped_by_min_quality": labels.dropped_quality,
+        }
+    if plan.n == 0:
         raise MoolaError(
-            f"no labeled window: every series is shorter than window + horizon "
-            f"({settings.window} + {settings.horizon} bars); add bars or lower {SECTION}.window or {SECTION}.horizon"
+            f"no labeled window: every series is shorter than window + horizon ({s.window} + {s.horizon} bars)"
+            f"{' or every window straddles a gap longer than max_gap' if max_gap else ''}; add bars or lower "
+            f"{SECTION}.window or {SECTION}.horizon"
         )
-    unlabeled = unlabeled_windows(series, settings.window, settings.unlabeled_stride)
-
-    outputs = {
-        "labeled": (layout.window_dir(data_dir, "labeled", settings.version), labeled, settings.labels),
-        "unlabeled": (layout.window_dir(data_dir, "unlabeled", settings.version), unlabeled, "none"),
-    }
-    metas = {kind: window_meta(ws, settings.version, method) for kind, (_, ws, method) in outputs.items()}
-    # Check both folders before writing either, so a refusal changes nothing on disk.
-    suggestion = window_artifact.next_free_version(data_dir, settings.version)
-    bump = f"set {SECTION}.version to a new name (e.g. {suggestion}) or run moola build-windows --version {suggestion}"
-    unchanged = {
-        kind: window_artifact.refuse_rewrite(data_dir, kind, settings.version, metas[kind]["fingerprint"], bump)
-        for kind in outputs
-    }
+    labeled = plan.materialise()
+    unlabeled = unlabeled_windows(series, s.window, s.unlabeled_stride, max_gap, labeled.class_names)
+    sources = [
+        {"file": r.source, "sha256": r.sha256, "rows": r.n_bars, "first": r.timestamp_text(0),
+         "last": r.timestamp_text(r.n_bars - 1)}
+        for r in files
+    ]
     manifest = {
         "creator": CREATOR,
-        "sources": [
-            {
-                "file": raw.source,
-                "sha256": raw.sha256,
-                "rows": raw.n_bars,
-                "first": raw.timestamp_text(0),
-                "last": raw.timestamp_text(raw.n_bars - 1),
-            }
-            for raw in series
-        ],
+        "sources": sources,
         "labels_file": labels_source,
-        "params": {SECTION: dataclasses.asdict(settings), "base": {"seed": base.seed}},
+        "params": {SECTION: dataclasses.asdict(s), "base": {"seed": base.seed}},
         "code": code_version("build_windows"),
     }
-    for kind, (_, window_set, _) in outputs.items():
-        window_artifact.write(
-            data_dir, kind, settings.version, window_set.arrays(), window_set.windows, metas[kind], {**manifest, "kind": kind}
-        )
+    folders = {kind: layout.window_dir(data_dir, kind, s.version) for kind in ("labeled", "unlabeled")}
+    suggestion = window_artifact.next_free_version(data_dir, s.version)
+    bump = f"set {SECTION}.version to a new name (e.g. {suggestion}) or run moola build-windows --version {suggestion}"
+    # The unlabeled arrays stream into the temporary folder first; both folders are checked
+    # before either is renamed into place, so a refusal changes nothing on disk.
+    with io.atomic_directory(folders["unlabeled"]) as tmp:
+        digests, file_sums = window_artifact.stream_arrays(tmp, unlabeled.shapes(), unlabeled.chunks(workers(base.threads)))
+        metas = {
+            "labeled": window_meta(labeled, s.version, s.labels),
+            "unlabeled": window_meta(unlabeled, s.version, "none", fingerprint_of(digests, unlabeled.windows)),
+        }
+        unchanged = {kind: window_artifact.refuse_rewrite(data_dir, kind, s.version, metas[kind]["fingerprint"], bump)
+                     for kind in folders}
+        window_artifact.write(data_dir, "labeled", s.version, labeled.arrays(), labeled.windows, metas["labeled"],
+                              {**manifest, "kind": "labeled", "dropped": labeled.dropped})
+        window_artifact.finish(tmp, unlabeled.windows, metas["unlabeled"],
+                               {**manifest, "kind": "unlabeled", "dropped": unlabeled.dropped}, file_sums)
 
     plot_path = layout.plots_dir(project_root(), "data") / PLOT_FILE
-    if settings.plot_examples > 0:
+    if s.plot_examples > 0:
+        table = labeled.windows
+        has_spans = bool((table["span_start"] >= 0).any())
         png = class_examples_png(
-            labeled.ohlc,
-            labeled.y,
-            labeled.windows["id"].tolist(),
-            CLASS_NAMES,
-            settings.plot_examples,
-            base.seed,
-            title=f"labeled_windows/{settings.version}: {settings.plot_examples} examples per class "
-            f"({settings.labels}), each window / its first close",
+            labeled.ohlc, labeled.y, table["id"].tolist(), labeled.class_names, s.plot_examples, base.seed,
+            title=f"labeled_windows/{s.version}: {s.plot_examples} examples per class "
+            f"({s.labels}), each window / its first close{', shaded: marked span' if has_spans else ''}",
+            spans=(table["span_start"].to_numpy(), table["span_end"].to_numpy()) if has_spans else None,
         )
-        write_bytes(plot_path, png)
+        io.write_bytes(plot_path, png)
+    print_summary(s, series, labeled, unlabeled, unchanged, folders)
+    if s.plot_examples > 0:
+        print(f"  examples  {relative_to_root(plot_path)}")
+    return 0
+
+
+def print_summary(s, series, labeled, unlabeled, unchanged: dict, folders: dict) -> None:
+    """The stage's status lines: per symbol, per version folder, what was dropped."""
+    from moola.paths import relative_to_root
 
     total_bars = sum(raw.n_bars for raw in series)
-    print(f"{CREATOR}: {len(series)} symbols, {total_bars:,} bars, T = {settings.window}")
+    print(f"{CREATOR}: {len(series)} symbols, {total_bars:,} bars, T = {s.window}")
     labeled_per_symbol = labeled.windows["symbol"].value_counts()
     unlabeled_per_symbol = unlabeled.windows["symbol"].value_counts()
     for raw in series:
         n_labeled = int(labeled_per_symbol.get(raw.symbol, 0))
         n_unlabeled = int(unlabeled_per_symbol.get(raw.symbol, 0))
+        files = f" ({len(raw.file_names)} files)" if raw.file_names else ""
         print(
             f"  {raw.symbol:<14} {raw.n_bars:>9,} bars  {raw.timestamp_text(0)} .. {raw.timestamp_text(raw.n_bars - 1)}"
-            f"  labeled {n_labeled:>5,}  unlabeled {n_unlabeled:>8,}"
+            f"  labeled {n_labeled:>5,}  unlabeled {n_unlabeled:>8,}{files}"
         )
     counts = ", ".join(f"{name} {count}" for name, count in labeled.class_counts().items())
-    for kind, (folder, window_set, _) in outputs.items():
+    for kind, window_set in (("labeled", labeled), ("unlabeled", unlabeled)):
         state = "rewritten, content unchanged" if unchanged[kind] else "written"
         extra = f" ({counts})" if kind == "labeled" else ""
-        print(f"  {kind:<9} {window_set.n:>9,} windows{extra} -> {relative_to_root(folder)} [{state}]")
-    if settings.plot_examples > 0:
-        print(f"  examples  {relative_to_root(plot_path)}")
-    return 0
+        dropped = "".join(f"; dropped by {why}: {n:,}" for why, n in window_set.dropped.items())
+        print(f"  {kind:<9} {window_set.n:>9,} windows{extra} -> {relative_to_root(folders[kind])} [{state}]{dropped}")
