@@ -1,12 +1,15 @@
-"""MiniRocket (Dempster, Schmidt & Webb, KDD 2021) in PyTorch, with a calibrated linear classifier.
+"""MiniRocket (Dempster, Schmidt & Webb, KDD 2021): numba kernels on CPU, torch on CUDA, calibrated linear classifier.
 
 The transform, as published in "MINIROCKET: A Very Fast (Almost) Deterministic Transform for
 Time Series Classification":
 
 - 84 fixed kernels of length 9 whose weights are -1 except three positions weighted 2 (every
   choice of 3 positions out of 9). Because the weights sum to zero, a kernel's output is
-  `3 * (sum of its 3 chosen shifted copies) - (sum of all 9 shifted copies)`: the 9 dilated
-  shifts of the input are built once per dilation and every kernel is a combination of them.
+  `3 * (sum of its 3 chosen shifted copies) - (sum of all 9 shifted copies)`. On CPU the
+  compiled kernels (`minirocket_kernels`) build, per series and dilation, each channel's
+  all-nine sum and each distinct channel subset's sum once, then each kernel from three shifted
+  reads; on CUDA the 9 dilated shifts of a chunk are built once per dilation and one matrix
+  product combines them for all 84 kernels.
 - Dilations spread exponentially from 1 up to the input length (at most
   `max_dilations_per_kernel` distinct values); smaller dilations, which repeat after
   flooring, get proportionally more features.
