@@ -60,7 +60,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--windows", type=int, default=20_000, help="windows in the throughput test")
     parser.add_argument("--length", type=int, default=256, help="bars per window in the throughput test")
     parser.add_argument("--channels", type=int, default=4, help="channels per window in the throughput test")
-    parser.add_argument("--runs", type=int, default=5, help="alternating timed runs per implementation and thread count")
+    parser.add_argument("--runs", type=int, default=5, help="alternating timed runs per implementation and thread")
     parser.add_argument("--target", type=float, default=2.0, help="speed ratio moola / aeon the sign test checks")
     parser.add_argument("--device", default="cpu", help="cpu or cuda for moola's MiniRocket")
     parser.add_argument("--skip-accuracy", action="store_true")
@@ -286,6 +286,14 @@ def throughput(args, folder: str) -> bool:
     return all_met
 
 
+def numba_version() -> str:
+    try:
+        import numba
+    except ImportError:
+        return "not installed"
+    return numba.__version__
+
+
 def main() -> int:
     args = parse_args()
     if args.serve_aeon:
@@ -297,7 +305,8 @@ def main() -> int:
     torch.set_num_threads(threads)
     with tempfile.TemporaryDirectory() as folder:
         worker = AeonWorker(args.aeon_python, threads)
-        print(f"moola: torch {torch.__version__}, numpy {np.__version__}; baseline: {worker.versions}; device {args.device}")
+        moola_versions = f"torch {torch.__version__}, numpy {np.__version__}, numba {numba_version()}"
+        print(f"moola: {moola_versions}; baseline: {worker.versions}; device {args.device}")
         if not args.skip_accuracy:
             accuracy_table(args, worker, folder)
         worker.close()

@@ -1,4 +1,4 @@
-"""MiniRocket: kernels, dilations, PPV features against a direct convolution, compiled vs torch paths, determinism, state round trip."""
+"""MiniRocket: kernels, dilations, PPV against a direct convolution, compiled vs torch path, determinism, state."""
 
 from __future__ import annotations
 

@@ -407,8 +407,7 @@ class MiniRocket:
         torch path does (all 84 kernels on every example, then the diagonal).
         """
         if self.device.type == "cpu":
-            from moola.models import minirocket_kernels
-
+            minirocket_kernels = _compiled_kernels()
             mask = self.channel_mask_[d_index].numpy()  # (84, C)
             channels = np.argsort(~mask, axis=1, kind="stable").astype(np.int64)  # subset first, ascending
             outputs = np.empty((NUM_KERNELS, examples.shape[1]), dtype=np.float32)
@@ -460,8 +459,7 @@ class MiniRocket:
         Each worker claims chunks of `chunk_size` series (default 64) in turn; a series' features
         do not depend on its chunk or worker, so the result is the same for any thread count.
         """
-        from moola.models import minirocket_kernels
-
+        minirocket_kernels = _compiled_kernels()
         X = np.ascontiguousarray(series.numpy(), dtype=np.float32)  # (N, T, C)
         features = np.empty((len(X), self.num_output_features), dtype=np.float32)  # (N, F)
         subset_channels, subset_sizes, kernel_subset = self._subset_tables
@@ -610,6 +608,18 @@ class MiniRocket:
         """(N, F) features -> (N, K_seen) logits of the fitted linear classifier."""
         standardised = (features - self.feature_mean_) / self.feature_scale_
         return (standardised @ self.coef_.T + self.intercept_) / self.temperature_
+
+
+def _compiled_kernels() -> Any:
+    """The numba CPU kernels module, imported on first use (numba's import and cache load take a while)."""
+    try:
+        from moola.models import minirocket_kernels
+    except ImportError as error:
+        raise MoolaError(
+            f"MiniRocket on CPU needs numba ({error}): install the project's dependencies "
+            "(`pip install -e .` or `uv sync`), or use device='cuda'"
+        ) from None
+    return minirocket_kernels
 
 
 def _subset_tables(channel_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
