@@ -83,12 +83,12 @@ def _subset_sum(padded, sums, base, dilation, channels, size, window, window_sum
             window_sums[t] += more_sums[t]
 
 
-@numba.njit(nogil=True, cache=True, fastmath=True)
+@numba.njit(nogil=True, cache=True, fastmath={"reassoc"})
 def _count_positive(out, lo, hi, bias):
     """How many of out[lo:hi] exceed bias, counted in float32.
 
-    The count is exact below 2**24, so fastmath's reordering of the sum (which lets it
-    vectorise) cannot change the result.
+    The count is exact below 2**24, so letting LLVM reassociate the sum (which lets it
+    vectorise; no other fast-math flag is set) cannot change the result.
     """
     pooled = out[lo:hi]  # a slice, so the index below is known to be >= 0 and the loop vectorises
     positive = np.float32(0.0)
