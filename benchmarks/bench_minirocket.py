@@ -18,8 +18,8 @@ aeon is not a dependency of moola and pins older numpy/pandas, so it lives in it
 environment and runs in a worker process (this script with `--serve-aeon`, started with that
 environment's python); moola runs in this process, in the project's environment:
 
-    python -m venv .venv-aeon && .venv-aeon/bin/pip install aeon
-    PYTHONPATH=src python benchmarks/bench_minirocket.py --aeon-python .venv-aeon/bin/python
+    python -m venv ~/.venvs/aeon && ~/.venvs/aeon/bin/pip install aeon
+    PYTHONPATH=src python benchmarks/bench_minirocket.py --aeon-python ~/.venvs/aeon/bin/python
 
 Without `--aeon-python` the worker uses this interpreter, which then needs aeon itself. The UCR
 files come from aeon's wheel, read by the worker. Prints one accuracy row per dataset and one
@@ -82,11 +82,15 @@ def random_walks(windows: int, length: int, channels: int):
 
 def serve_aeon() -> int:
     """Answer JSON commands on stdin, one per line, with one JSON line each on stdout."""
-    import aeon
-    import numba
-    import numpy as np
-    from aeon.datasets import load_from_ts_file
-    from aeon.transformations.collection.convolution_based import MiniRocket as AeonMiniRocket
+    try:
+        import aeon
+        import numba
+        import numpy as np
+        from aeon.datasets import load_from_ts_file
+        from aeon.transformations.collection.convolution_based import MiniRocket as AeonMiniRocket
+    except ImportError as error:
+        print(f"bench_minirocket: {sys.executable} cannot import aeon ({error})", file=sys.stderr)
+        return 2
 
     model, X = None, None
     for line in sys.stdin:
@@ -148,8 +152,8 @@ class AeonWorker:
         if not line:
             sys.exit(
                 "bench_minirocket: the aeon worker stopped (is aeon installed there?). Make an environment "
-                "with `python -m venv .venv-aeon && .venv-aeon/bin/pip install aeon` and pass "
-                "--aeon-python .venv-aeon/bin/python"
+                "with `python -m venv ~/.venvs/aeon && ~/.venvs/aeon/bin/pip install aeon` and pass "
+                "--aeon-python ~/.venvs/aeon/bin/python"
             )
         return json.loads(line)
 
