@@ -1,4 +1,4 @@
-"""MiniRocket: kernels, dilations, PPV features against a direct convolution, determinism, state round trip."""
+"""MiniRocket: kernels, dilations, PPV against a direct convolution, compiled vs torch path, determinism, state."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from moola.models.minirocket import (
     NUM_KERNELS,
     MiniRocket,
     _kernel_selection,
+    _subset_tables,
     fit_dilations,
     low_discrepancy_quantiles,
 )
@@ -94,6 +95,42 @@ def test_features_match_a_direct_convolution_with_the_published_weights(channels
             for row in range(2):
                 expected = direct_feature(model, X[row], d_index, kernel, quantile)
                 assert features[row, offset] == pytest.approx(expected, abs=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 4, 11])
+def test_compiled_cpu_kernels_agree_with_the_torch_path(channels):
+    # The torch path is the CUDA one; on CPU both must give the same features up to float
+    # rounding next to a bias (a comparison that flips moves a feature by 1 / pooled length).
+    X, y = series(n=10, length=70, channels=channels)
+    model = MiniRocket(num_features=SMALL, seed=1).fit(X, y)
+    compiled = model.transform(X)
+    torch_path = model._transform_torch(torch.from_numpy(X)).numpy()
+    differing = compiled != torch_path
+    assert differing.mean() < 1e-3
+    assert np.abs(compiled - torch_path).max() <= 1 / (70 - 8 * int(model.dilations_[-1])) + 1e-6
+    # Bias fitting: kernel k's output on example k, compiled against the torch matrix product.
+    examples = torch.from_numpy(X[np.arange(NUM_KERNELS) % len(X)])
+    for d_index, dilation in enumerate(model.dilations_.tolist()):
+        own = model._own_outputs(examples, d_index, dilation)
+        x = examples.permute(0, 2, 1).contiguous()
+        reference = model._kernel_outputs(x, d_index, dilation)[torch.arange(NUM_KERNELS), torch.arange(NUM_KERNELS)]
+        assert torch.allclose(own, reference, rtol=1e-5, atol=1e-4)
+
+
+def test_subset_tables_name_every_kernels_channels():
+    rng = np.random.default_rng(0)
+    mask = rng.random((3, NUM_KERNELS, 5)) < 0.4
+    mask[:, :, 0] |= ~mask.any(-1)  # every kernel has at least one channel
+    subset_channels, subset_sizes, kernel_subset = _subset_tables(mask)
+    for d in range(3):
+        distinct = int((subset_sizes[d] > 0).sum())
+        assert distinct == len({tuple(row) for row in mask[d]})
+        assert (subset_sizes[d, distinct:] == 0).all()
+        for k in range(NUM_KERNELS):
+            s = kernel_subset[d, k]
+            assert s < distinct
+            channels = subset_channels[d, s, : subset_sizes[d, s]]
+            assert list(channels) == sorted(channels) == list(np.flatnonzero(mask[d, k]))
 
 
 def test_biases_are_quantiles_of_training_outputs_so_training_features_are_spread():

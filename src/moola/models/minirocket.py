@@ -1,12 +1,15 @@
-"""MiniRocket (Dempster, Schmidt & Webb, KDD 2021) in PyTorch, with a calibrated linear classifier.
+"""MiniRocket (Dempster, Schmidt & Webb, KDD 2021): numba kernels on CPU, torch on CUDA, calibrated linear classifier.
 
 The transform, as published in "MINIROCKET: A Very Fast (Almost) Deterministic Transform for
 Time Series Classification":
 
 - 84 fixed kernels of length 9 whose weights are -1 except three positions weighted 2 (every
   choice of 3 positions out of 9). Because the weights sum to zero, a kernel's output is
-  `3 * (sum of its 3 chosen shifted copies) - (sum of all 9 shifted copies)`: the 9 dilated
-  shifts of the input are built once per dilation and every kernel is a combination of them.
+  `3 * (sum of its 3 chosen shifted copies) - (sum of all 9 shifted copies)`. On CPU the
+  compiled kernels (`minirocket_kernels`) build, per series and dilation, each channel's
+  all-nine sum and each distinct channel subset's sum once, then each kernel from three shifted
+  reads; on CUDA the 9 dilated shifts of a chunk are built once per dilation and one matrix
+  product combines them for all 84 kernels.
 - Dilations spread exponentially from 1 up to the input length (at most
   `max_dilations_per_kernel` distinct values); smaller dilations, which repeat after
   flooring, get proportionally more features.
@@ -54,7 +57,8 @@ RIDGE_ALPHAS = np.logspace(-3, 3, 10)  # the paper's RidgeClassifierCV grid
 # buffer; these bound the buffer (64 MiB per CPU worker, 1 GiB on a GPU) and so the chunk size.
 _COMPARE_BUFFER_ELEMENTS = 16 * 1024 * 1024
 _CUDA_COMPARE_BUFFER_ELEMENTS = 256 * 1024 * 1024
-_CPU_CHUNK = 8  # series per chunk on CPU: small enough for one core's cache
+_CPU_CHUNK = 64  # series per call of the compiled kernels: enough to spread over the workers
+_TORCH_CPU_CHUNK = 8  # series per chunk of the torch path on CPU: small enough for one core's cache
 _CUDA_CHUNK = 1024  # series per chunk on a GPU: large enough to keep it busy
 
 
@@ -170,7 +174,7 @@ class MiniRocket:
         C: inverse L2 strength of the logistic regression.
         seed: drives every random draw (channel subsets, bias examples); same seed, same model.
         device: "cpu" or "cuda"; the transform and the classifier run there.
-        chunk_size: series transformed at once (default 8 on CPU, 1024 on CUDA); bounds memory,
+        chunk_size: series transformed at once (default 64 on CPU, 1024 on CUDA); bounds memory,
             does not change results.
         n_classes: when set, probabilities have columns 0..n_classes-1 even if a class is
             absent from the training labels (its column is 0); else columns are the seen labels.
@@ -373,9 +377,7 @@ class MiniRocket:
         offset = 0
         for d_index, (dilation, per_kernel) in enumerate(zip(dilations, features_per_dilation)):
             examples = torch.from_numpy(rng.integers(0, n_series, NUM_KERNELS))
-            x = series[examples].to(self.device).permute(0, 2, 1).contiguous()  # (84, T, C) -> (84, C, T)
-            outputs = self._kernel_outputs(x, d_index, dilation)  # (84 examples, 84 kernels, T)
-            own = outputs[torch.arange(NUM_KERNELS), torch.arange(NUM_KERNELS)]  # kernel k on example k: (84, T)
+            own = self._own_outputs(series[examples], d_index, dilation)  # kernel k on example k: (84, T)
             count = NUM_KERNELS * per_kernel
             q = torch.from_numpy(quantiles[offset : offset + count].reshape(NUM_KERNELS, per_kernel))
             biases[offset : offset + count] = _row_quantiles(own.double().cpu(), q).float().flatten()
@@ -396,6 +398,31 @@ class MiniRocket:
         chosen_three = mask[:, :, :, None] * selection[None, :, None, :]  # (D, 84, C, 9)
         weights = torch.cat([3.0 * chosen_three.flatten(2), -mask], dim=2)  # (D, 84, C*9 + C)
         self._kernel_weights = weights.to(self.device)
+        self._subset_tables = _subset_tables(self.channel_mask_.numpy())
+
+    def _own_outputs(self, examples: torch.Tensor, d_index: int, dilation: int) -> torch.Tensor:
+        """Kernel k's zero-padded output on series examples[k] at one dilation: (84, T, C) -> (84, T).
+
+        On CPU the compiled kernels compute it with the transform's own arithmetic; on CUDA the
+        torch path does (all 84 kernels on every example, then the diagonal).
+        """
+        if self.device.type == "cpu":
+            minirocket_kernels = _compiled_kernels()
+            mask = self.channel_mask_[d_index].numpy()  # (84, C)
+            channels = np.argsort(~mask, axis=1, kind="stable").astype(np.int64)  # subset first, ascending
+            outputs = np.empty((NUM_KERNELS, examples.shape[1]), dtype=np.float32)
+            minirocket_kernels.own_outputs(
+                np.ascontiguousarray(examples.numpy()),
+                dilation,
+                int(self.dilations_[-1]),
+                channels,
+                mask.sum(1).astype(np.int64),
+                outputs,
+            )
+            return torch.from_numpy(outputs)
+        x = examples.to(self.device).permute(0, 2, 1).contiguous()  # (84, T, C) -> (84, C, T)
+        outputs = self._kernel_outputs(x, d_index, dilation)  # (84 examples, 84 kernels, T)
+        return outputs[torch.arange(NUM_KERNELS), torch.arange(NUM_KERNELS)]  # (84, T)
 
     def _kernel_outputs(self, x: torch.Tensor, d_index: int, dilation: int) -> torch.Tensor:
         """All 84 kernels at one dilation, zero-padded ('same' length): (B, C, T) -> (B, 84, T)."""
@@ -411,24 +438,74 @@ class MiniRocket:
         return torch.matmul(self._kernel_weights[d_index], stack)  # (84, C*10) @ (B, C*10, T) -> (B, 84, T)
 
     def _transform_tensor(self, series: torch.Tensor) -> torch.Tensor:
-        """(N, T, C) CPU float tensor -> (N, F) PPV features on self.device, chunk by chunk.
+        """(N, T, C) CPU float tensor -> (N, F) PPV features on self.device.
 
-        On CPU the chunks are shared among `torch.get_num_threads()` worker threads, each
-        running torch single-threaded (torch releases the GIL inside its kernels). A chunk of a
-        few series then stays in one core's cache, and there is no barrier per tensor operation,
-        which on a busy machine makes intra-op threading many times slower.
+        CPU: the compiled kernels (`minirocket_kernels`), chunks of series shared among
+        `torch.get_num_threads()` worker threads (the kernels release the GIL). CUDA: torch.
         """
-        n_series, input_length, num_channels = series.shape
+        _, input_length, num_channels = series.shape
         if (input_length, num_channels) != (self.input_length_, self.num_channels_):
             raise MoolaError(
                 f"MiniRocket was fitted on series of T = {self.input_length_} bars x C = {self.num_channels_} "
                 f"channels, got T = {input_length} x C = {num_channels}: transform series of the fitted shape"
             )
+        if self.device.type == "cpu":
+            return self._transform_compiled(series)
+        return self._transform_torch(series)
+
+    def _transform_compiled(self, series: torch.Tensor) -> torch.Tensor:
+        """(N, T, C) CPU float tensor -> (N, F) PPV features with the compiled CPU kernels.
+
+        Each worker claims chunks of `chunk_size` series (default 64) in turn; a series' features
+        do not depend on its chunk or worker, so the result is the same for any thread count.
+        """
+        minirocket_kernels = _compiled_kernels()
+        X = np.ascontiguousarray(series.numpy(), dtype=np.float32)  # (N, T, C)
+        features = np.empty((len(X), self.num_output_features), dtype=np.float32)  # (N, F)
+        subset_channels, subset_sizes, kernel_subset = self._subset_tables
+        fitted = (
+            self.dilations_.numpy(),
+            self.features_per_dilation_.numpy(),
+            subset_channels,
+            subset_sizes,
+            kernel_subset,
+            self.biases_.numpy(),
+        )
+        chunk = self.chunk_size or _CPU_CHUNK
+        starts = list(range(0, len(X), chunk))
+        remaining = iter(starts)
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    start = next(remaining, None)
+                if start is None:
+                    return
+                minirocket_kernels.transform_rows(X[start : start + chunk], *fitted, features[start : start + chunk])
+
+        workers = max(1, min(torch.get_num_threads(), len(starts)))
+        if workers == 1:
+            work()
+        else:
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                for job in [pool.submit(work) for _ in range(workers)]:
+                    job.result()
+        return torch.from_numpy(features)
+
+    def _transform_torch(self, series: torch.Tensor) -> torch.Tensor:
+        """(N, T, C) CPU float tensor -> (N, F) PPV features with torch on self.device, chunk by chunk.
+
+        The CUDA path (it also runs on CPU, where tests compare it with the compiled kernels). On
+        CPU the chunks are shared among `torch.get_num_threads()` worker threads, each running
+        torch single-threaded (torch releases the GIL inside its kernels).
+        """
+        n_series, input_length, _ = series.shape
         features = torch.empty(n_series, self.num_output_features, dtype=torch.float32, device=self.device)
         compare_per_series = NUM_KERNELS * int(self.features_per_dilation_.max()) * input_length
         on_cpu = self.device.type == "cpu"
         budget = _COMPARE_BUFFER_ELEMENTS if on_cpu else _CUDA_COMPARE_BUFFER_ELEMENTS
-        default_chunk = _CPU_CHUNK if on_cpu else _CUDA_CHUNK
+        default_chunk = _TORCH_CPU_CHUNK if on_cpu else _CUDA_CHUNK
         chunk = max(1, min(self.chunk_size or default_chunk, budget // compare_per_series))
         starts = list(range(0, n_series, chunk))
 
@@ -531,6 +608,41 @@ class MiniRocket:
         """(N, F) features -> (N, K_seen) logits of the fitted linear classifier."""
         standardised = (features - self.feature_mean_) / self.feature_scale_
         return (standardised @ self.coef_.T + self.intercept_) / self.temperature_
+
+
+def _compiled_kernels() -> Any:
+    """The numba CPU kernels module, imported on first use (numba's import and cache load take a while)."""
+    try:
+        from moola.models import minirocket_kernels
+    except ImportError as error:
+        raise MoolaError(
+            f"MiniRocket on CPU needs numba ({error}): install the project's dependencies "
+            "(`pip install -e .` or `uv sync`), or use device='cuda'"
+        ) from None
+    return minirocket_kernels
+
+
+def _subset_tables(channel_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct channel subsets per dilation, for the compiled kernels.
+
+    Args:
+        channel_mask: (D, 84, C) bool, kernel k at dilation d sums channels channel_mask[d, k].
+
+    Returns:
+        subset_channels (D, S, C) int64 (each subset's channels first, ascending), subset_sizes
+        (D, S) int64 (0 past a dilation's last subset) and kernel_subset (D, 84) int64.
+    """
+    n_dilations, n_kernels, n_channels = channel_mask.shape
+    per_dilation = [np.unique(channel_mask[d], axis=0, return_inverse=True) for d in range(n_dilations)]
+    width = max(len(unique) for unique, _ in per_dilation)
+    subset_channels = np.zeros((n_dilations, width, n_channels), dtype=np.int64)
+    subset_sizes = np.zeros((n_dilations, width), dtype=np.int64)
+    kernel_subset = np.zeros((n_dilations, n_kernels), dtype=np.int64)
+    for d, (unique, inverse) in enumerate(per_dilation):
+        subset_channels[d, : len(unique)] = np.argsort(~unique, axis=1, kind="stable")
+        subset_sizes[d, : len(unique)] = unique.sum(1)
+        kernel_subset[d] = inverse.reshape(-1)
+    return subset_channels, subset_sizes, kernel_subset
 
 
 def _row_quantiles(values: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
