@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -203,7 +204,8 @@ def make_pod_python(base: Path) -> Path:
     (pod_site,) = (venv / "lib").glob("python*/site-packages")
     (pod_site / "_pod_shared_site.pth").write_text(f"import site; site.addsitedir({str(shared)!r})\n")
     python = venv / "bin" / "python"
-    probe = subprocess.run([str(python), "-c", "import moola"], capture_output=True)
+    clean = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
+    probe = subprocess.run([str(python), "-c", "import moola"], capture_output=True, env=clean)
     if probe.returncode == 0:
         raise RuntimeError("the pod interpreter must not see this environment's moola")
     return python

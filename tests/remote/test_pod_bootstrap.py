@@ -40,6 +40,7 @@ def pod_env(env, pod_python, origin, tmp_path):
         PYTHON=str(pod_python),
         PIP_NO_BUILD_ISOLATION="0",  # pip's inverted switch: 0 = build with what is installed (offline)
     )
+    environment.pop("PYTHONPATH", None)  # the pod imports the moola it installed from its clone
     # The pod's interpreter comes first; this environment's scripts (and its moola) are not visible.
     visible = [p for p in environment["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent]
     stand_in = offline_make_setup(tmp_path / "make-stand-in", pod_python, environment)

@@ -127,3 +127,4 @@ def test_the_job_url_is_put_back_even_after_a_killed_job(toy):
     (repo / ".dvc" / "tmp" / "moola-pod-config.local.saved").write_text(original)  # as a SIGKILL leaves it
     assert restore_config(repo) is True
     assert local.read_text() == original
+

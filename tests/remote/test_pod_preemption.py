@@ -76,6 +76,7 @@ class Scenario:
         self.pods += 1
         where = clone(self.origin, self.tmp_path / f"{self.name}-pod{self.pods}", self.env)
         env = dict(self.env)
+        env["PYTHONPATH"] = str(where / "src")  # the pod runs its clone's code
         if kill_at_git:
             shim = self.tmp_path / f"{self.name}-shim"
             shim.mkdir(exist_ok=True)

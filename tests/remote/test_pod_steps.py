@@ -185,3 +185,23 @@ def test_state_uploader_sends_each_saved_state_once_and_a_last_one_at_the_end(tm
         assert store.sent == [("key-1", b"epoch 1")]
     assert store.sent == [("key-1", b"epoch 1"), ("key-1", b"epoch 2!")]  # the exit flushes the last save
     assert uploader.uploads == 2 and uploader.bytes_uploaded == len(b"epoch 1") + len(b"epoch 2!")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied",
+         "denied access: the key is valid but may not read or write bucket 'moola-dvc'; check the key's permissions"),
+        ("botocore.exceptions.NoCredentialsError: Unable to locate credentials",
+         "no credentials found: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        ("An error occurred (NoSuchBucket) when calling the ListObjectsV2 operation",
+         "bucket 'moola-dvc' does not exist at https://s3.example.test: create it"),
+    ],
+)
+def test_failure_texts_without_a_server_case_are_explained_too(text, expected):
+    from moola.remote.store import RemoteFacts, explain_remote_failure
+
+    facts = RemoteFacts(name="s3", url="s3://moola-dvc/cache", endpoint="https://s3.example.test")
+    message = explain_remote_failure(text, facts)
+    assert message is not None and expected in message and "\n" not in message
+    assert explain_remote_failure("some unrelated failure", facts) is None

@@ -42,7 +42,7 @@ def test_laptop_pretrain_pod_train_pod_laptop_each_pod_does_its_work_once(
     assert "moola pod: pretrain_ts2vec must run: dvc.lock has no entry for it" in first.stdout
     assert len(re.findall(r"^epoch 1/1 ", first.stdout, re.MULTILINE)) == 1
     assert "artifacts/ts2vec/encoder_v1.pt of pretrain_ts2vec verified on DVC remote 's3'" in first.stdout
-    assert not (Path(environment["MOOLA_WORKDIR"]) / "data" / "synthetic_cache").exists()  # not its input
+    assert not (Path(environment["MOOLA_WORKDIR"]) / "data" / "synthetic_cache" / "v1_temporal_q0.9_r0.5").exists()
 
     # Laptop: merge the pod's branch with the printed command, push main.
     bring_home(laptop, first.stdout, env)
