@@ -83,6 +83,7 @@ def pod_run(stage: str, ref: str, scratch: Path, env: dict, origin: Path, real_i
         MOOLA_REPO_URL=str(origin), MOOLA_GIT_REF=ref, MOOLA_WORKDIR=str(pod_root / "moola"),
         MOOLA_POD_REPORT=str(pod_root / "report.json"), PYTHON=str(python), PIP_NO_BUILD_ISOLATION="0",
     )
+    environment.pop("PYTHONPATH", None)  # the pod imports the moola it installed from its clone
     visible = [p for p in environment["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent]
     front = [str(python.parent)]
     if real_install:
