@@ -3,19 +3,24 @@
 A local `rclone serve s3` plays the remote. A "laptop" clone of this repository (default raw
 data and window sizes) runs build_windows, make_splits and synth_cache and pushes them. Then
 scripts/pod/bootstrap.sh runs on a fresh clone, as on a pod, first for pretrain_ts2vec and then,
-from that pod's result branch, on another fresh clone for train. Each pod interpreter has the
-dependencies but not moola, so the install step really installs the clone (offline).
+from that pod's result branch, on another fresh clone for train, and once more for train on a
+third clone (the work is done: it must pull and run nothing).
+
+Install: with --real-install the bootstrap runs the project's real `make setup` (needs the
+package index; what a pod pays). Without it, an offline stand-in makes the same .venv from
+packages already here, so the install column is then only venv + editable install.
 
 Printed per stage:
 - bytes pulled (data objects) against the bytes its inputs really need (target 1.0: nothing
   else pulled) and against the whole remote at that moment (the baseline: `dvc pull` of all);
-- the bootstrap's seconds split into install, pull, run and push.
+- bytes the pod added to the remote (outputs, run-cache entry, metrics and plots objects);
+- the bootstrap's seconds split into install, decide, pull, run and push.
 Baseline for time: a full `dvc pull` of the final remote into a fresh clone.
 
 Training is shortened (1 TS2Vec epoch over 256 windows, 3 classifier epochs, a small encoder)
 so the figures are about moving data, not about training; the data is full size.
 
-Usage: python benchmarks/bench_pod_pull.py [--quick]   (--quick: the tests' tiny data)
+Usage: python benchmarks/bench_pod_pull.py [--quick] [--real-install]   (--quick: the tests' tiny data)
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import yaml
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "tests" / "remote"))
 
-from pod_project import clone, make_origin, make_pod_python  # noqa: E402
+from pod_project import clone, make_origin, make_pod_python, offline_make_setup  # noqa: E402
 from s3server import S3Server, client_env, dvc, find_rclone, run  # noqa: E402
 
 
@@ -68,17 +73,25 @@ def bench_project(scratch: Path, quick: bool) -> Path:
     return project
 
 
-def pod_run(stage: str, ref: str, scratch: Path, env: dict, origin: Path) -> dict:
+def pod_run(stage: str, ref: str, scratch: Path, env: dict, origin: Path, real_install: bool,
+            name: str) -> dict:
     """Bootstrap `stage` on a fresh workdir with a fresh pod interpreter; return its report."""
-    pod_root = scratch / f"pod-{stage}"
+    pod_root = scratch / f"pod-{name}"
     python = make_pod_python(pod_root / "python")
     environment = dict(env)
     environment.update(
         MOOLA_REPO_URL=str(origin), MOOLA_GIT_REF=ref, MOOLA_WORKDIR=str(pod_root / "moola"),
         MOOLA_POD_REPORT=str(pod_root / "report.json"), PYTHON=str(python), PIP_NO_BUILD_ISOLATION="0",
     )
+    environment.pop("PYTHONPATH", None)  # the pod imports the moola it installed from its clone
     visible = [p for p in environment["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent]
-    environment["PATH"] = os.pathsep.join([str(python.parent), *visible])
+    front = [str(python.parent)]
+    if real_install:
+        for name in ("PIP_NO_INDEX", "PIP_NO_BUILD_ISOLATION"):
+            environment.pop(name, None)
+    else:
+        front.insert(0, str(offline_make_setup(pod_root / "make-stand-in", python, environment)))
+    environment["PATH"] = os.pathsep.join([*front, *visible])
     started = time.perf_counter()
     run(["bash", str(REPO_ROOT / "scripts" / "pod" / "bootstrap.sh"), stage], scratch, environment, timeout=3600)
     report = json.loads((pod_root / "report.json").read_text())
@@ -93,6 +106,7 @@ def mib(n: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny synthetic raw data (as in the tests)")
+    parser.add_argument("--real-install", action="store_true", help="run the real `make setup` (package index needed)")
     args = parser.parse_args()
     rclone = find_rclone()
     if rclone is None:
@@ -117,11 +131,13 @@ def main() -> None:
 
         rows = []
         ref = "main"
-        for stage in ("pretrain_ts2vec", "train"):
+        for name, stage in (("pretrain_ts2vec", "pretrain_ts2vec"), ("train", "train"), ("train again", "train")):
             remote_before = server.bucket_bytes()
-            report = pod_run(stage, ref, scratch, env, origin)
-            ref = report["branch"]
-            rows.append((stage, report, remote_before))
+            report = pod_run(stage, ref, scratch, env, origin, args.real_install, name.replace(" ", "-"))
+            if report["decision"] == "run":
+                ref = report["branch"]
+            report["bytes_pushed"] = server.bucket_bytes() - remote_before
+            rows.append((name, report, remote_before))
 
         fresh = clone(origin, scratch / "full-pull", env, branch=ref)
         started = time.perf_counter()
@@ -132,23 +148,26 @@ def main() -> None:
         server.stop()
 
     print()
-    print("stage            inputs needed   data pulled  pulled/needed   remote then  pulled/remote"
-          "  manifests")
-    for stage, report, remote in rows:
+    print("pod              decision  inputs needed   data pulled  pulled/needed   remote then  pulled/remote"
+          "  manifests     pushed")
+    for name, report, remote in rows:
         needed, pulled = report["bytes_inputs"], report["bytes_pulled"]
-        print(f"{stage:16s} {mib(needed)} {mib(pulled)}  {pulled / needed:13.3f} {mib(remote)}"
-              f"  {pulled / remote:13.3f}  {report['bytes_manifests']:6d} B")
+        ratio = f"{pulled / needed:13.3f}" if needed else f"{'-':>13s}"
+        print(f"{name:16s} {report['decision']:8s} {mib(needed)} {mib(pulled)}  {ratio} {mib(remote)}"
+              f"  {pulled / remote:13.3f}  {report['bytes_manifests']:6d} B {report['bytes_pushed']:9d} B")
     print()
-    print("stage            install     pull      run     push   bootstrap wall")
-    for stage, report, _ in rows:
+    install = "install (make setup)" if args.real_install else "install (offline stand-in)"
+    print(f"pod              {install}   decide     pull      run     push   bootstrap wall")
+    for name, report, _ in rows:
         s = report["seconds"]
-        print(f"{stage:16s} {s['install']:6.1f} s {s['pull']:6.1f} s {s['run']:6.1f} s {s['push']:6.1f} s"
-              f"   {report['wall']:8.1f} s")
+        cells = "".join(f"{s[k]:6.1f} s  " if k in s else f"{'-':>6s}    " for k in ("decide", "pull", "run", "push"))
+        print(f"{name:16s} {s['install']:20.1f} s   {cells} {report['wall']:8.1f} s")
     print()
     print(f"baseline: full dvc pull of the final remote ({mib(full_bytes)}) into a fresh clone: {full_pull_s:.1f} s")
-    for stage, report, _ in rows:
-        print(f"  {stage}: pull phase {report['seconds']['pull']:.1f} s = "
-              f"{report['seconds']['pull'] / full_pull_s:.2f} x the full pull")
+    for name, report, _ in rows:
+        if "pull" in report["seconds"]:
+            print(f"  {name}: pull phase {report['seconds']['pull']:.1f} s = "
+                  f"{report['seconds']['pull'] / full_pull_s:.2f} x the full pull")
     shutil.rmtree(scratch, ignore_errors=True)
 
 

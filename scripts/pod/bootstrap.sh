@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fresh-pod bootstrap: GPU check, clone, install, then `moola pod run STAGE` (pull, run, push).
+# Fresh-pod bootstrap: GPU check, clone, `make setup`, then `moola pod run STAGE` (decide, pull, run, push).
 #
 #   MOOLA_REPO_URL=https://github.com/you/moola.git  AWS_ACCESS_KEY_ID=...  AWS_SECRET_ACCESS_KEY=... \
 #     bash bootstrap.sh pretrain_ts2vec
@@ -9,7 +9,7 @@
 #   MOOLA_GIT_TOKEN     optional token for an https URL; read by a credential helper, never stored
 #   MOOLA_GIT_REF       branch, tag or commit to start from (default: main)
 #   MOOLA_WORKDIR       where the clone lives (default: /workspace/moola, i.e. the network volume)
-#   MOOLA_DVC_REMOTE    DVC remote name (default: s3); MOOLA_DVC_URL overrides its url
+#   MOOLA_DVC_REMOTE    DVC remote name (default: s3); MOOLA_DVC_URL overrides its url for this job only
 #   MOOLA_RESULT_BRANCH branch for the results (default: pod/<stage>-<first 10 hex of the start commit>)
 #   MOOLA_POD_REPORT    optional path of a JSON report (seconds per phase, bytes pulled)
 #   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT_URL, AWS_DEFAULT_REGION  the S3 remote
@@ -20,9 +20,10 @@
 
 set -Eeuo pipefail
 
-say() { printf 'bootstrap: %s\n' "$*"; }
-fail() { printf 'bootstrap: error: %s\n' "$*" >&2; exit "${2:-1}"; }
-trap 'code=$?; printf "bootstrap: error: step \"%s\" failed (exit %s); fix the cause and rerun the same command: it resumes\n" "${STEP:-start}" "$code" >&2' ERR
+say() { printf 'bootstrap: %s\n' "$1"; }
+# fail MESSAGE [CODE]: the message alone on one line, then exit with CODE (default 1).
+fail() { printf 'bootstrap: error: %s\n' "$1" >&2; exit "${2:-1}"; }
+trap 'printf "bootstrap: error: step \"%s\" failed; fix the cause named above and rerun the same command: it resumes\n" "${STEP:-start}" >&2' ERR
 
 STAGE="${1:-${MOOLA_STAGE:-}}"
 [ -n "$STAGE" ] || fail "no stage given: bash bootstrap.sh STAGE (e.g. pretrain_ts2vec)" 2
@@ -81,27 +82,33 @@ else
   git checkout --quiet -b "$BRANCH" "$start_commit"
 fi
 
-# 3. Install. A CUDA torch already in the image is kept (pyproject only asks torch>=2.2);
-#    without one, the pinned CPU build goes in first.
+# 3. Install through the project's own `make setup` (it keeps an image's CUDA torch).
 STEP="install"
+command -v make >/dev/null || fail "make not found: install it in the image (apt-get install -y make)" 2
 install_started=$(date +%s.%N)
-if "$PYTHON" -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-  say "keeping the image's CUDA torch $("$PYTHON" -c 'import torch; print(torch.__version__)')"
-else
-  say "no CUDA torch: installing requirements/cpu.txt"
-  "$PYTHON" -m pip install --quiet -r requirements/cpu.txt
-fi
-"$PYTHON" -m pip install --quiet -e .
+make --no-print-directory setup PYTHON="$PYTHON"
 install_seconds=$("$PYTHON" -c "import sys, time; print(round(time.time() - float(sys.argv[1]), 3))" "$install_started")
-# DVC stages call `moola ...`: put the interpreter's script folder first.
-PATH="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
+VENV_PYTHON="$WORKDIR/.venv/bin/python"
+[ -x "$VENV_PYTHON" ] || fail "make setup left no $VENV_PYTHON: read its output above" 1
+# DVC stages call `moola ...`: the venv's scripts come first.
+PATH="$WORKDIR/.venv/bin:$PATH"
 export PATH
-say "installed in ${install_seconds} s"
+say "installed with make setup in ${install_seconds} s"
 
-# 4. Device check, pull of the stage's inputs only, dvc repro, dvc push, result branch push.
+# 4. Decide, pull the stage's inputs only, dvc repro, dvc push, verify, result branch push.
 STEP="moola pod run"
 report_args=()
 if [ -n "${MOOLA_POD_REPORT:-}" ]; then report_args=(--report "$MOOLA_POD_REPORT"); fi
-"$PYTHON" -m moola.cli pod run "$STAGE" --branch "$BRANCH" --install-seconds "$install_seconds" \
+"$VENV_PYTHON" -m moola.cli pod run "$STAGE" --branch "$BRANCH" --install-seconds "$install_seconds" \
   "${report_args[@]}"
-say "done: git fetch origin $BRANCH && git merge FETCH_HEAD && dvc pull"
+
+# 5. The exact command that brings the results home (through the same DVC remote, not the default one).
+STEP="done"
+REMOTE="${MOOLA_DVC_REMOTE:-s3}"
+url_step=""
+if [ -n "${MOOLA_DVC_URL:-}" ]; then url_step="dvc remote modify --local $REMOTE url $MOOLA_DVC_URL && "; fi
+if git ls-remote --exit-code --heads origin "$BRANCH" >/dev/null 2>&1; then
+  say "done; on your machine: git fetch origin $BRANCH && git merge FETCH_HEAD && ${url_step}dvc pull -r $REMOTE $STAGE"
+else
+  say "done (nothing new for git); on your machine, at $REF: ${url_step}dvc pull -r $REMOTE $STAGE"
+fi

@@ -373,3 +373,18 @@ def check_version_name(version: str, key: str) -> None:
         key,
         f"{version!r} is not a plain folder name: use letters, digits, '.', '_' or '-' (e.g. v2)",
     )
+
+@dataclasses.dataclass
+class PodParams:
+    """GPU pod jobs (section `pod:`, read by `moola pod run`; no stage reads it, so no rerun)."""
+
+    state_upload_minutes: float = 5.0  # copy a running stage's resumable state to the remote at most this often; 0 = every save
+
+    def validate(self) -> None:
+        require(self.state_upload_minutes >= 0, "pod.state_upload_minutes",
+                f"must be >= 0, got {self.state_upload_minutes}")
+
+
+def load_pod(params: dict[str, Any] | None = None) -> PodParams:
+    """Read the `pod:` section (all defaults when it is absent)."""
+    return load_section(PodParams, "pod", params)

@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from pod_project import REPO_ROOT, clone, make_origin
+from pod_project import REPO_ROOT, clone, make_origin, offline_make_setup
 from s3server import SECRET_KEY, dvc, run, tree_digest
 
 pytestmark = pytest.mark.slow
 
 BOOTSTRAP = REPO_ROOT / "scripts" / "pod" / "bootstrap.sh"
+
 
 
 def laptop_ran_upstream(tmp_path, env, project, stages):
@@ -39,9 +40,11 @@ def pod_env(env, pod_python, origin, tmp_path):
         PYTHON=str(pod_python),
         PIP_NO_BUILD_ISOLATION="0",  # pip's inverted switch: 0 = build with what is installed (offline)
     )
+    environment.pop("PYTHONPATH", None)  # the pod imports the moola it installed from its clone
     # The pod's interpreter comes first; this environment's scripts (and its moola) are not visible.
     visible = [p for p in environment["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent]
-    environment["PATH"] = os.pathsep.join([str(pod_python.parent), *visible])
+    stand_in = offline_make_setup(tmp_path / "make-stand-in", pod_python, environment)
+    environment["PATH"] = os.pathsep.join([str(stand_in), str(pod_python.parent), *visible])
     return environment
 
 
@@ -73,29 +76,35 @@ def test_bootstrap_runs_the_train_stage_pulling_only_its_inputs_survives_an_outa
     s3_server.stop()
     failed = bootstrap("train", environment, tmp_path, check=False)
     assert failed.returncode != 0
-    assert "moola pod: error: dvc pull of train's inputs from remote 's3' failed" in failed.stderr
-    assert "Could not connect to the endpoint URL" in failed.stderr
+    assert "moola pod: error: endpoint http://127.0.0.1:" in failed.stderr
+    assert "of DVC remote 's3' is unreachable: check AWS_ENDPOINT_URL" in failed.stderr
     assert "rerun the same command" in failed.stderr
+    assert not any(line.rstrip()[-1:].isdigit() for line in failed.stderr.splitlines() if "error:" in line)
     assert "refs/heads/pod/" not in run(["git", "ls-remote", str(origin)], tmp_path, env).stdout
 
     # The same command again, once the remote is back, finishes the job in the same clone.
     s3_server.start()
     rerun = bootstrap("train", environment, tmp_path)
     assert "reusing the clone" in rerun.stdout
-    assert "no CUDA torch: installing requirements/cpu.txt" in rerun.stdout
+    assert "make setup: offline test stand-in" in rerun.stdout
+    assert "bootstrap: installed with make setup in " in rerun.stdout
     report = json.loads(Path(environment["MOOLA_POD_REPORT"]).read_text())
     assert report["inputs"] == inputs
     assert report["bytes_pulled"] == report["bytes_inputs"] > 0  # exactly the inputs, nothing else
     assert not (pod / "data" / "unlabeled_windows" / "v1").exists()  # the pretraining corpus stayed remote
     assert report["device"]["type"] == "cpu" and report["pushed"] is True
-    assert set(report["seconds"]) == {"install", "pull", "run", "push"}
+    assert set(report["seconds"]) == {"install", "decide", "pull", "run", "push"}
+    assert report["decision"] == "run" and report["reasons"] == ["dvc.lock has no entry for it"]
     # The pod ran the clone's own code, installed from the clone.
-    where = run([str(pod_python), "-c", "import moola; print(moola.__file__)"], tmp_path, environment)
+    where = run([str(pod / ".venv" / "bin" / "python"), "-c", "import moola; print(moola.__file__)"],
+                tmp_path, environment)
     assert where.stdout.strip() == str(pod / "src" / "moola" / "__init__.py")
 
     # A third clone gets the results: metrics through git, data through the remote.
     branch = result_branch(origin, env, tmp_path)
     assert branch.startswith("pod/train-")
+    home = f"git fetch origin {branch} && git merge FETCH_HEAD && dvc pull -r s3 train"
+    assert f"bootstrap: done; on your machine: {home}" in rerun.stdout
     third = clone(origin, tmp_path / "third", env, branch=branch)
     assert json.loads((third / "metrics" / "train.json").read_text())  # git-tracked metrics came back
     run(dvc("pull", "--remote", "s3", "--allow-missing"), third, env)  # evaluate has not run yet
@@ -110,8 +119,9 @@ def test_bootstrap_runs_the_train_stage_pulling_only_its_inputs_survives_an_outa
     for result in (failed, rerun, again):  # credentials never reach a log line
         assert SECRET_KEY not in result.stdout + result.stderr
     assert SECRET_KEY not in "".join(p.read_text() for p in pod.joinpath(".dvc").glob("config*"))
-    assert "Stage 'train' didn't change, skipping" in again.stdout
-    assert "nothing new to commit" in again.stdout
+    assert "train is already done: dvc.lock is current and" in again.stdout
+    assert "nothing new to push" in again.stdout
+    assert "dvc repro" not in again.stdout
     assert run(["git", "ls-remote", str(origin), branch], tmp_path, env).stdout == head_before
 
 

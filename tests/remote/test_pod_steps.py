@@ -8,7 +8,8 @@ import pytest
 
 from moola import cli
 from moola.errors import MoolaError
-from moola.remote.pod import PodJob, configure_remote, plan_stage, result_branch, run_logged, run_pod_job
+from moola.remote.pod import PodJob, plan_stage, result_branch, run_logged, run_pod_job
+from moola.remote.store import open_repo, remote_facts
 from pod_project import clone, make_origin
 from s3server import client_env, dvc, run
 
@@ -60,15 +61,18 @@ def test_a_failing_command_becomes_one_line_with_its_cause_and_what_to_do(tmp_pa
 
 
 def test_unknown_remote_and_bad_branch_are_refused_before_anything_moves(toy_clone):
-    with pytest.raises(MoolaError, match=r"DVC remote 'nope' is not configured .*known: local, s3"):
-        configure_remote(toy_clone, "nope", None)
+    with open_repo(toy_clone) as repo, pytest.raises(MoolaError, match=r"DVC remote 'nope' is not configured .*known: local, s3"):
+        remote_facts(repo, "nope")
     with pytest.raises(MoolaError, match="not a valid git branch name"):
         result_branch(toy_clone, "bad..name")
     assert result_branch(toy_clone, None) == "main"
 
 
-def test_run_without_push_runs_the_stage_and_uploads_nothing(toy_clone, capsys):
+def test_run_without_push_runs_the_stage_and_uploads_nothing(toy_clone, env, s3_server, capsys):
+    run(dvc("push", "--remote", "s3"), toy_clone, env)  # the inputs are on the remote
+    pushed = s3_server.bucket_bytes()
     report = run_pod_job(PodJob(stage="train", root=toy_clone, push=False))
+    assert s3_server.bucket_bytes() == pushed
     assert (toy_clone / "artifacts" / "model.bin").is_file()
     assert report.pushed is False and "push" not in report.seconds
     assert report.inputs == ["artifacts/encoder.bin", "data/labeled"]
@@ -129,3 +133,75 @@ def test_auto_falls_back_to_cpu_off_a_pod_and_says_so(monkeypatch):
     assert facts["type"] == device.type and facts["torch"] == torch.__version__
     assert facts["cuda_version"] == torch.version.cuda and facts["on_pod"] is False
     assert (facts["gpu_name"] is None) == (device.type == "cpu")
+
+
+def test_pod_section_reads_the_upload_interval_and_refuses_a_negative_one():
+    from moola.params import load_params, load_pod
+
+    from pod_project import REPO_ROOT
+
+    assert load_pod(load_params(REPO_ROOT / "params.yaml")).state_upload_minutes == 5.0
+    assert load_pod({}).state_upload_minutes == 5.0  # a project without the section keeps the default
+    assert load_pod({"pod": {"state_upload_minutes": 0}}).state_upload_minutes == 0.0
+    with pytest.raises(MoolaError, match=r"params key pod.state_upload_minutes: must be >= 0"):
+        load_pod({"pod": {"state_upload_minutes": -1}})
+    with pytest.raises(MoolaError, match=r"unknown params key pod.upload_minutes"):
+        load_pod({"pod": {"upload_minutes": 1}})
+
+
+def test_resume_state_paths_come_from_the_stage_params(tmp_path):
+    from moola.remote.resume import resume_state_paths
+
+    (tmp_path / "params.yaml").write_text(
+        "model: adapter_lstm\npretrain_ts2vec:\n  output: artifacts/ts2vec/enc.pt\n"
+    )
+    assert resume_state_paths(tmp_path, "train") == [tmp_path / "artifacts" / "models" / ".adapter_lstm.pt.state"]
+    assert resume_state_paths(tmp_path, "pretrain_ts2vec") == [tmp_path / "artifacts" / "ts2vec" / ".enc.pt.state"]
+    assert resume_state_paths(tmp_path, "evaluate") == []
+
+
+def test_state_uploader_sends_each_saved_state_once_and_a_last_one_at_the_end(tmp_path):
+    from moola.remote.resume import StateUploader
+
+    class Store:
+        def __init__(self):
+            self.sent = []
+
+        def upload(self, path, key):
+            self.sent.append((key, path.read_bytes()))
+            return path.stat().st_size
+
+    store, state = Store(), tmp_path / ".model.pt.state"
+    state.write_bytes(b"from an earlier run")  # present before the run: not uploaded until it changes
+    with StateUploader(store, "key-1", [state], interval_s=3600, log=lambda line: None, poll_s=0.01) as uploader:
+        uploader.flush()
+        assert store.sent == []
+        state.write_bytes(b"epoch 1")
+        uploader.flush()
+        state.write_bytes(b"epoch 2!")  # within the interval: kept for the next chance
+        import time
+
+        time.sleep(0.05)
+        assert store.sent == [("key-1", b"epoch 1")]
+    assert store.sent == [("key-1", b"epoch 1"), ("key-1", b"epoch 2!")]  # the exit flushes the last save
+    assert uploader.uploads == 2 and uploader.bytes_uploaded == len(b"epoch 1") + len(b"epoch 2!")
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied",
+         "denied access: the key is valid but may not read or write bucket 'moola-dvc'; check the key's permissions"),
+        ("botocore.exceptions.NoCredentialsError: Unable to locate credentials",
+         "no credentials found: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        ("An error occurred (NoSuchBucket) when calling the ListObjectsV2 operation",
+         "bucket 'moola-dvc' does not exist at https://s3.example.test: create it"),
+    ],
+)
+def test_failure_texts_without_a_server_case_are_explained_too(text, expected):
+    from moola.remote.store import RemoteFacts, explain_remote_failure
+
+    facts = RemoteFacts(name="s3", url="s3://moola-dvc/cache", endpoint="https://s3.example.test")
+    message = explain_remote_failure(text, facts)
+    assert message is not None and expected in message and "\n" not in message
+    assert explain_remote_failure("some unrelated failure", facts) is None

@@ -1,15 +1,20 @@
-"""One stage on a fresh pod: check the GPU, pull only that stage's inputs, run it, push the results.
+"""One stage on a fresh pod, done exactly once: decide, pull the inputs, run, push, verify, publish.
 
 The pod starts with nothing but the repository and credentials. `run_pod_job` is what
 `moola pod run` (and so `scripts/pod/bootstrap.sh`) executes once the package is installed:
 
 1. device check (before any byte is pulled, so a mis-rented pod fails in seconds);
-2. git identity and the DVC remote, from the environment (credentials are never written);
-3. `dvc pull` of the stage's direct DVC-tracked inputs only;
-4. `dvc repro --pull --allow-missing <stage>` (up-to-date upstream stages are skipped, not pulled);
-5. `dvc push --run-cache`, then the lock and git-tracked metrics go back as a commit on a branch.
+2. git identity; the DVC remote for this job only (.dvc/config.local, put back at the end);
+3. decision from dvc.lock and the remote: already done (nothing pulled), must run, or cannot
+   (inputs not on the remote: one line naming them and the command that makes them);
+4. `dvc pull --run-cache` of the stage's direct inputs only, and the resumable state an
+   interrupted pod saved for exactly these inputs;
+5. `dvc repro --single-item --pull <stage>` (restored from the run cache when an earlier pod
+   pushed it), its resumable state copied to the remote every `pod.state_upload_minutes`;
+6. `dvc push --run-cache`, the metrics and plots objects, a check that every output is on the
+   remote, then the lock and git-tracked results as a commit on a branch.
 
-Every step is idempotent, so rerunning the same command after an interruption finishes the job.
+Every step is idempotent: rerunning the same command, or a new pod, repeats no finished work.
 """
 
 from __future__ import annotations
@@ -67,12 +72,18 @@ class PodReport:
     branch: str | None = None
     commit: str | None = None
     pushed: bool = False
+    decision: str = ""  # done (already on the remote) | run
+    reasons: list[str] = dataclasses.field(default_factory=list)  # why it ran
+    state_uploads: int = 0  # resumable-state copies sent to the remote during the run
+    state_bytes_uploaded: int = 0
+    state_bytes_downloaded: int = 0  # a state an earlier pod saved, fetched before the run
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
-def run_logged(command: Sequence[str], what: str, cwd: Path, hint: str) -> str:
+def run_logged(command: Sequence[str], what: str, cwd: Path, hint: str,
+               explain: Callable[[str], str | None] | None = None) -> str:
     """Run a command with its output streamed live; a failure becomes a one-line `MoolaError`.
 
     stderr is echoed line by line as it arrives and its error lines are kept, so the one-line
@@ -84,6 +95,8 @@ def run_logged(command: Sequence[str], what: str, cwd: Path, hint: str) -> str:
         what: what the command does, for the message ("dvc pull of train's inputs").
         cwd: where to run it.
         hint: what to do about a failure.
+        explain: turns the command's stderr into a one-line cause and what to check (remote
+            failures); None, or a None answer, keeps DVC's own first and last error lines.
 
     Returns:
         Everything the command wrote to stderr.
@@ -102,6 +115,9 @@ def run_logged(command: Sequence[str], what: str, cwd: Path, hint: str) -> str:
         collected.append(line)
     code = process.wait()
     if code != 0:
+        explained = explain("".join(collected)) if explain is not None else None
+        if explained:
+            raise MoolaError(f"{what} failed: {explained}")
         # DVC prints the cause first and a summary last; a stage prints "moola X: error: ...".
         errors = [
             line.strip().removeprefix("ERROR: ")
@@ -238,35 +254,6 @@ def configure_git_identity(root: Path) -> None:
         run_logged(["git", "config", "user.email", email], "setting git user.email", root, "check the clone")
 
 
-def configure_remote(root: Path, remote: str, remote_url: str | None) -> None:
-    """Make `remote` the default DVC remote of this clone (in .dvc/config.local, never committed).
-
-    Credentials are not written anywhere: DVC's S3 client reads AWS_ACCESS_KEY_ID and
-    AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL, AWS_DEFAULT_REGION) from the environment.
-    """
-    listed = dvc_remotes(root)
-    if remote not in listed:
-        known = ", ".join(listed) or "none"
-        raise MoolaError(
-            f"DVC remote {remote!r} is not configured in .dvc/config (known: {known}): "
-            f"add it with `dvc remote add {remote} s3://BUCKET/PATH` or pick another with --remote"
-        )
-    hint = "check .dvc/config and .dvc/config.local"
-    if remote_url:
-        run_logged(dvc_command("remote", "modify", "--local", remote, "url", remote_url),
-                   f"setting the url of DVC remote {remote!r}", root, hint)
-    run_logged(dvc_command("remote", "default", "--local", remote),
-               f"making {remote!r} the default DVC remote", root, hint)
-
-
-def dvc_remotes(root: Path) -> list[str]:
-    """Return the names of the DVC remotes configured for `root` (all config levels merged)."""
-    from dvc.repo import Repo
-
-    with Repo(os.fspath(root)) as repo:
-        return sorted(repo.config.get("remote", {}))
-
-
 def result_branch(root: Path, requested: str | None) -> str:
     """Return the branch that will carry the result commit (the current one when not requested)."""
     if requested:
@@ -298,6 +285,32 @@ def commit_results(root: Path, stage: str, git_outputs: Sequence[str], device: d
     return True
 
 
+
+
+def publish_branch(root: Path, job: PodJob, branch: str, git_outputs: Sequence[str],
+                   device: dict[str, Any], report: PodReport, log: Callable[[str], None]) -> None:
+    """Commit the results (if any changed) and push the branch unless the git remote has HEAD already.
+
+    A job killed after its commit and before its push leaves a commit that the next run in the
+    same clone pushes; a job with nothing new creates no branch that only repeats main.
+    """
+    committed = commit_results(root, job.stage, git_outputs, device)
+    head = git_output(root, "rev-parse", "HEAD")
+    report.commit = head
+    remote_head = git_output(root, "ls-remote", job.git_remote, f"refs/heads/{branch}").split("\t")[0]
+    known = bool(git_output(root, "branch", "--remotes", "--contains", "HEAD"))
+    if remote_head == head or (not remote_head and known and not committed):
+        state = "nothing new to push"
+    else:
+        run_logged(["git", "push", "--quiet", job.git_remote, f"HEAD:refs/heads/{branch}"],
+                   f"git push of branch {branch!r} to {job.git_remote!r}", root,
+                   "an https push needs write access: push to your fork with a token in MOOLA_GIT_TOKEN "
+                   "(docs/RUNPOD.md), then rerun the same command")
+        state = "new commit" if committed else "pushed"
+    report.pushed = True
+    log(f"moola pod: git branch {branch}: {state}")
+
+
 def run_pod_job(job: PodJob, log: Callable[[str], None] = print) -> PodReport:
     """Run one stage the pod way (see the module docstring) and return what happened.
 
@@ -306,12 +319,19 @@ def run_pod_job(job: PodJob, log: Callable[[str], None] = print) -> PodReport:
         log: where progress lines go.
 
     Returns:
-        A `PodReport` with seconds per phase (pull, run, push) and bytes pulled.
+        A `PodReport` with the decision, seconds per phase (pull, run, push) and bytes moved.
 
     Raises:
-        MoolaError: any failing step, with the failing command's own error and what to do.
-            Steps already finished stay finished; rerunning the same command completes the job.
+        MoolaError: the stage cannot run (inputs missing on the remote), a remote or git failure,
+            or a failing stage; one line each. Steps already finished stay finished: rerunning
+            the same command, or a new pod, continues from there.
     """
+    from moola.params import load_params, load_pod
+    from moola.remote.decide import decide, outputs_missing_on_remote
+    from moola.remote.local_config import temporary_remote_config
+    from moola.remote.resume import StateUploader, resume_state_paths, stage_input_key
+    from moola.remote.store import RemoteStore, explain_remote_failure, open_repo
+
     root = job.root
     if not (root / "dvc.yaml").is_file():
         raise MoolaError(f"no dvc.yaml in {root}: run moola pod from the repository's top folder")
@@ -320,51 +340,97 @@ def run_pod_job(job: PodJob, log: Callable[[str], None] = print) -> PodReport:
     device = check_device(root)
     where = device["gpu_name"] or device["type"]
     log(f"moola pod: device {where} (torch {device['torch']}, CUDA {device['cuda_version']})")
+    upload_every_s = load_pod(load_params(root / "params.yaml")).state_upload_minutes * 60
 
     plan = plan_stage(root, job.stage)
-    inputs = plan.inputs
     branch = result_branch(root, job.branch)
     configure_git_identity(root)
-    configure_remote(root, job.remote, job.remote_url)
-    report = PodReport(stage=job.stage, device=device, inputs=inputs, branch=branch)
-    remote_hint = (
-        f"check that DVC remote {job.remote!r} is reachable and the AWS_* credentials are set, "
-        "then rerun the same command (finished steps are not repeated)"
-    )
+    report = PodReport(stage=job.stage, device=device, inputs=[], branch=branch)
 
-    started = time.perf_counter()
-    before = cache_bytes(root)
-    if inputs:
-        log(f"moola pod: pulling {len(inputs)} input(s) of {job.stage}: {', '.join(inputs)}")
-        run_logged(dvc_command("pull", "--remote", job.remote, *inputs),
-                   f"dvc pull of {job.stage}'s inputs from remote {job.remote!r}", root, remote_hint)
-    after = cache_bytes(root)
-    report.bytes_pulled = after[0] - before[0]
-    report.bytes_manifests = after[1] - before[1]
-    report.bytes_inputs = sum(tree_bytes(root / name) for name in inputs)
-    report.seconds["pull"] = round(time.perf_counter() - started, 3)
+    with temporary_remote_config(root, job.remote, job.remote_url, run_logged, dvc_command):
+        # 2. Decide from dvc.lock and the remote before anything is pulled.
+        started = time.perf_counter()
+        with open_repo(root) as repo:
+            store = RemoteStore(repo, job.remote)
+            facts = store.facts
+            store.check_access()
+            decision = decide(repo, root, job.stage, store)
+        report.decision, report.reasons, report.inputs = decision.action, decision.reasons, decision.inputs
+        report.seconds["decide"] = round(time.perf_counter() - started, 3)
 
-    started = time.perf_counter()
-    log(f"moola pod: dvc repro {job.stage}")
-    run_logged(dvc_command("repro", "--pull", "--allow-missing", job.stage),
-               f"dvc repro {job.stage}", root,
-               "read the stage's error above, fix it, and rerun (pulled inputs stay in the cache)")
-    report.seconds["run"] = round(time.perf_counter() - started, 3)
+        def explain(text: str) -> str | None:
+            return explain_remote_failure(text, facts)
 
-    if not job.push:
-        log("moola pod: --no-push given: results stay on this machine")
-        return report
-    started = time.perf_counter()
-    # Data before the git ref: whoever sees the branch can always pull what it names.
-    run_logged(dvc_command("push", "--run-cache", "--remote", job.remote),
-               f"dvc push to remote {job.remote!r}", root, remote_hint)
-    committed = commit_results(root, job.stage, plan.git_outputs, device)
-    report.commit = git_output(root, "rev-parse", "HEAD")
-    run_logged(["git", "push", "--quiet", job.git_remote, f"HEAD:refs/heads/{branch}"],
-               f"git push of branch {branch!r} to {job.git_remote!r}", root,
-               "check the repository URL's write access, then rerun the same command")
-    report.pushed = True
-    report.seconds["push"] = round(time.perf_counter() - started, 3)
-    state = "new commit" if committed else "nothing new to commit"
-    log(f"moola pod: pushed {job.stage} results to DVC remote {job.remote!r} and git branch {branch} ({state})")
+        remote_hint = (f"check DVC remote {job.remote!r} ({facts.url}) and the AWS_* variables, then rerun "
+                       "the same command (finished steps are not repeated)")
+        if decision.action == "cannot":
+            raise MoolaError(decision.cannot_message(job.stage, job.remote))
+        if decision.action == "done":
+            log(f"moola pod: {job.stage} is already done: dvc.lock is current and "
+                f"{', '.join(decision.outputs)} {'is' if len(decision.outputs) == 1 else 'are'} on DVC remote "
+                f"{job.remote!r}; nothing to pull or run")
+            if job.push:
+                publish_branch(root, job, branch, plan.git_outputs, device, report, log)
+            return report
+        log(f"moola pod: {job.stage} must run: {'; '.join(decision.reasons)}")
+
+        # 3. Exactly the inputs, plus DVC's run-cache entries (a few hundred bytes each): a stage
+        #    whose outputs an earlier pod pushed is then restored, not rerun.
+        started = time.perf_counter()
+        before = cache_bytes(root)
+        targets = decision.inputs
+        log(f"moola pod: pulling {len(targets)} input(s) of {job.stage}: {', '.join(targets) or 'none'}")
+        run_logged(dvc_command("pull", "--run-cache", "--remote", job.remote, *targets),
+                   f"dvc pull of {job.stage}'s inputs from remote {job.remote!r}", root, remote_hint, explain)
+        after = cache_bytes(root)
+        report.bytes_pulled = after[0] - before[0]
+        report.bytes_manifests = after[1] - before[1]
+        report.bytes_inputs = sum(tree_bytes(root / name) for name in targets)
+
+        # 4. A state an interrupted pod saved for exactly these inputs is fetched before the run.
+        with open_repo(root) as repo:
+            store = RemoteStore(repo, job.remote)
+            stage = next(s for s in repo.index.stages if getattr(s, "name", None) == job.stage)
+            key = stage_input_key(stage)
+            state_paths = resume_state_paths(root, job.stage)
+            for path in state_paths:
+                if not path.exists():
+                    size = store.download(key, path)
+                    if size:
+                        report.state_bytes_downloaded += size
+                        log(f"moola pod: resuming from {path.name} ({size} bytes) saved by an earlier pod")
+            report.seconds["pull"] = round(time.perf_counter() - started, 3)
+
+            # 5. Run with the state copied to the remote as it is saved (at most every N minutes).
+            started = time.perf_counter()
+            log(f"moola pod: dvc repro --single-item {job.stage}")
+            with StateUploader(store, key, state_paths, upload_every_s, log) as uploader:
+                run_logged(dvc_command("repro", "--single-item", "--pull", job.stage),
+                           f"dvc repro {job.stage}", root,
+                           "read the stage's error above, fix it, and rerun (pulled inputs stay in the cache)",
+                           explain)
+            report.state_uploads = uploader.uploads
+            report.state_bytes_uploaded = uploader.bytes_uploaded
+            report.seconds["run"] = round(time.perf_counter() - started, 3)
+
+        if not job.push:
+            log("moola pod: --no-push given: results stay on this machine")
+            return report
+
+        # 6. Data, run cache, metrics and plots first; verified; only then the git ref.
+        started = time.perf_counter()
+        run_logged(dvc_command("push", "--run-cache", "--remote", job.remote, job.stage),
+                   f"dvc push to remote {job.remote!r}", root, remote_hint, explain)
+        with open_repo(root) as repo:
+            store = RemoteStore(repo, job.remote)
+            stage = next(s for s in repo.index.stages if getattr(s, "name", None) == job.stage)
+            store.push_uncached_outputs(stage)
+            absent = outputs_missing_on_remote(repo, root, job.stage, store)
+            if absent:
+                raise MoolaError(f"after dvc push, {', '.join(absent)} of {job.stage} is not on DVC remote "
+                                 f"{job.remote!r}: {remote_hint}")
+            store.discard(key, [path.name for path in state_paths])
+        log(f"moola pod: {', '.join(decision.outputs)} of {job.stage} verified on DVC remote {job.remote!r}")
+        publish_branch(root, job, branch, plan.git_outputs, device, report, log)
+        report.seconds["push"] = round(time.perf_counter() - started, 3)
     return report

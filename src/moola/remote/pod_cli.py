@@ -14,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     run = actions.add_parser(
         "run",
-        help="check the GPU, pull the stage's inputs, dvc repro it, push outputs and a result branch",
+        help="check the GPU, decide from dvc.lock and the remote, pull inputs, run, push, verify, publish",
         description="What scripts/pod/bootstrap.sh runs after installing moola (docs/RUNPOD.md).",
     )
     run.add_argument("stage", help="dvc.yaml stage to run, e.g. pretrain_ts2vec or train")
@@ -66,7 +66,7 @@ def _remote_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--remote", default=os.environ.get("MOOLA_DVC_REMOTE") or "s3",
                         help="DVC remote to pull from and push to (default $MOOLA_DVC_REMOTE or s3)")
     parser.add_argument("--remote-url", default=os.environ.get("MOOLA_DVC_URL") or None,
-                        help="override that remote's url in .dvc/config.local (default $MOOLA_DVC_URL)")
+                        help="that remote's url for this job only (default $MOOLA_DVC_URL; not left in .dvc/config.local)")
 
 
 def _repo_root() -> Path:
@@ -117,5 +117,6 @@ def run(args: argparse.Namespace) -> int:
     if args.report is not None:
         write_json(args.report, report.to_dict())
     phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in report.seconds.items())
-    print(f"moola pod: {args.stage} done ({phases}; pulled {report.bytes_pulled} bytes)", file=sys.stdout)
+    what = "already done, nothing run" if report.decision == "done" else "done"
+    print(f"moola pod: {args.stage} {what} ({phases}; pulled {report.bytes_pulled} bytes)", file=sys.stdout)
     return 0
