@@ -62,12 +62,18 @@ def lock_sha256(root: str | Path | None = None) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def data_environment(root: str | Path | None = None) -> dict:
-    """What a *data* manifest records of the environment: the lock's sha256 only.
+def lock_record(root: str | Path | None = None) -> dict:
+    """What a *data* manifest records of the environment: the lock file and its sha256, nothing else.
 
     Python patch version, platform and the installed versions may differ between machines that
     install the same lock (a pod keeps its image's torch), so they stay out of data outputs,
     whose bytes must be equal on every machine.
+
+    Args:
+        root: the project root (default: `moola.paths.project_root()`).
+
+    Returns:
+        {"file": "requirements/lock.txt", "sha256": hex or None when the project has no lock}.
     """
     return {"file": LOCK_FILE, "sha256": lock_sha256(root)}
 

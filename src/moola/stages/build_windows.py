@@ -165,6 +165,7 @@ def run(args) -> int:
         unlabeled_windows,
         window_meta,
     )
+    from moola.environment import lock_record
     from moola.io import code_version, sha256_file, write_bytes
     from moola.params import load_base, load_params, load_section
     from moola.paths import data_root, project_root, relative_to_root, resolve_inside
@@ -226,6 +227,7 @@ def run(args) -> int:
         "labels_file": labels_source,
         "params": {SECTION: dataclasses.asdict(settings), "base": {"seed": base.seed}},
         "code": code_version("data", "stages.build_windows"),
+        "lock": lock_record(),
     }
     for kind, (folder, window_set, _) in outputs.items():
         write_version_folder(folder, window_set, metas[kind], {**manifest, "kind": kind})
