@@ -180,13 +180,11 @@ def write_parquet(path: str | os.PathLike, frame: Any) -> None:
             data_page_size=1 << 20,
             dictionary_pagesize_limit=1 << 20,
             write_batch_size=1024,
-            max_rows_per_page=20_000,
             use_byte_stream_split=False,
             write_page_index=False,
             write_page_checksum=False,
             use_compliant_nested_type=True,
-            use_content_defined_chunking=False,
-        )
+        )  # every setting pyarrow >= 15 offers; newer ones (max_rows_per_page) keep their defaults
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
