@@ -148,7 +148,8 @@ def write_parquet(path: str | os.PathLike, frame: Any) -> None:
     Nothing version-dependent is stored that can be left out: no pandas metadata block and no
     serialised Arrow schema (both name library versions or dtypes), text as `string` whichever
     pandas made it (pandas 3 hands over `large_string`), no compression codec (its output may
-    change with the codec library), and every writer setting fixed here instead of taken from
+    change with the codec library), no column statistics (newer writers add fields to them;
+    files this small are read whole), and every writer setting fixed here instead of taken from
     the library's defaults. What remains is the footer's `created_by` ("parquet-cpp-arrow
     version X"): pyarrow offers no way to set it, so the locked pyarrow fixes it. Reading gives
     the same dtypes back: timestamp[ns, UTC] -> datetime64[ns, UTC], int64, float64, text ->
@@ -174,7 +175,7 @@ def write_parquet(path: str | os.PathLike, frame: Any) -> None:
             data_page_version="1.0",
             compression="none",
             use_dictionary=True,
-            write_statistics=True,
+            write_statistics=False,
             store_schema=False,
             row_group_size=1 << 20,
             data_page_size=1 << 20,
