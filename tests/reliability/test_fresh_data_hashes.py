@@ -94,5 +94,6 @@ def test_fresh_clone_makes_the_committed_data_hashes(tmp_path):
     assert not differing, (
         f"a fresh clone of {head[:10]} makes other data than its dvc.lock records "
         f"(path: committed md5, fresh md5): {differing}; if the code or requirements/lock.txt changed on purpose, "
-        "run `dvc repro synth_cache` and commit dvc.lock"
+        "delete those outputs (a stage leaves an output with the same content as it is), run `dvc repro synth_cache` "
+        "and commit dvc.lock"
     )
