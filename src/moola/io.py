@@ -157,20 +157,54 @@ def sha256_bytes(data: bytes) -> str:
 
 
 def write_parquet(path: str | os.PathLike, frame: Any) -> None:
-    """Write a DataFrame to parquet atomically, without the pandas index."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """Write a DataFrame to parquet atomically, its bytes set by its content as far as parquet allows.
 
+    Nothing version-dependent is stored that can be left out: no pandas metadata block and no
+    serialised Arrow schema (both name library versions or dtypes), text as `string` whichever
+    pandas made it (pandas 3 hands over `large_string`), no compression codec (its output may
+    change with the codec library), no column statistics (newer writers add fields to them;
+    files this small are read whole), and every writer setting fixed here instead of taken from
+    the library's defaults. What remains is the footer's `created_by` ("parquet-cpp-arrow
+    version X"): pyarrow offers no way to set it, so the locked pyarrow fixes it. Reading gives
+    the same dtypes back: timestamp[ns, UTC] -> datetime64[ns, UTC], int64, float64, text ->
+    the reader's string dtype (pandas 3: str, pandas 2: object).
+
+    Args:
+        path: the file to write (replaced atomically).
+        frame: the DataFrame; its index is not written.
+    """
     with atomic_file(path, "wb") as handle:
         _write_parquet_to(handle, frame)
 
 
 def _write_parquet_to(handle: Any, frame: Any) -> None:
+    """`write_parquet`'s writer, to any binary handle (see its docstring for every setting)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    pq.write_table(table, handle, compression="zstd")
+    schema = pa.schema(
+        [pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type, f.nullable) for f in table.schema]
+    )
+    table = table.cast(schema).replace_schema_metadata(None)
+    pq.write_table(
+        table,
+        handle,
+        version="2.6",
+        data_page_version="1.0",
+        compression="none",
+        use_dictionary=True,
+        write_statistics=False,
+        store_schema=False,
+        row_group_size=1 << 20,
+        data_page_size=1 << 20,
+        dictionary_pagesize_limit=1 << 20,
+        write_batch_size=1024,
+        use_byte_stream_split=False,
+        write_page_index=False,
+        write_page_checksum=False,
+        use_compliant_nested_type=True,
+    )  # every setting pyarrow >= 15 offers; newer ones (max_rows_per_page) keep their defaults
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:

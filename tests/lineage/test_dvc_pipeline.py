@@ -26,6 +26,7 @@ def _run(root: Path, *args: str) -> str:
 def test_repro_then_experiment_with_another_model(tiny_project):
     root = tiny_project
     shutil.copytree(REPO_ROOT / "src" / "moola", root / "src" / "moola", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO_ROOT / "requirements", root / "requirements")  # build_windows depends on the lock
     git = lambda *args: _run(root, "git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args)  # noqa: E731
     git("init", "-q")
     _run(root, "dvc", "init", "-q")

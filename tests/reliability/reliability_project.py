@@ -100,6 +100,7 @@ def write_project(root: Path) -> Path:
     shutil.copytree(
         REPO_ROOT / "src" / "moola", root / "src" / "moola", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
+    shutil.copytree(REPO_ROOT / "requirements", root / "requirements")  # build_windows depends on the lock
     return root
 
 

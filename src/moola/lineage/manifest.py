@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import copy
 import os
-import platform
 import re
 import subprocess
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -36,7 +34,8 @@ REPRODUCIBILITY = {
         "artifacts/models checkpoint": "bitwise on CPU; within tolerance on GPU (cuDNN kernels)",
         "metrics/eval.json, plots/eval": "bitwise for a given checkpoint: evaluation always runs on CPU",
         "artifacts/models/<model>.json, run manifests": (
-            "bitwise for the same commit; they record the git SHA and dirty flag, so they differ across commits"
+            "bitwise for the same commit and environment; they record the git SHA, dirty flag, python, platform "
+            "and package versions, so they differ across commits and machines"
         ),
     },
 }
@@ -64,15 +63,10 @@ def git_state(root: str | os.PathLike) -> dict:
 
 
 def package_versions() -> dict:
-    """Versions of python and the libraries a result depends on (None when not installed)."""
-    versions = {"python": platform.python_version()}
-    for name, distribution in (("moola", "moola"), ("torch", "torch"), ("numpy", "numpy"), ("pandas", "pandas"),
-                               ("sklearn", "scikit-learn"), ("dvc", "dvc")):
-        try:
-            versions[name] = metadata.version(distribution)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return versions
+    """Python, platform, the lock's sha256 and the versions of the libraries a result depends on."""
+    from moola.environment import environment_record
+
+    return environment_record()
 
 
 def hash_inputs(paths: Mapping[str, str | os.PathLike | None], root: str | os.PathLike) -> dict:

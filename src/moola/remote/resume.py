@@ -22,16 +22,22 @@ def resume_state_paths(root: Path, stage_name: str) -> list[Path]:
     Returns:
         Absolute paths; empty for stages that save no state.
     """
+    import json
+
+    from moola.artifacts import layout, resume
     from moola.params import load_params
 
     params = load_params(root / "params.yaml")
     output = (params.get("pretrain_ts2vec") or {}).get("output")
     if stage_name == "pretrain_ts2vec" and output:
-        encoder = root / output
-        return [encoder.parent / f".{encoder.name}.state"]
+        return [resume.state_file(root / output)]
     if stage_name == "train" and params.get("model"):
-        checkpoint = root / "artifacts" / "models" / f"{params['model']}.pt"
-        return [checkpoint.parent / f".{checkpoint.name}.state"]
+        split_name = (params.get("train") or {}).get("split")
+        try:  # one state per fold of the split the stage trains on (pulled before the stage runs)
+            n_folds = int(json.loads(layout.split_file(layout.data_dir(root), split_name).read_text())["n_folds"])
+        except (OSError, ValueError, KeyError, TypeError):
+            n_folds = 1
+        return [layout.training_state_file(root, params["model"], fold) for fold in range(n_folds)]
     return []
 
 

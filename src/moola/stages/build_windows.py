@@ -39,6 +39,7 @@ def run(args) -> int:
     from moola.data.raw import read_symbols
     from moola.data.windows import file_labeled_windows, fingerprint_of, triple_barrier_windows, unlabeled_windows
     from moola.data.windows import window_meta
+    from moola.environment import lock_record
     from moola.params import load_base, load_params, load_section
     from moola.paths import data_root, project_root, relative_to_root, resolve_inside
 
@@ -81,6 +82,7 @@ def run(args) -> int:
         "labels_file": labels_source,
         "params": {SECTION: dataclasses.asdict(s), "base": {"seed": base.seed}},
         "code": code_version("build_windows"),
+        "lock": lock_record(),
     }
     folders = {kind: layout.window_dir(data_dir, kind, s.version) for kind in ("labeled", "unlabeled")}
     suggestion = window_artifact.next_free_version(data_dir, s.version)
