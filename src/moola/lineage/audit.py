@@ -353,7 +353,8 @@ def _check_checkpoint_trained(root: Path, manifest: dict) -> str:
     _expect(record_file.is_file(), f"its training record {Path(relative).with_suffix('.json').as_posix()} is missing")
     record = read_json(record_file, "training record")
     faults = checkpoint_artifact.record_problems(record)
-    _expect(not faults, f"training record {record_file.name}: {faults[0] if faults else ''}")
+    if faults:
+        raise AuditFailed(f"training record {record_file.name}: {faults[0]}")
     actual = sha256_file(file)
     _expect(actual == record["checkpoint_sha256"],
             f"{relative} is {actual[:12]}, its training record says {record['checkpoint_sha256'][:12]}: it changed after training")
@@ -430,15 +431,18 @@ def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
         rows = table[table["part"] == part]
         stored_ids = rows["window_id"].astype(str).tolist()
         unknown = [w for w in stored_ids if w not in row_of]
-        _expect(not unknown, f"{file.name} {part} names window {str(unknown[0])[:40]!r}, which is not in the labeled version")
+        if unknown:
+            raise AuditFailed(f"{file.name} {part} names window {unknown[0][:40]!r}, which is not in the labeled version")
         expected_rows = sorted(context["rows"][part].tolist())
         found_rows = sorted(row_of[w] for w in stored_ids)
         _expect(found_rows == expected_rows, f"{file.name} scores {len(found_rows)} {part} windows, the split has {len(expected_rows)} other ones")
         labels = rows["y_true"].to_numpy(dtype=np.int64)
         truth = y[[row_of[w] for w in stored_ids]]
         wrong = np.flatnonzero(labels != truth)
-        _expect(not wrong.size, f"{file.name} {part} window {stored_ids[wrong[0]] if wrong.size else ''} has y_true "
-                                f"{labels[wrong[0]] if wrong.size else ''}, the labeled version {truth[wrong[0]] if wrong.size else ''}")
+        if wrong.size:
+            first = int(wrong[0])
+            raise AuditFailed(f"{file.name} {part} window {stored_ids[first]} has y_true {labels[first]}, "
+                              f"the labeled version {truth[first]}")
         proba = rows[[f"proba_{name}" for name in class_names]].to_numpy(dtype=np.float64)  # (n_part, K)
         _expect(np.array_equal(rows["predicted"].to_numpy(dtype=np.int64), proba.argmax(axis=1)),
                 f"{file.name} {part}: `predicted` is not the arg-max of the stored probabilities")
@@ -447,6 +451,7 @@ def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
     _expect(isinstance(ece_bins, int), "the manifest's params hold no evaluate.ece_bins")
     recomputed = evaluation_metrics(parts, train_labels=y[context["rows"]["train"]], class_names=class_names, ece_bins=ece_bins)
     found = _differences(manifest["metrics"], recomputed, "metrics")
-    _expect(not found, f"{found[0]}" + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
+    if found:
+        raise AuditFailed(found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
     return (f"every number of the metrics pack recomputed from {file.name} "
             f"({len(parts['val'][0])} val, {len(parts['test'][0])} test rows), within {TOLERANCE:g}")
