@@ -314,3 +314,27 @@ def test_a_manifest_naming_a_file_outside_the_project_is_refused(evaluated_proje
     code, out, err = _audit(capsys)
     assert code == 1 and "'..'" in err and len(err.strip().splitlines()) == 1
     assert "✓" not in out
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda table: table.assign(proba_up=np.nan), "NaN or inf"),
+    (lambda table: table.assign(y_true="up"), "cannot be checked"),
+    (lambda table: table.assign(predicted=(table["predicted"] + 1) % 3), "`predicted` is not the arg-max"),
+    (lambda table: table.drop(columns=["proba_down"]), "lacks column(s) proba_down"),
+])
+def test_damaged_predictions_fail_in_one_line(with_predictions, capsys, damage, named):
+    import pandas as pd
+
+    table_file = _predictions_file(with_predictions)
+    damage(pd.read_parquet(table_file)).to_parquet(table_file, index=False)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    failed = _failed_claims(out)
+    assert len(failed) == 1 and failed[0].startswith("✗ metrics re-derived from stored predictions") and named in failed[0], failed
+
+
+def test_a_huge_ece_bins_in_the_manifest_fails_at_once(with_predictions, capsys):
+    _edit_manifests(with_predictions, lambda manifest: manifest["params"]["evaluate"].update(ece_bins=10**12))
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "no evaluate.ece_bins in 1..100 (found 1000000000000)" in out

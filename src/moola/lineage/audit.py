@@ -250,6 +250,7 @@ def _labeled_files(labeled: Path, context: dict) -> dict:
             "y": load_npy(labeled / layout.Y, "labeled y"),
             "windows": common.read_parquet(labeled / layout.WINDOWS, "labeled windows"),
         }
+    _expect(isinstance(context["labeled_files"]["meta"], dict), f"{labeled.name}/meta.json is not a JSON object")
     return context["labeled_files"]
 
 
@@ -266,6 +267,7 @@ def _synthetic_files(synthetic: Path, context: dict) -> dict:
             "y": load_npy(synthetic / layout.Y, "synthetic y"),
             "provenance": common.read_parquet(synthetic / layout.PROVENANCE, "synthetic provenance"),
         }
+    _expect(isinstance(context["synthetic_files"]["meta"], dict), f"{synthetic.name}/meta.json is not a JSON object")
     return context["synthetic_files"]
 
 
@@ -444,11 +446,14 @@ def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
             raise AuditFailed(f"{file.name} {part} window {stored_ids[first]} has y_true {labels[first]}, "
                               f"the labeled version {truth[first]}")
         proba = rows[[f"proba_{name}" for name in class_names]].to_numpy(dtype=np.float64)  # (n_part, K)
+        _expect(np.isfinite(proba).all(), f"{file.name} {part} holds probabilities that are NaN or inf")
         _expect(np.array_equal(rows["predicted"].to_numpy(dtype=np.int64), proba.argmax(axis=1)),
                 f"{file.name} {part}: `predicted` is not the arg-max of the stored probabilities")
         parts[part] = (labels, proba)
-    ece_bins = manifest["params"].get("evaluate", {}).get("ece_bins")
-    _expect(isinstance(ece_bins, int), "the manifest's params hold no evaluate.ece_bins")
+    evaluate = manifest["params"].get("evaluate")
+    ece_bins = evaluate.get("ece_bins") if isinstance(evaluate, dict) else None
+    _expect(isinstance(ece_bins, int) and not isinstance(ece_bins, bool) and 1 <= ece_bins <= 100,
+            f"the manifest's params hold no evaluate.ece_bins in 1..100 (found {str(ece_bins)[:20]})")
     recomputed = evaluation_metrics(parts, train_labels=y[context["rows"]["train"]], class_names=class_names, ece_bins=ece_bins)
     found = _differences(manifest["metrics"], recomputed, "metrics")
     if found:
