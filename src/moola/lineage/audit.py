@@ -59,7 +59,7 @@ def _claim_from(name: str, check: Callable[[], str]) -> Claim:
         return Claim(name, True, f"not re-derivable: {exc}", checked=False)
     except (AuditFailed, MoolaError) as exc:
         return Claim(name, False, str(exc))
-    except (ValueError, TypeError, KeyError, OSError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OSError) as exc:
         # A damaged or crafted file refutes the claim; the audit fails closed, never silently.
         return Claim(name, False, f"cannot be checked: {type(exc).__name__}: {exc}")
 
