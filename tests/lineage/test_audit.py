@@ -1,14 +1,19 @@
-"""`moola audit` re-verifies a run from its manifest and catches tampering."""
+"""`moola audit` re-verifies a run from its manifest, re-derives its figures and catches tampering."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import numpy as np
+import pytest
 
 from moola import cli
 
 MANIFEST = "artifacts/runs/latest/manifest.json"
+CHECKPOINT = "artifacts/models/enhanced_simple_lstm.pt"
+CACHE_META = "data/synthetic_cache/v1_temporal_q0.9_r0.5/meta.json"
+LABELED_META = "data/labeled_windows/v1/meta.json"
 
 
 def _audit(capsys):
@@ -21,14 +26,213 @@ def _failed_claims(out):
     return [line for line in out.splitlines() if line.startswith("✗")]
 
 
+def _one_line_refusal(code, err):
+    lines = err.strip().splitlines()
+    return code == 1 and len(lines) == 1 and lines[0].startswith("moola audit: error:") and "Traceback" not in err
+
+
+def _manifest_files(project):
+    """Both copies of the run's manifest: artifacts/runs/<run_id>/ and artifacts/runs/latest/."""
+    latest = project / MANIFEST
+    run_id = json.loads(latest.read_text())["run_id"]
+    return [latest, project / "artifacts/runs" / run_id / "manifest.json"]
+
+
+def _edit_manifests(project, edit):
+    for file in _manifest_files(project):
+        manifest = json.loads(file.read_text())
+        edit(manifest)
+        file.write_text(json.dumps(manifest, indent=2))
+
+
+def _rehash_in_manifests(project, relative):
+    """What a rerun on an edited file records: the manifest's sha256 follows the file, so only re-derivation can tell."""
+    digest = hashlib.sha256((project / relative).read_bytes()).hexdigest()
+    _edit_manifests(project, lambda manifest: manifest["inputs"][relative].update(sha256=digest))
+
+
+@pytest.fixture(scope="module")
+def _predictions_table(_evaluated_template, project_context):
+    """The run's predictions table, built the way `moola evaluate` predicts (checkpoint, scaler, CPU)."""
+    import pandas as pd
+
+    from moola.artifacts import checkpoint as checkpoint_artifact
+    from moola.data.registry import DataRegistry
+    from moola.training.checkpoint import rebuild_model
+    from moola.training.loop import predict_proba
+    from moola.training.scaler import Scaler
+
+    with project_context(_evaluated_template):
+        checkpoint = checkpoint_artifact.read(_evaluated_template / CHECKPOINT)
+        trained_on = checkpoint["data"]
+        data = DataRegistry().load_labeled(version=trained_on["labeled_version"], split_name=trained_on["split_name"])
+        model = rebuild_model(checkpoint)
+        scaler = Scaler.from_tensors(checkpoint["scaler"])
+        frames = []
+        for part_name in ("val", "test"):
+            part = getattr(data, part_name)
+            proba = predict_proba(model, *scaler.transform(part.ohlc, part.feats), "cpu")  # (n, K)
+            frame = pd.DataFrame({"window_id": part.ids, "part": part_name, "y_true": np.asarray(part.y, dtype=np.int64)})
+            for k, name in enumerate(checkpoint["class_names"]):
+                frame[f"proba_{name}"] = np.asarray(proba[:, k], dtype=np.float64)
+            frame["predicted"] = np.asarray(proba).argmax(axis=1).astype(np.int64)
+            frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _predictions_file(project):
+    run_id = json.loads((project / MANIFEST).read_text())["run_id"]
+    return project / "artifacts/runs" / run_id / "predictions.parquet"
+
+
+@pytest.fixture
+def with_predictions(evaluated_project, _predictions_table):
+    """evaluated_project whose run directory holds its predictions table."""
+    _predictions_table.to_parquet(_predictions_file(evaluated_project), index=False)
+    return evaluated_project
+
+
 def test_untouched_run_passes_every_claim(evaluated_project, capsys):
+    _predictions_file(evaluated_project).unlink(missing_ok=True)  # a run evaluated before predictions were stored
     code, out, _ = _audit(capsys)
     assert code == 0, out
     assert not _failed_claims(out)
-    for claim in ("sha256 data/labeled_windows/v1/X_ohlc.npy", "sha256 data/splits/fwd_chain_v3.json",
-                  "sha256 artifacts/ts2vec/encoder_v1.pt", "sha256 artifacts/models/enhanced_simple_lstm/fold_0.pt",
-                  "split parts disjoint, complete, purged and embargoed", "no val/test window equals", "pretrained load figures: matched 8/8"):
+    for claim in ("manifest schema", "sha256 data/labeled_windows/v1/X_ohlc.npy", "sha256 data/splits/fwd_chain_v3.json",
+                  "sha256 artifacts/ts2vec/encoder_v1.pt", f"sha256 {CHECKPOINT}",
+                  "split parts disjoint, complete, purged and embargoed", "no val/test window equals", "pretrained load figures: matched 8/8",
+                  "labeled fingerprint re-derived", "synthetic fingerprint re-derived", "synthetic cache lineage and provenance",
+                  "synthetic cache KS statistics re-derived: ks_pval", "checkpoint is the one trained"):
         assert f"✓ {claim}" in out
+    assert "– metrics re-derived from stored predictions: not re-derivable: no predictions stored" in out
+    assert "1 not re-derivable from what the run stored: metrics re-derived from stored predictions" in out
+
+
+def test_untouched_run_with_predictions_re_derives_its_metrics(with_predictions, capsys):
+    code, out, _ = _audit(capsys)
+    assert code == 0, out
+    assert "✓ metrics re-derived from stored predictions: every number of the metrics pack recomputed" in out
+    assert "not re-derivable" not in out and out.rstrip().endswith("claims hold")
+
+
+def test_edited_ks_pval_fails_though_its_hash_was_updated(evaluated_project, capsys):
+    meta_file = evaluated_project / CACHE_META
+    meta = json.loads(meta_file.read_text())
+    meta["ks_pval"] = 0.95 if meta["ks_pval"] != 0.95 else 0.5
+    meta_file.write_text(json.dumps(meta, indent=2))
+    _rehash_in_manifests(evaluated_project, CACHE_META)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err) and "do not hold" in err
+    assert f"✓ sha256 {CACHE_META}" in out  # the hash alone no longer catches it
+    failed = _failed_claims(out)
+    assert len(failed) == 1, failed
+    assert failed[0].startswith(f"✗ synthetic cache KS statistics re-derived: meta.json says ks_pval {meta['ks_pval']}, recomputed")
+
+
+def test_edited_ks_statistic_fails(evaluated_project, capsys):
+    meta_file = evaluated_project / CACHE_META
+    meta = json.loads(meta_file.read_text())
+    feature = sorted(meta["ks"])[0]
+    meta["ks"][feature]["statistic"] += 0.001
+    meta_file.write_text(json.dumps(meta, indent=2))
+    _rehash_in_manifests(evaluated_project, CACHE_META)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert f"✗ synthetic cache KS statistics re-derived: meta.json ks {feature} statistic" in out
+
+
+def test_edited_labeled_fingerprint_fails(evaluated_project, capsys):
+    meta_file = evaluated_project / LABELED_META
+    meta = json.loads(meta_file.read_text())
+    meta["fingerprint"] = "f" * 64
+    meta_file.write_text(json.dumps(meta, indent=2))
+    _rehash_in_manifests(evaluated_project, LABELED_META)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "✗ labeled fingerprint re-derived: recomputed fingerprint" in out and "meta.json says ffffffffffff" in out
+
+
+def test_edited_metric_fails_against_the_stored_predictions(with_predictions, capsys):
+    _edit_manifests(with_predictions, lambda manifest: manifest["metrics"]["test"].update(accuracy=0.99))
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err) and "metrics re-derived from stored predictions" in err
+    failed = _failed_claims(out)
+    assert len(failed) == 1 and failed[0].startswith("✗ metrics re-derived from stored predictions: metrics.test.accuracy is 0.99")
+
+
+def test_edited_verdict_fails_against_the_stored_predictions(with_predictions, capsys):
+    _edit_manifests(with_predictions, lambda manifest: manifest["metrics"]["vs_baseline"]["test"].update(accuracy=0.5))
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "✗ metrics re-derived from stored predictions: metrics.vs_baseline.test.accuracy is 0.5" in out
+
+
+def test_predictions_whose_labels_differ_from_the_labeled_version_fail(with_predictions, capsys):
+    table_file = _predictions_file(with_predictions)
+    import pandas as pd
+
+    table = pd.read_parquet(table_file)
+    table.loc[0, "y_true"] = (int(table.loc[0, "y_true"]) + 1) % 3
+    table.to_parquet(table_file, index=False)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert f"predictions.parquet val window {table.loc[0, 'window_id']} has y_true" in out
+
+
+def test_predictions_missing_a_window_fail(with_predictions, capsys):
+    table_file = _predictions_file(with_predictions)
+    import pandas as pd
+
+    table = pd.read_parquet(table_file)
+    table[table["part"] == "test"].iloc[1:].pipe(lambda test: pd.concat([table[table["part"] == "val"], test])).to_parquet(table_file, index=False)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "predictions.parquet scores 17 test windows, the split has 18 other ones" in out
+
+
+def test_flipped_checkpoint_byte_fails_though_the_manifest_followed_it(evaluated_project, capsys):
+    file = evaluated_project / CHECKPOINT
+    data = bytearray(file.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    file.write_bytes(bytes(data))
+    code, out, err = _audit(capsys)  # as it is: the manifest's hash and the training record both disagree
+    assert _one_line_refusal(code, err)
+    assert f"✗ sha256 {CHECKPOINT}" in out and "✗ checkpoint is the one trained" in out
+    _rehash_in_manifests(evaluated_project, CHECKPOINT)  # what a re-evaluation used to write under the old run id
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert f"✓ sha256 {CHECKPOINT}" in out
+    assert f"✗ checkpoint is the one trained: {CHECKPOINT} is" in out and "its training record says" in out
+
+
+def test_manifest_without_its_checkpoint_entry_is_refused(evaluated_project, capsys):
+    from moola.lineage.audit import audit_manifest
+
+    _edit_manifests(evaluated_project, lambda manifest: manifest["inputs"].pop(CHECKPOINT))
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert f"names checkpoint {CHECKPOINT} but records no sha256 for it" in err
+    assert "hold" not in out
+    # The Python API, given the dict directly, fails the same run on two claims.
+    claims = {claim.name: claim for claim in audit_manifest(json.loads((evaluated_project / MANIFEST).read_text()), evaluated_project)}
+    assert not claims["manifest schema"].ok and "records no sha256" in claims["manifest schema"].detail
+    assert not claims["checkpoint is the one trained"].ok
+    assert claims["checkpoint is the one trained"].detail == f"the manifest records no sha256 for its checkpoint {CHECKPOINT}"
+
+
+def test_named_predictions_that_are_missing_fail(with_predictions, capsys):
+    relative = _predictions_file(with_predictions).relative_to(with_predictions).as_posix()
+    digest = hashlib.sha256(_predictions_file(with_predictions).read_bytes()).hexdigest()
+
+    def name_predictions(manifest):
+        manifest["paths"]["predictions"] = relative
+        manifest["inputs"][relative] = {"role": "predictions", "sha256": digest}
+
+    _edit_manifests(with_predictions, name_predictions)
+    _predictions_file(with_predictions).unlink()
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert f"✗ sha256 {relative}: file is missing" in out
+    assert f"✗ metrics re-derived from stored predictions: the manifest names predictions {relative} but the file is missing" in out
 
 
 def test_tampered_split_is_caught(evaluated_project, capsys):
@@ -110,3 +314,27 @@ def test_a_manifest_naming_a_file_outside_the_project_is_refused(evaluated_proje
     code, out, err = _audit(capsys)
     assert code == 1 and "'..'" in err and len(err.strip().splitlines()) == 1
     assert "✓" not in out
+
+
+@pytest.mark.parametrize("damage, named", [
+    (lambda table: table.assign(proba_up=np.nan), "NaN or inf"),
+    (lambda table: table.assign(y_true="up"), "cannot be checked"),
+    (lambda table: table.assign(predicted=(table["predicted"] + 1) % 3), "`predicted` is not the arg-max"),
+    (lambda table: table.drop(columns=["proba_down"]), "lacks column(s) proba_down"),
+])
+def test_damaged_predictions_fail_in_one_line(with_predictions, capsys, damage, named):
+    import pandas as pd
+
+    table_file = _predictions_file(with_predictions)
+    damage(pd.read_parquet(table_file)).to_parquet(table_file, index=False)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    failed = _failed_claims(out)
+    assert len(failed) == 1 and failed[0].startswith("✗ metrics re-derived from stored predictions") and named in failed[0], failed
+
+
+def test_a_huge_ece_bins_in_the_manifest_fails_at_once(with_predictions, capsys):
+    _edit_manifests(with_predictions, lambda manifest: manifest["params"]["evaluate"].update(ece_bins=10**12))
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "no evaluate.ece_bins in 1..100 (found 1000000000000)" in out
