@@ -72,6 +72,20 @@ def rows(split: dict[str, Any], part: str, fold: int | None = None) -> Any:
     return np.asarray(source[indices_key(part)], dtype=np.int64)
 
 
+def tested_rows(split: dict[str, Any], fold: int) -> Any:
+    """The rows fold `fold` scores out of fold: its test part (CPCV: only the groups it supplies
+    to the first backtest path, so that every window is scored once)."""
+    import numpy as np
+
+    test = rows(split, "test", fold)
+    if split["strategy"] != "cpcv":
+        return test
+    groups = [np.asarray(g, dtype=np.int64) for g in split["groups"]]
+    mine = [g for g, supplier in enumerate(split["paths"][0]) if supplier == fold]
+    keep = np.concatenate([groups[g] for g in mine]) if mine else np.zeros(0, dtype=np.int64)
+    return test[np.isin(test, keep)]
+
+
 def fold_doc(split: dict[str, Any], fold: int) -> dict[str, Any]:
     """Fold `fold` of a split document (a MoolaError naming the split when it has no such fold)."""
     folds = split.get("folds") or []

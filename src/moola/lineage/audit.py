@@ -112,8 +112,8 @@ def audit_manifest(manifest: dict, root: str | Path) -> list[Claim]:
                                       lambda: _check_synthetic_fingerprint(synthetic, manifest, context)))
     if manifest.get("pretrained"):
         claims.append(_claim_from("pretrained load figures", lambda: _check_pretrained(root, manifest)))
-    if paths.get("checkpoint"):
-        claims.append(_claim_from("checkpoint is the one trained", lambda: _check_checkpoint_trained(root, manifest)))
+    if paths.get("checkpoints"):
+        claims.append(_claim_from("checkpoints are the ones trained", lambda: _check_checkpoint_trained(root, manifest)))
         claims.append(_claim_from("checkpoint lineage", lambda: _check_checkpoint_lineage(root, manifest)))
     if "split" in context:
         claims.append(_claim_from("metrics re-derived from stored predictions",
@@ -207,9 +207,11 @@ def _check_pretrained(root: Path, manifest: dict) -> str:
 
     claimed = manifest["pretrained"]
     paths = manifest["paths"]
-    _expect(paths.get("encoder") and paths.get("checkpoint"), "the manifest names no encoder or checkpoint file")
+    _expect(paths.get("encoder"), "the manifest names no encoder file")
+    _expect(paths.get("checkpoints"), "the manifest names no checkpoints")
+    folder, record = _checkpoint_files(root, manifest)
     encoder = encoder_artifact.read(root / paths["encoder"])
-    checkpoint = checkpoint_artifact.read(root / paths["checkpoint"])
+    checkpoint = checkpoint_artifact.read(folder / f"fold_{record['n_folds'] - 1}.pt")
     report = compare_state_dicts(
         {name: tuple(t.shape) for name, t in checkpoint["state_dict"].items()},
         {name: tuple(t.shape) for name, t in encoder["state_dict"].items()},
@@ -224,7 +226,8 @@ def _check_pretrained(root: Path, manifest: dict) -> str:
 def _check_checkpoint_lineage(root: Path, manifest: dict) -> str:
     from moola.artifacts import checkpoint as checkpoint_artifact
 
-    checkpoint = checkpoint_artifact.read(root / manifest["paths"]["checkpoint"])
+    folder, record = _checkpoint_files(root, manifest)
+    checkpoint = checkpoint_artifact.read(folder / f"fold_{record['n_folds'] - 1}.pt")
     data = manifest["data"]
     recorded = checkpoint["data"]
     for key in ("labeled_version", "labeled_fingerprint", "split_name", "split_sha256"):
@@ -304,29 +307,41 @@ def _check_synthetic_provenance(synthetic: Path, split_file: Path, context: dict
 
 
 def _check_synthetic_ks(synthetic: Path, manifest: dict, context: dict) -> str:
-    """`synth.ks_report` of the cache's features against its split's real train rows, against meta.json."""
+    """`synth.ks_report` of each fold's synthetic rows against that fold's real train rows, against meta.json."""
     import numpy as np
 
+    from moola.artifacts import split as split_artifact
     from moola.data.synth import ks_report
 
     labeled = _labeled_files(Path(context["labeled"]), context)
     files = _synthetic_files(synthetic, context)
     meta = files["meta"]
     names = list(meta.get("feature_names") or labeled["meta"].get("feature_names") or [])
-    train_feats = np.asarray(labeled["feats"])[context["rows"]["train"]]  # (n_train, 20)
-    _expect(len(names) == train_feats.shape[1] == np.asarray(files["feats"]).shape[1],
-            f"{len(names)} feature names for {train_feats.shape[1]} real and {np.asarray(files['feats']).shape[1]} synthetic columns")
-    report, pval = ks_report(train_feats, np.asarray(files["feats"]), names)
-    stored = meta.get("ks")
-    _expect(isinstance(stored, dict) and sorted(stored) == sorted(report),
-            f"meta.json ks does not list the {len(names)} features {names[:2]}...")
-    for feature, recomputed in report.items():
-        for key, value in recomputed.items():
-            claimed = stored[feature].get(key) if isinstance(stored[feature], dict) else None
-            _expect(_close(claimed, value), f"meta.json ks {feature} {key} is {claimed!r}, recomputed {value!r}")
+    split = context["split"]
+    records = meta.get("folds")
+    _expect(isinstance(records, list) and len(records) == split.get("n_folds"),
+            f"meta.json lists {len(records) if isinstance(records, list) else 'no'} fold KS reports for {split.get('n_folds')} folds")
+    provenance = files["provenance"]
+    fold_of_row = provenance["fold"].to_numpy(dtype=np.int64) if "fold" in provenance.columns else np.zeros(len(provenance), dtype=np.int64)
+    pvalues = []
+    for fold, stored in enumerate(records):
+        train_feats = np.asarray(labeled["feats"])[split_artifact.rows(split, "train", fold)]  # (n_train, 20)
+        fold_feats = np.asarray(files["feats"])[fold_of_row == fold]
+        _expect(len(names) == train_feats.shape[1] == fold_feats.shape[1],
+                f"{len(names)} feature names for {train_feats.shape[1]} real and {fold_feats.shape[1]} synthetic columns")
+        report, pval = ks_report(train_feats, fold_feats, names)
+        _expect(isinstance(stored, dict) and isinstance(stored.get("ks"), dict) and sorted(stored["ks"]) == sorted(report),
+                f"meta.json fold {fold} ks does not list the {len(names)} features")
+        for feature, recomputed in report.items():
+            for key, value in recomputed.items():
+                claimed = stored["ks"][feature].get(key) if isinstance(stored["ks"][feature], dict) else None
+                _expect(_close(claimed, value), f"meta.json fold {fold} ks {feature} {key} is {claimed!r}, recomputed {value!r}")
+        _expect(_close(stored.get("ks_pval"), pval), f"meta.json fold {fold} ks_pval {stored.get('ks_pval')!r}, recomputed {pval!r}")
+        pvalues.append(pval)
+    weakest = min(pvalues)
     for where, claimed in (("meta.json", meta.get("ks_pval")), ("the manifest", manifest["data"].get("ks_pval"))):
-        _expect(_close(claimed, pval), f"{where} says ks_pval {claimed!r}, recomputed {pval!r} from the cache and its train rows")
-    return f"ks_pval {pval} and {len(report)} per-feature statistics recomputed from {train_feats.shape[0]} train rows, as stored"
+        _expect(_close(claimed, weakest), f"{where} says ks_pval {claimed!r}, recomputed {weakest!r} from the cache and its train rows")
+    return f"ks_pval {weakest} (lowest of {len(pvalues)} folds) and every per-feature statistic recomputed, as stored"
 
 
 def _check_synthetic_fingerprint(synthetic: Path, manifest: dict, context: dict) -> str:
@@ -341,29 +356,39 @@ def _check_synthetic_fingerprint(synthetic: Path, manifest: dict, context: dict)
     })
 
 
-def _check_checkpoint_trained(root: Path, manifest: dict) -> str:
-    """The checkpoint file hashes to its training record's `checkpoint_sha256` and to the manifest's inputs entry."""
-    from moola.artifacts import checkpoint as checkpoint_artifact
-    from moola.io import read_json, sha256_file
+def _checkpoint_files(root: Path, manifest: dict) -> tuple[Path, dict]:
+    """(the run's checkpoint folder, its training record), the record's structure checked."""
+    from moola.artifacts import checkpoint as checkpoint_artifact, layout
+    from moola.io import read_json
 
-    relative = manifest["paths"]["checkpoint"]
-    file = root / relative
-    entry = manifest["inputs"].get(relative)
-    _expect(isinstance(entry, dict) and entry.get("sha256"), f"the manifest records no sha256 for its checkpoint {relative}")
-    _expect(file.is_file(), f"{relative} is missing")
-    record_file = file.with_suffix(".json")  # the training record lies beside its checkpoint (layout.training_record_file)
-    _expect(record_file.is_file(), f"its training record {Path(relative).with_suffix('.json').as_posix()} is missing")
+    folder = root / manifest["paths"]["checkpoints"]
+    record_file = folder / layout.training_record_file(root, "x").name
+    _expect(record_file.is_file(), f"its training record {manifest['paths']['checkpoints']}/{record_file.name} is missing")
     record = read_json(record_file, "training record")
     faults = checkpoint_artifact.record_problems(record)
     if faults:
         raise AuditFailed(f"training record {record_file.name}: {faults[0]}")
-    actual = sha256_file(file)
-    _expect(actual == record["checkpoint_sha256"],
-            f"{relative} is {actual[:12]}, its training record says {record['checkpoint_sha256'][:12]}: it changed after training")
-    _expect(actual == entry["sha256"], f"{relative} is {actual[:12]}, the manifest's inputs say {str(entry['sha256'])[:12]}")
+    return folder, record
+
+
+def _check_checkpoint_trained(root: Path, manifest: dict) -> str:
+    """Every fold's checkpoint hashes to its training record's sha256 and to the manifest's inputs entry."""
+    from moola.io import sha256_file
+
+    folder, record = _checkpoint_files(root, manifest)
     _expect(record.get("run_id") == manifest["run_id"],
             f"its training record is of run {record.get('run_id')}, the manifest of run {manifest['run_id']}")
-    return f"{actual[:12]} = training record of run {record['run_id']} = manifest inputs"
+    expected = {f"fold_{fold}.pt" for fold in range(record["n_folds"])}
+    _expect(set(record["checkpoint_sha256"]) == expected, f"the training record does not list one checkpoint per fold ({sorted(expected)})")
+    for name, sha256 in sorted(record["checkpoint_sha256"].items()):
+        relative = f"{manifest['paths']['checkpoints']}/{name}"
+        entry = manifest["inputs"].get(relative)
+        _expect(isinstance(entry, dict) and entry.get("sha256"), f"the manifest records no sha256 for its checkpoint {relative}")
+        _expect((folder / name).is_file(), f"{relative} is missing")
+        actual = sha256_file(folder / name)
+        _expect(actual == sha256, f"{relative} is {actual[:12]}, its training record says {str(sha256)[:12]}: it changed after training")
+        _expect(actual == entry["sha256"], f"{relative} is {actual[:12]}, the manifest's inputs say {str(entry['sha256'])[:12]}")
+    return f"{len(expected)} checkpoint(s) = training record of run {record['run_id']} = manifest inputs"
 
 
 def _close(claimed: Any, recomputed: Any) -> bool:
@@ -401,62 +426,61 @@ def _predictions_file(root: Path, manifest: dict) -> tuple[Path, bool]:
 
 
 def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
-    """The whole metrics pack (model, baseline, vs_baseline) recomputed from the stored predictions.
+    """The metrics, intervals, tests and verdicts recomputed from the stored out-of-fold table.
 
-    The predictions table (`artifacts/runs/<run_id>/predictions.parquet`) has one row per scored
-    window: `window_id`, `part` (val | test), `y_true`, `proba_<class>` per class, `predicted`.
-    Its y_true must be the labeled version's labels of those windows, its windows exactly the
-    split's val and test rows, and `predicted` the arg-max of its probabilities.
+    The table (`artifacts/runs/<run_id>/predictions.parquet`, `moola.evaluation.significance.OutOfFold`)
+    has one row per out-of-fold test window: `window_id`, `fold`, `y_true`, `proba_<class>`,
+    `predicted`. Its windows must be exactly each fold's scored rows and its y_true the labeled
+    version's labels; the baselines are refitted on each fold's real train rows, and the whole
+    pack is recomputed by the function `moola evaluate` used (`evaluation.report`).
     """
     import numpy as np
 
-    from moola.artifacts import common
-    from moola.evaluation.metrics import evaluation_metrics
+    from moola.artifacts import common, split as split_artifact
+    from moola.evaluation.report import out_of_fold_report
+    from moola.evaluation.significance import OutOfFold, logistic_baseline_proba, majority_baseline_proba
+    from moola.io import sha256_file
 
     file, named = _predictions_file(root, manifest)
     if not file.is_file():
         _expect(not named, f"the manifest names predictions {manifest['paths'].get('predictions')} but the file is missing")
         raise NotRederivable("no predictions stored (the metrics are only re-read from the manifest)")
-    table = common.read_parquet(file, "predictions")
+    claimed_sha = (manifest.get("outputs") or {}).get(file.name)
+    _expect(claimed_sha is None or claimed_sha == sha256_file(file), f"{file.name} does not match its sha256 in the manifest")
     labeled = _labeled_files(Path(context["labeled"]), context)
     class_names = list(labeled["meta"].get("class_names") or [])
-    columns = ["window_id", "part", "y_true", "predicted"] + [f"proba_{name}" for name in class_names]
-    missing = [c for c in columns if c not in table.columns]
-    _expect(not missing, f"{file.name} lacks column(s) {', '.join(missing)}")
-    _expect("fold" not in table.columns or table["fold"].nunique(dropna=True) <= 1,
-            f"{file.name} holds several folds: this audit re-derives one val/test evaluation only")
+    oof = OutOfFold.from_frame(common.read_parquet(file, "predictions"), class_names, where=file.name)
     ids = labeled["windows"]["id"].astype(str).tolist()
     row_of = {window_id: row for row, window_id in enumerate(ids)}
-    y = np.asarray(labeled["y"])
-    parts = {}
-    for part in ("val", "test"):
-        rows = table[table["part"] == part]
-        stored_ids = rows["window_id"].astype(str).tolist()
-        unknown = [w for w in stored_ids if w not in row_of]
-        if unknown:
-            raise AuditFailed(f"{file.name} {part} names window {unknown[0][:40]!r}, which is not in the labeled version")
-        expected_rows = sorted(context["rows"][part].tolist())
-        found_rows = sorted(row_of[w] for w in stored_ids)
-        _expect(found_rows == expected_rows, f"{file.name} scores {len(found_rows)} {part} windows, the split has {len(expected_rows)} other ones")
-        labels = rows["y_true"].to_numpy(dtype=np.int64)
-        truth = y[[row_of[w] for w in stored_ids]]
-        wrong = np.flatnonzero(labels != truth)
-        if wrong.size:
-            first = int(wrong[0])
-            raise AuditFailed(f"{file.name} {part} window {stored_ids[first]} has y_true {labels[first]}, "
-                              f"the labeled version {truth[first]}")
-        proba = rows[[f"proba_{name}" for name in class_names]].to_numpy(dtype=np.float64)  # (n_part, K)
-        _expect(np.isfinite(proba).all(), f"{file.name} {part} holds probabilities that are NaN or inf")
-        _expect(np.array_equal(rows["predicted"].to_numpy(dtype=np.int64), proba.argmax(axis=1)),
-                f"{file.name} {part}: `predicted` is not the arg-max of the stored probabilities")
-        parts[part] = (labels, proba)
-    evaluate = manifest["params"].get("evaluate")
-    ece_bins = evaluate.get("ece_bins") if isinstance(evaluate, dict) else None
-    _expect(isinstance(ece_bins, int) and not isinstance(ece_bins, bool) and 1 <= ece_bins <= 100,
-            f"the manifest's params hold no evaluate.ece_bins in 1..100 (found {str(ece_bins)[:20]})")
-    recomputed = evaluation_metrics(parts, train_labels=y[context["rows"]["train"]], class_names=class_names, ece_bins=ece_bins)
-    found = _differences(manifest["metrics"], recomputed, "metrics")
+    unknown = [w for w in oof.window_id if w not in row_of]
+    _expect(not unknown, f"{file.name} names window {str(unknown[0])[:40]!r}, which is not in the labeled version" if unknown else "")
+    rows = np.asarray([row_of[w] for w in oof.window_id], dtype=np.int64)
+    y, feats, split = np.asarray(labeled["y"]), np.asarray(labeled["feats"]), context["split"]
+    wrong = np.flatnonzero(oof.y_true != y[rows])
+    _expect(not wrong.size, f"{file.name} window {oof.window_id[wrong[0]]} has y_true {oof.y_true[wrong[0]]}, the labeled version {y[rows[wrong[0]]]}" if wrong.size else "")
+    settings = manifest["params"].get("evaluate")
+    _expect(isinstance(settings, dict), "the manifest's params hold no evaluate section")
+    seed = manifest.get("seed")
+    majority, logistic = np.zeros(oof.proba.shape), np.zeros(oof.proba.shape)
+    for fold in range(int(split["n_folds"])):
+        mine = oof.fold == fold
+        expected = sorted(split_artifact.tested_rows(split, fold).tolist())
+        _expect(sorted(rows[mine].tolist()) == expected, f"{file.name} scores other windows for fold {fold} than the split's test rows")
+        train = split_artifact.rows(split, "train", fold)
+        majority[mine] = majority_baseline_proba(y[train], int(mine.sum()), len(class_names))
+        logistic[mine] = logistic_baseline_proba(feats[train], y[train], feats[rows[mine]], len(class_names),
+                                                 C=settings.get("logistic_C", 1.0), seed=seed)
+    numbers, pack = out_of_fold_report(
+        oof, {"majority": majority, "logistic": logistic}, alpha=settings["alpha"],
+        collapse_threshold=settings["collapse_threshold"], n_resamples=settings["n_resamples"], seed=seed,
+        ece_bins=settings["ece_bins"],
+    )
+    claimed = {key: manifest["metrics"].get(key) for key in numbers}
+    claimed["test"] = {key: manifest["metrics"]["test"].get(key) for key in numbers["test"]}
+    found = _differences(claimed, numbers, "metrics")
     if found:
         raise AuditFailed(found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
-    return (f"every number of the metrics pack recomputed from {file.name} "
-            f"({len(parts['val'][0])} val, {len(parts['test'][0])} test rows), within {TOLERANCE:g}")
+    stated = (manifest.get("verdicts") or {}).get("text")
+    _expect(stated == pack["verdict"], f"the manifest's verdicts {stated} are not the recomputed {pack['verdict']}")
+    return (f"metrics, 95% intervals, paired tests and verdicts recomputed from {file.name} "
+            f"({oof.n} out-of-fold windows, baselines refitted per fold): {'; '.join(pack['verdict'].values())}")

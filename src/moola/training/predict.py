@@ -30,18 +30,6 @@ class FoldPredictions:
     per_fold: dict[str, dict] = field(default_factory=dict)  # fold_<i> -> {"test": {...}, "val": {...}}
 
 
-def _tested_rows(split: dict[str, Any], fold: int) -> np.ndarray:
-    from moola.artifacts import split as split_artifact
-
-    test = split_artifact.rows(split, "test", fold)
-    if split["strategy"] != "cpcv":
-        return test
-    groups = [np.asarray(g, dtype=np.int64) for g in split["groups"]]
-    mine = [g for g, supplier in enumerate(split["paths"][0]) if supplier == fold]
-    keep = np.concatenate([groups[g] for g in mine]) if mine else np.zeros(0, dtype=np.int64)
-    return test[np.isin(test, keep)]
-
-
 def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logistic_C: float, seed: int, ece_bins: int) -> FoldPredictions:
     """Predict every fold of a trained run and fit the baselines fold by fold.
 
@@ -54,7 +42,7 @@ def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logisti
         seed: base.seed (the baselines' solver seed).
         ece_bins: ECE bins of the per-fold packs.
     """
-    from moola.artifacts import checkpoint as checkpoint_artifact, layout
+    from moola.artifacts import checkpoint as checkpoint_artifact, layout, split as split_artifact
     from moola.evaluation import metrics, significance
     from moola.paths import relative_to_root
     from moola.training.checkpoint import rebuild_model
@@ -78,7 +66,7 @@ def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logisti
             )
         checkpoint_artifact.require_classes(checkpoint, data.class_names, path)
         model, scaler = rebuild_model(checkpoint), Scaler.from_tensors(checkpoint["scaler"])
-        tested = np.isin(data.test.index, _tested_rows(data.split, fold))
+        tested = np.isin(data.test.index, split_artifact.tested_rows(data.split, fold))
         test_proba = predict_proba(model, *scaler.transform(data.test.ohlc[tested], data.test.feats[tested]), "cpu")
         val_proba = predict_proba(model, *scaler.transform(data.val.ohlc, data.val.feats), "cpu") if len(data.val) else None
         real = ~np.asarray(data.train.is_synthetic)
