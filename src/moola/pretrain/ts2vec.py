@@ -12,6 +12,7 @@ As in the official implementation, an equal-weight running average of the encode
 (`torch.optim.swa_utils.AveragedModel`, the initial weights included, updated after every
 step) is what encodes and what `encoder_state_dict()` returns; the raw weights only train.
 NaN timestamps (padding of variable-length series) are treated as masked, as the paper does.
+`fit_svm_protocol` is the paper's classification protocol on top of `encode`.
 
 Under `torchrun` pass a joined `DistributedContext`: the encoder is wrapped in
 DistributedDataParallel and every process trains on its own shard of each epoch.
@@ -413,3 +414,33 @@ class TS2Vec:
         self.steps_done_ = int(state["steps_done"])
         self.windows_seen_ = int(state["windows_seen"])
         self.loss_history_ = [float(v) for v in state["loss_history"]]
+
+
+# The paper's grid for the SVM's C (its classification protocol), infinity (a hard margin) included.
+SVM_C_GRID = (0.0001, 0.001, 0.01, 0.1, 1, 10, 100, 1000, 10000, np.inf)
+
+
+def fit_svm_protocol(features: np.ndarray, labels: np.ndarray, folds: int = 5) -> Any:
+    """The paper's classifier on instance representations: an RBF SVC, C chosen by grid search.
+
+    C is picked by `folds`-fold stratified cross-validation over `SVM_C_GRID` (gamma "scale");
+    when the training set is too small for that (fewer than 5 windows per class on average, or
+    fewer than 50 windows) C is infinite, as in the official code.
+
+    Args:
+        features: (N, D) instance representations of the training windows.
+        labels: (N,) class labels.
+        folds: cross-validation folds of the grid search.
+
+    Returns:
+        The fitted scikit-learn SVC.
+    """
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.svm import SVC
+
+    n_classes = np.unique(labels).size
+    svm = SVC(C=np.inf, kernel="rbf", gamma="scale")
+    if len(labels) // n_classes < 5 or len(labels) < 50:
+        return svm.fit(features, labels)
+    search = GridSearchCV(svm, {"C": list(SVM_C_GRID)}, cv=folds, n_jobs=1)
+    return search.fit(features, labels).best_estimator_
