@@ -24,7 +24,8 @@ encoded with the raw (not averaged) weights, and:
   against the paper belong in that file.
 
 Usage: python benchmarks/bench_ts2vec_ucr.py --archive aeon-X-py3-none-any.whl
-           [--datasets GunPoint ...] [--seeds 0 1 2] [--threads 1] [--official DIR] [--paper FILE]
+           [--datasets GunPoint ...] [--seeds 0 1 2] [--threads 1] [--device cpu]
+           [--official DIR] [--paper FILE]
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def centre_padded(series: np.ndarray) -> np.ndarray:
     return np.stack([np.roll(row, shift % length, axis=0) for row, shift in zip(series, shifts)])
 
 
-def moola_run(data: Dataset, seed: int) -> tuple[float, float, float, int]:
+def moola_run(data: Dataset, seed: int, device: str) -> tuple[float, float, float, int]:
     """(accuracy averaged weights, accuracy raw weights, seconds of pretraining, steps)."""
     model = TS2Vec(
         input_dims=data.train.shape[2],
@@ -149,6 +150,8 @@ def moola_run(data: Dataset, seed: int) -> tuple[float, float, float, int]:
         output_dims=320,
         batch_size=BATCH,
         lr=LR,
+        device=device,
+        bf16=False,  # float32 everywhere, as the official code trains
         seed=seed,
     )
     started = time.perf_counter()
@@ -162,12 +165,14 @@ def moola_run(data: Dataset, seed: int) -> tuple[float, float, float, int]:
     return scores[0], scores[1], seconds, model.steps_done_
 
 
-def official_run(official_class: type, data: Dataset, seed: int) -> tuple[float, float]:
+def official_run(official_class: type, data: Dataset, seed: int, device: str) -> tuple[float, float]:
     """(accuracy, seconds of pretraining) of the official trainer, seeded as its train script seeds."""
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    model = official_class(input_dims=data.train.shape[2], device="cpu", batch_size=BATCH, lr=LR, output_dims=320, max_train_length=3000)
+    model = official_class(
+        input_dims=data.train.shape[2], device=device, batch_size=BATCH, lr=LR, output_dims=320, max_train_length=3000
+    )
     started = time.perf_counter()
     model.fit(data.train.copy())
     seconds = time.perf_counter() - started
@@ -197,6 +202,7 @@ def main() -> None:
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (float32 on both)")
     parser.add_argument("--official", type=Path, help="a checkout of the official TS2Vec code, run side by side")
     parser.add_argument("--paper", type=Path, help="CSV `dataset,accuracy` (0..1) of the paper's published figures")
     args = parser.parse_args()
@@ -212,13 +218,14 @@ def main() -> None:
 
     print(
         f"TS2Vec, paper protocol (dilated CNN {PAPER_DILATED_BLOCKS} blocks x 64 -> 320, batch {BATCH}, lr {LR}, "
-        f"default budget, RBF SVC grid); seeds {args.seeds}; torch {torch.__version__}, {args.threads} CPU thread(s)"
+        f"default budget, RBF SVC grid); seeds {args.seeds}; torch {torch.__version__}, {args.device}, "
+        f"{args.threads} CPU thread(s)"
     )
     print("accuracy in points: mean ± sample sd [min, max] over seeds")
     rows = []
     for name in args.datasets:
         data = load(args.archive, name)
-        runs = [moola_run(data, seed) for seed in args.seeds]
+        runs = [moola_run(data, seed, args.device) for seed in args.seeds]
         averaged, raw = [r[0] for r in runs], [r[1] for r in runs]
         seconds, steps = float(np.mean([r[2] for r in runs])), runs[0][3]
         line = (
@@ -226,7 +233,7 @@ def main() -> None:
             f"moola {summary(averaged)}  raw weights {summary(raw)}  {seconds:6.1f} s/seed"
         )
         if official_class is not None:
-            official = [official_run(official_class, data, seed) for seed in args.seeds]
+            official = [official_run(official_class, data, seed, args.device) for seed in args.seeds]
             accuracy = [o[0] for o in official]
             official_seconds = float(np.mean([o[1] for o in official]))
             line += (
