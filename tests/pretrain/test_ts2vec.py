@@ -39,10 +39,13 @@ def test_encode_gives_one_max_pooled_vector_per_window(encoder, dims):
     features = model.encode(X, batch_size=4)
     assert features.shape == (10, dims) and features.dtype == np.float32
     assert model.output_dims == dims
-    # Max-pooled over time: equal to the encoder's per-timestep output reduced by max.
+    # Max-pooled over time: equal to the encoder's per-timestep output (eval mode) reduced by max.
+    encoder = model.encoding_module().eval()
     with torch.no_grad():
-        per_step = model.encoder_(torch.from_numpy(X))
+        per_step = encoder(torch.from_numpy(X))  # (N, T, D)
     np.testing.assert_allclose(features, per_step.amax(dim=1).numpy(), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(features, per_step.mean(dim=1).numpy(), atol=1e-3)  # not mean pooling
+    np.testing.assert_allclose(features, model.encode_timestamps(X).max(axis=1), rtol=1e-6)
 
 
 def test_n_iters_bounds_the_steps_and_the_default_is_the_papers_budget():
@@ -52,6 +55,26 @@ def test_n_iters_bounds_the_steps_and_the_default_is_the_papers_budget():
     default = tiny(batch_size=64)
     default.fit(sine_windows(n=64, length=8))
     assert default.steps_done_ == 200
+
+
+def test_the_default_budget_counts_values_as_the_official_code():
+    from moola.pretrain.ts2vec import default_iterations
+
+    assert default_iterations(1_000, 50, 2) == 200  # 100,000 values: still small
+    assert default_iterations(1_000, 50, 3) == 600  # 1,000 rows but 150,000 values
+    assert default_iterations(200_000, 1, 1) == 600
+
+
+def test_an_epoch_drops_its_incomplete_batch_unless_asked_not_to():
+    X = sine_windows(n=40)
+    dropping = tiny(batch_size=16)
+    dropping.fit(X, n_epochs=1)
+    keeping = tiny(batch_size=16, drop_last=False)
+    keeping.fit(X, n_epochs=1)
+    assert dropping.steps_done_ == 2 and keeping.steps_done_ == 3
+    small = tiny(batch_size=64)  # batch larger than the data: one step on all of it
+    small.fit(X, n_epochs=1)
+    assert small.steps_done_ == 1 and small.windows_seen_ == 40
 
 
 def test_same_seed_gives_identical_weights_and_losses_and_leaves_the_global_rng_alone():
