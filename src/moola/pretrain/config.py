@@ -30,7 +30,7 @@ class PretrainParams:
     bf16: bool = True  # bfloat16 autocast on GPU (CPU always trains in float32)
     log_every_steps: int = 0  # progress line every N steps inside an epoch (0 = one line per epoch)
     cnn_hidden: int = 64  # dilated_cnn only: channel width
-    cnn_blocks: int = 10  # dilated_cnn only: residual blocks (dilation 2**i)
+    cnn_blocks: int = 11  # dilated_cnn only: residual blocks (dilation 2**i; the official network has 11)
     cnn_output_dim: int = 320  # dilated_cnn only: representation size
 
     def validate(self) -> None:

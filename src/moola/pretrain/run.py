@@ -20,7 +20,7 @@ from typing import Any
 from moola.errors import MoolaError
 from moola.pretrain.config import SECTION, PretrainParams
 
-STATE_FORMAT = "moola.ts2vec-state/1"
+STATE_FORMAT = "moola.ts2vec-state/2"  # 2: with the weight-averaged encoder
 
 
 def leakage_exclusion(registry: Any, split_name: str, unlabeled_windows: Any) -> tuple[Any, dict[str, Any]]:
@@ -149,6 +149,7 @@ def train_encoder(
         "seed": seed,
         "world_size": context.world_size,
         "precision": "bf16-autocast" if model.use_bf16 else "float32",
+        "weights": "averaged",  # the saved encoder is the weight-averaged one the paper's protocol encodes with
     }
     scaler_record = inputs.scaler.to_dict()
     identity = {
