@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("moola.stages.train", "stage 5: train the selected model with guards and a status report"),
     "evaluate": ("moola.stages.evaluate", "stage 6: metrics pack, plots and the run manifest"),
     "audit": ("moola.lineage.audit_cli", "re-verify a run from its manifest"),
+    "compare": ("moola.lineage.compare", "run A minus run B on their common out-of-fold windows, with intervals and p-values"),
     "data": ("moola.data.catalog_cli", "list every dataset version, split and synthetic cache"),
     "models": ("moola.models.models_cli", "list the active models with roles and sizes"),
     "pod": ("moola.remote.pod_cli", "fresh GPU pod: pull, run a stage, push (see docs/RUNPOD.md)"),

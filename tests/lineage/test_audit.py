@@ -11,7 +11,7 @@ import pytest
 from moola import cli
 
 MANIFEST = "artifacts/runs/latest/manifest.json"
-CHECKPOINT = "artifacts/models/enhanced_simple_lstm.pt"
+CHECKPOINT = "artifacts/models/enhanced_simple_lstm/fold_0.pt"
 CACHE_META = "data/synthetic_cache/v1_temporal_q0.9_r0.5/meta.json"
 LABELED_META = "data/labeled_windows/v1/meta.json"
 
@@ -51,33 +51,10 @@ def _rehash_in_manifests(project, relative):
     _edit_manifests(project, lambda manifest: manifest["inputs"][relative].update(sha256=digest))
 
 
-@pytest.fixture(scope="module")
-def _predictions_table(_evaluated_template, project_context):
-    """The run's predictions table, built the way `moola evaluate` predicts (checkpoint, scaler, CPU)."""
-    import pandas as pd
-
-    from moola.artifacts import checkpoint as checkpoint_artifact
-    from moola.data.registry import DataRegistry
-    from moola.training.checkpoint import rebuild_model
-    from moola.training.loop import predict_proba
-    from moola.training.scaler import Scaler
-
-    with project_context(_evaluated_template):
-        checkpoint = checkpoint_artifact.read(_evaluated_template / CHECKPOINT)
-        trained_on = checkpoint["data"]
-        data = DataRegistry().load_labeled(version=trained_on["labeled_version"], split_name=trained_on["split_name"])
-        model = rebuild_model(checkpoint)
-        scaler = Scaler.from_tensors(checkpoint["scaler"])
-        frames = []
-        for part_name in ("val", "test"):
-            part = getattr(data, part_name)
-            proba = predict_proba(model, *scaler.transform(part.ohlc, part.feats), "cpu")  # (n, K)
-            frame = pd.DataFrame({"window_id": part.ids, "part": part_name, "y_true": np.asarray(part.y, dtype=np.int64)})
-            for k, name in enumerate(checkpoint["class_names"]):
-                frame[f"proba_{name}"] = np.asarray(proba[:, k], dtype=np.float64)
-            frame["predicted"] = np.asarray(proba).argmax(axis=1).astype(np.int64)
-            frames.append(frame)
-    return pd.concat(frames, ignore_index=True)
+def _rehash_predictions(project):
+    """What a rewrite of the table with its manifest would record: only re-derivation can tell then."""
+    digest = hashlib.sha256(_predictions_file(project).read_bytes()).hexdigest()
+    _edit_manifests(project, lambda manifest: manifest["outputs"].update({"predictions.parquet": digest}))
 
 
 def _predictions_file(project):
@@ -86,9 +63,9 @@ def _predictions_file(project):
 
 
 @pytest.fixture
-def with_predictions(evaluated_project, _predictions_table):
-    """evaluated_project whose run directory holds its predictions table."""
-    _predictions_table.to_parquet(_predictions_file(evaluated_project), index=False)
+def with_predictions(evaluated_project):
+    """evaluated_project, whose run directory holds the out-of-fold table `moola evaluate` wrote."""
+    assert _predictions_file(evaluated_project).is_file()
     return evaluated_project
 
 
@@ -101,7 +78,7 @@ def test_untouched_run_passes_every_claim(evaluated_project, capsys):
                   "sha256 artifacts/ts2vec/encoder_v1.pt", f"sha256 {CHECKPOINT}",
                   "split parts disjoint, complete, purged and embargoed", "no val/test window equals", "pretrained load figures: matched 8/8",
                   "labeled fingerprint re-derived", "synthetic fingerprint re-derived", "synthetic cache lineage and provenance",
-                  "synthetic cache KS statistics re-derived: ks_pval", "checkpoint is the one trained"):
+                  "synthetic cache KS statistics re-derived: ks_pval", "checkpoints are the ones trained"):
         assert f"✓ {claim}" in out
     assert "– metrics re-derived from stored predictions: not re-derivable: no predictions stored" in out
     assert "1 not re-derivable from what the run stored: metrics re-derived from stored predictions" in out
@@ -110,7 +87,7 @@ def test_untouched_run_passes_every_claim(evaluated_project, capsys):
 def test_untouched_run_with_predictions_re_derives_its_metrics(with_predictions, capsys):
     code, out, _ = _audit(capsys)
     assert code == 0, out
-    assert "✓ metrics re-derived from stored predictions: every number of the metrics pack recomputed" in out
+    assert "✓ metrics re-derived from stored predictions: metrics, 95% intervals, paired tests and verdicts recomputed" in out
     assert "not re-derivable" not in out and out.rstrip().endswith("claims hold")
 
 
@@ -160,10 +137,10 @@ def test_edited_metric_fails_against_the_stored_predictions(with_predictions, ca
 
 
 def test_edited_verdict_fails_against_the_stored_predictions(with_predictions, capsys):
-    _edit_manifests(with_predictions, lambda manifest: manifest["metrics"]["vs_baseline"]["test"].update(accuracy=0.5))
+    _edit_manifests(with_predictions, lambda manifest: manifest["metrics"]["vs_majority"]["accuracy"].update(p_value=0.001))
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
-    assert "✗ metrics re-derived from stored predictions: metrics.vs_baseline.test.accuracy is 0.5" in out
+    assert "✗ metrics re-derived from stored predictions: metrics.vs_majority.accuracy.p_value is 0.001" in out
 
 
 def test_predictions_whose_labels_differ_from_the_labeled_version_fail(with_predictions, capsys):
@@ -174,8 +151,11 @@ def test_predictions_whose_labels_differ_from_the_labeled_version_fail(with_pred
     table.loc[0, "y_true"] = (int(table.loc[0, "y_true"]) + 1) % 3
     table.to_parquet(table_file, index=False)
     code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err) and "predictions.parquet does not match its sha256 in the manifest" in out
+    _rehash_predictions(with_predictions)
+    code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
-    assert f"predictions.parquet val window {table.loc[0, 'window_id']} has y_true" in out
+    assert f"predictions.parquet window {table.loc[0, 'window_id']} has y_true" in out
 
 
 def test_predictions_missing_a_window_fail(with_predictions, capsys):
@@ -183,10 +163,11 @@ def test_predictions_missing_a_window_fail(with_predictions, capsys):
     import pandas as pd
 
     table = pd.read_parquet(table_file)
-    table[table["part"] == "test"].iloc[1:].pipe(lambda test: pd.concat([table[table["part"] == "val"], test])).to_parquet(table_file, index=False)
+    table.iloc[1:].to_parquet(table_file, index=False)
+    _rehash_predictions(with_predictions)
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
-    assert "predictions.parquet scores 17 test windows, the split has 18 other ones" in out
+    assert "predictions.parquet scores other windows for fold 0 than the split's test rows" in out
 
 
 def test_flipped_checkpoint_byte_fails_though_the_manifest_followed_it(evaluated_project, capsys):
@@ -196,12 +177,12 @@ def test_flipped_checkpoint_byte_fails_though_the_manifest_followed_it(evaluated
     file.write_bytes(bytes(data))
     code, out, err = _audit(capsys)  # as it is: the manifest's hash and the training record both disagree
     assert _one_line_refusal(code, err)
-    assert f"✗ sha256 {CHECKPOINT}" in out and "✗ checkpoint is the one trained" in out
+    assert f"✗ sha256 {CHECKPOINT}" in out and "✗ checkpoints are the ones trained" in out
     _rehash_in_manifests(evaluated_project, CHECKPOINT)  # what a re-evaluation used to write under the old run id
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     assert f"✓ sha256 {CHECKPOINT}" in out
-    assert f"✗ checkpoint is the one trained: {CHECKPOINT} is" in out and "its training record says" in out
+    assert f"✗ checkpoints are the ones trained: {CHECKPOINT} is" in out and "its training record says" in out
 
 
 def test_manifest_without_its_checkpoint_entry_is_refused(evaluated_project, capsys):
@@ -210,13 +191,10 @@ def test_manifest_without_its_checkpoint_entry_is_refused(evaluated_project, cap
     _edit_manifests(evaluated_project, lambda manifest: manifest["inputs"].pop(CHECKPOINT))
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
-    assert f"names checkpoint {CHECKPOINT} but records no sha256 for it" in err
-    assert "hold" not in out
-    # The Python API, given the dict directly, fails the same run on two claims.
+    assert f"✗ checkpoints are the ones trained: the manifest records no sha256 for its checkpoint {CHECKPOINT}" in out
     claims = {claim.name: claim for claim in audit_manifest(json.loads((evaluated_project / MANIFEST).read_text()), evaluated_project)}
-    assert not claims["manifest schema"].ok and "records no sha256" in claims["manifest schema"].detail
-    assert not claims["checkpoint is the one trained"].ok
-    assert claims["checkpoint is the one trained"].detail == f"the manifest records no sha256 for its checkpoint {CHECKPOINT}"
+    assert not claims["checkpoints are the ones trained"].ok
+    assert claims["checkpoints are the ones trained"].detail == f"the manifest records no sha256 for its checkpoint {CHECKPOINT}"
 
 
 def test_named_predictions_that_are_missing_fail(with_predictions, capsys):
@@ -319,14 +297,15 @@ def test_a_manifest_naming_a_file_outside_the_project_is_refused(evaluated_proje
 @pytest.mark.parametrize("damage, named", [
     (lambda table: table.assign(proba_up=np.nan), "NaN or inf"),
     (lambda table: table.assign(y_true="up"), "cannot be checked"),
-    (lambda table: table.assign(predicted=(table["predicted"] + 1) % 3), "`predicted` is not the arg-max"),
-    (lambda table: table.drop(columns=["proba_down"]), "lacks column(s) proba_down"),
+    (lambda table: table.assign(predicted=(table["predicted"] + 1) % 3), "predicted is not the arg-max"),
+    (lambda table: table.drop(columns=["proba_down"]), "missing column(s) proba_down"),
 ])
 def test_damaged_predictions_fail_in_one_line(with_predictions, capsys, damage, named):
     import pandas as pd
 
     table_file = _predictions_file(with_predictions)
     damage(pd.read_parquet(table_file)).to_parquet(table_file, index=False)
+    _rehash_predictions(with_predictions)  # the file and its manifest rewritten together: only re-derivation can tell
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     failed = _failed_claims(out)
@@ -337,4 +316,4 @@ def test_a_huge_ece_bins_in_the_manifest_fails_at_once(with_predictions, capsys)
     _edit_manifests(with_predictions, lambda manifest: manifest["params"]["evaluate"].update(ece_bins=10**12))
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
-    assert "no evaluate.ece_bins in 1..100 (found 1000000000000)" in out
+    assert "evaluate.ece_bins: must be in 1..100, got 1000000000000" in out

@@ -338,6 +338,12 @@ def _check_synthetic_ks(synthetic: Path, manifest: dict, context: dict) -> str:
                 _expect(_close(claimed, value), f"meta.json fold {fold} ks {feature} {key} is {claimed!r}, recomputed {value!r}")
         _expect(_close(stored.get("ks_pval"), pval), f"meta.json fold {fold} ks_pval {stored.get('ks_pval')!r}, recomputed {pval!r}")
         pvalues.append(pval)
+    top = meta.get("ks")  # the default (last) fold's report, repeated at the top of meta.json
+    _expect(isinstance(top, dict) and sorted(top) == sorted(report), "meta.json ks does not list the features")
+    for feature, recomputed in report.items():
+        for key, value in recomputed.items():
+            claimed = top[feature].get(key) if isinstance(top[feature], dict) else None
+            _expect(_close(claimed, value), f"meta.json ks {feature} {key} is {claimed!r}, recomputed {value!r}")
     weakest = min(pvalues)
     for where, claimed in (("meta.json", meta.get("ks_pval")), ("the manifest", manifest["data"].get("ks_pval"))):
         _expect(_close(claimed, weakest), f"{where} says ks_pval {claimed!r}, recomputed {weakest!r} from the cache and its train rows")
@@ -458,9 +464,14 @@ def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
     y, feats, split = np.asarray(labeled["y"]), np.asarray(labeled["feats"]), context["split"]
     wrong = np.flatnonzero(oof.y_true != y[rows])
     _expect(not wrong.size, f"{file.name} window {oof.window_id[wrong[0]]} has y_true {oof.y_true[wrong[0]]}, the labeled version {y[rows[wrong[0]]]}" if wrong.size else "")
-    settings = manifest["params"].get("evaluate")
-    _expect(isinstance(settings, dict), "the manifest's params hold no evaluate section")
+    from moola.evaluation.config import EvaluateParams
+    from moola.params import from_mapping
+
+    stored = manifest["params"].get("evaluate")
+    _expect(isinstance(stored, dict), "the manifest's params hold no evaluate section")
+    settings = vars(from_mapping(EvaluateParams, stored, "the manifest's params evaluate"))  # the stage's own bounds
     seed = manifest.get("seed")
+    _expect(isinstance(seed, int) and not isinstance(seed, bool), "the manifest holds no integer seed")
     majority, logistic = np.zeros(oof.proba.shape), np.zeros(oof.proba.shape)
     for fold in range(int(split["n_folds"])):
         mine = oof.fold == fold
@@ -469,7 +480,7 @@ def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
         train = split_artifact.rows(split, "train", fold)
         majority[mine] = majority_baseline_proba(y[train], int(mine.sum()), len(class_names))
         logistic[mine] = logistic_baseline_proba(feats[train], y[train], feats[rows[mine]], len(class_names),
-                                                 C=settings.get("logistic_C", 1.0), seed=seed)
+                                                 C=settings["logistic_C"], seed=seed)
     numbers, pack = out_of_fold_report(
         oof, {"majority": majority, "logistic": logistic}, alpha=settings["alpha"],
         collapse_threshold=settings["collapse_threshold"], n_resamples=settings["n_resamples"], seed=seed,
