@@ -155,6 +155,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise MoolaError(f"params key {key}: unsupported type {_type_name(tp)}")
 
 
+def _key_shown(key: Any) -> str:
+    """A key as messages show it: plain when it is a short printable string, else its cut repr."""
+    if isinstance(key, str) and key.isprintable() and key.strip() == key and key and len(key) <= 60:
+        return key
+    return _shown(key)
+
+
 def _shown(value: Any) -> str:
     """A value as messages show it: its repr, cut to 60 characters."""
     text = repr(value)
@@ -181,7 +188,7 @@ def from_mapping(cls: type[T], mapping: Any, prefix: str) -> T:
     unknown = sorted(set(mapping) - set(fields), key=str)
     if unknown:
         raise MoolaError(
-            f"unknown params key {prefix}.{_shown(unknown[0]) if not isinstance(unknown[0], str) else unknown[0][:60]}: "
+            f"unknown params key {prefix}.{_key_shown(unknown[0])}: "
             f"known keys are {', '.join(sorted(fields))}"
         )
     values = {name: _coerce(mapping[name], hints[name], f"{prefix}.{name}") for name in mapping}
