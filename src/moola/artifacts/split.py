@@ -32,6 +32,12 @@ REQUIRED_FIELDS = (
     "created_by", "timestamp",
 )
 
+# Types of the fields that no other check reads (the index lists, strategy and embargo have their own).
+FIELD_TYPES = {
+    "name": (str,), "labeled_version": (str,), "labeled_fingerprint": (str,), "purge": (bool,), "counts": (dict,),
+    "time_ranges": (dict,), "created_by": (str,), "timestamp": (str, type(None)),
+}
+
 
 def refuse_unknown_strategy(strategy: Any, where: str) -> None:
     """Raise unless `strategy` is a supported, leak-free split strategy.
@@ -44,11 +50,11 @@ def refuse_unknown_strategy(strategy: Any, where: str) -> None:
         return
     if isinstance(strategy, str) and strategy.lower() in ("random", "shuffle", "kfold", "random_kfold"):
         raise MoolaError(
-            f"{where}: {strategy!r} is refused: overlapping windows in a random split put "
+            f"{where}: {repr(strategy)[:60]} is refused: overlapping windows in a random split put "
             "near-copies of test windows into train and inflate every metric; "
             "use forward_chaining (or stratified, which still purges)"
         )
-    raise MoolaError(f"{where}: unknown split strategy {strategy!r}: choose forward_chaining or stratified")
+    raise MoolaError(f"{where}: unknown split strategy {repr(strategy)[:60]}: choose forward_chaining or stratified")
 
 
 def indices_key(part: str) -> str:
@@ -122,6 +128,9 @@ def problems(
     missing = [name for name in REQUIRED_FIELDS if name not in split]
     if missing:
         return [f"missing field(s) {', '.join(missing)}"]
+    wrong = next((name for name, kind in FIELD_TYPES.items() if not isinstance(split[name], kind)), None)
+    if wrong is not None:
+        return [f"field {wrong} is a {type(split[wrong]).__name__}, not a {FIELD_TYPES[wrong][0].__name__}"]
     found: list[str] = []
     try:
         refuse_unknown_strategy(split["strategy"], "strategy")
@@ -146,7 +155,7 @@ def problems(
     except MoolaError as exc:
         return found + [str(exc)]
     days = split["purge_days"]
-    if isinstance(days, bool) or not isinstance(days, (int, float)) or abs(days - gap.value / 86_400e9) > 1e-9:
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or not abs(days - gap.value / 86_400e9) <= 1e-9:
         found.append(f"purge_days {str(days)[:20]} does not equal the embargo {split['embargo']} in days")
     if windows is not None and not found:
         found.extend(_time_problems(split, windows, int(gap.value)))
