@@ -117,6 +117,35 @@ class FileLabels:
     t1_bars: np.ndarray  # (m,) int64
 
 
+def _cut(text: str) -> str:
+    """A CSV value as messages show it: its repr, cut to 60 characters."""
+    shown = repr(text)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
+class _Rows:
+    """A csv reader whose unreadable line (a field over csv's size limit) is a one-line error."""
+
+    def __init__(self, reader, where: str):
+        self.reader, self.where = reader, where
+
+    @property
+    def line_num(self) -> int:
+        return self.reader.line_num
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> list[str]:
+        try:
+            return next(self.reader)
+        except csv.Error as exc:
+            raise MoolaError(
+                f"labels file {self.where}, line {self.reader.line_num}: cannot be read as CSV ({str(exc)[:80]}): "
+                "fix the line (a field holds at most 131072 characters)"
+            ) from None
+
+
 def read_labels_file(path: str | Path, series: dict, window: int, horizon: int) -> dict[str, FileLabels]:
     """Read a hand-labeled CSV (symbol, end, label) and match each row to a window end.
 
@@ -141,7 +170,7 @@ def read_labels_file(path: str | Path, series: dict, window: int, horizon: int) 
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise MoolaError(f"labels file {where} is not UTF-8 text: save it as a UTF-8 CSV") from None
-    reader = csv.reader(text.splitlines())
+    reader = _Rows(csv.reader(text.splitlines()), where)
     header = next(reader, None)
     if header is None or not any(cell.strip() for cell in header):
         raise MoolaError(
@@ -169,34 +198,36 @@ def read_labels_file(path: str | Path, series: dict, window: int, horizon: int) 
         end_text = line_values[col["end"]].strip()
         label_text = line_values[col["label"]].strip().lower()
         if symbol not in series:
-            raise MoolaError(f"{at}: unknown symbol {symbol!r}: use one of the raw file stems ({known})")
+            raise MoolaError(f"{at}: unknown symbol {_cut(symbol)}: use one of the raw file stems ({known})")
         if label_text not in _LABEL_TEXT:
-            raise MoolaError(f"{at}: unknown label {label_text!r}: use down, neutral, up or 0, 1, 2")
+            raise MoolaError(f"{at}: unknown label {_cut(label_text)}: use down, neutral, up or 0, 1, 2")
         try:
             end = pd.Timestamp(end_text)
-        except (ValueError, TypeError):
+            if end is not pd.NaT:
+                end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
+                end_ns = np.datetime64(end.tz_localize(None).as_unit("ns"))
+        except (ValueError, TypeError, OverflowError):
             end = pd.NaT
         if end is pd.NaT:
             raise MoolaError(
-                f"{at}: end {end_text!r} is not a timestamp: write it as ISO, e.g. 2005-03-01 or 2017-05-02T13:00Z"
+                f"{at}: end {_cut(end_text)} is not a timestamp between 1677 and 2262: write it as ISO, "
+                "e.g. 2005-03-01 or 2017-05-02T13:00Z"
             )
-        end = end.tz_localize("UTC") if end.tzinfo is None else end.tz_convert("UTC")
         raw = series[symbol]
-        end_ns = np.datetime64(end.tz_localize(None).as_unit("ns"))
         end_bar = int(np.searchsorted(raw.timestamps, end_ns))
         if end_bar >= raw.n_bars or raw.timestamps[end_bar] != end_ns:
             raise MoolaError(
-                f"{at}: no window of {symbol} ends at {end_text!r}: it is not a bar of {raw.source}; "
+                f"{at}: no window of {symbol} ends at {_cut(end_text)}: it is not a bar of {raw.source}; "
                 "use the timestamp of the window's last bar"
             )
         if end_bar < window - 1:
             raise MoolaError(
-                f"{at}: no window of {symbol} ends at {end_text!r}: only {end_bar + 1} bars up to it, "
+                f"{at}: no window of {symbol} ends at {_cut(end_text)}: only {end_bar + 1} bars up to it, "
                 f"a window needs {window}; pick a later end"
             )
         key = (symbol, end_bar)
         if key in seen:
-            raise MoolaError(f"{at}: repeats the window {symbol} ending {end_text} of line {seen[key]}: keep one")
+            raise MoolaError(f"{at}: repeats the window {symbol} ending {_cut(end_text)} of line {seen[key]}: keep one")
         seen[key] = line
         rows.setdefault(symbol, []).append((end_bar, _LABEL_TEXT[label_text]))
     if not seen:
