@@ -227,7 +227,7 @@ def read_labels_file(path: str | Path, series: dict, window: int, horizon: int) 
             )
         key = (symbol, end_bar)
         if key in seen:
-            raise MoolaError(f"{at}: repeats the window {symbol} ending {_cut(end_text)} of line {seen[key]}: keep one")
+            raise MoolaError(f"{at}: repeats the window {symbol} ending {end_text[:60]} of line {seen[key]}: keep one")
         seen[key] = line
         rows.setdefault(symbol, []).append((end_bar, _LABEL_TEXT[label_text]))
     if not seen:
