@@ -18,7 +18,7 @@ from fuzz_project import check_refused, copy_template, fuzz_settings, snapshot, 
 from hypothesis import given
 from hypothesis import strategies as st
 
-EXAMPLES = 200
+EXAMPLES = 300
 MODEL = "enhanced_simple_lstm"
 CHECKPOINT = f"artifacts/models/{MODEL}.pt"
 RECORD = f"artifacts/models/{MODEL}.json"

@@ -15,7 +15,7 @@ from fuzz_project import check_refused, copy_template, fuzz_settings, snapshot, 
 from hypothesis import given
 from hypothesis import strategies as st
 
-EXAMPLES = 150
+EXAMPLES = 300
 LABELS = "data/raw/labels.csv"
 HEADER = "symbol,end,label"
 

@@ -17,7 +17,7 @@ from fuzz_project import check_refused, copy_template, fuzz_settings, snapshot, 
 from hypothesis import given
 from hypothesis import strategies as st
 
-EXAMPLES = 200
+EXAMPLES = 300
 MANIFEST = "artifacts/runs/latest/manifest.json"
 FUZZED = "fuzzed_manifest.json"
 BLOCKS = ("format", "run_id", "inputs", "paths", "data", "model", "metrics", "params", "training")

@@ -18,7 +18,7 @@ from fuzz_project import check_refused, copy_template, fuzz_settings, snapshot, 
 from hypothesis import given
 from hypothesis import strategies as st
 
-EXAMPLES = 150  # per command
+EXAMPLES = 300  # per command
 
 
 def _section_types() -> dict[str, dict[str, typing.Any]]:

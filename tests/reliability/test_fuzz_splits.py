@@ -19,7 +19,7 @@ from fuzz_project import check_refused, copy_template, fuzz_settings, snapshot, 
 from hypothesis import given
 from hypothesis import strategies as st
 
-EXAMPLES = 200
+EXAMPLES = 300
 SPLIT = "data/splits/fwd_chain_v3.json"
 REQUIRED = ("name", "labeled_version", "labeled_fingerprint", "strategy", "time_ordered", "purge", "purge_days",
             "embargo", "train_indices", "val_indices", "test_indices", "purged_indices", "counts", "time_ranges",
