@@ -71,7 +71,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = args._run(args)
     except MoolaError as exc:
-        print(f"moola {args.command}: error: {exc}", file=sys.stderr, flush=True)
+        # One line, whatever a file or key named in the message holds.
+        message = "\\n".join(str(exc).splitlines())
+        print(f"moola {args.command}: error: {message}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
         print(f"moola {args.command}: interrupted; outputs already written are complete", file=sys.stderr)

@@ -93,6 +93,8 @@ def read_json(path: str | os.PathLike, what: str = "JSON file") -> Any:
         return json.loads(file.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise MoolaError(f"{what} {file} is not valid JSON ({exc}): restore it or rebuild it") from None
+    except RecursionError:
+        raise MoolaError(f"{what} {file} nests values too deeply to read: restore it or rebuild it") from None
 
 
 def save_npy(path: str | os.PathLike, array: Any) -> None:

@@ -37,10 +37,20 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise MoolaError(f"{file} is not valid YAML{where}: fix the syntax") from None
+    except RecursionError:
+        raise MoolaError(f"{file} nests values too deeply to read: keep each section a flat mapping of keys") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise MoolaError(f"{file} must be a mapping of sections (base:, build_windows:, ...)")
+    for name, section in data.items():
+        if not isinstance(name, str):
+            raise MoolaError(f"{file}: section name {_shown(name)} is not a string: give sections names such as train")
+        if name != "model" and section is not None and not isinstance(section, dict):
+            raise MoolaError(
+                f"{file}: section {name[:60]} is a {type(section).__name__}, not a mapping: "
+                f"write it as `{name[:60]}:` followed by indented keys"
+            )
     return data
 
 
@@ -59,6 +69,12 @@ def _strict_loader() -> type:
             seen = set()
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark, "found unhashable key", key_node.start_mark
+                    ) from None
                 if isinstance(key, (str, int, float, bool)) and key in seen:
                     raise _DuplicateKey(key, key_node.start_mark.line + 1)
                 seen.add(key)
@@ -90,18 +106,18 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 return _coerce(value, option, key)
             except MoolaError as exc:
                 errors.append(str(exc))
-        raise MoolaError(errors[0] if errors else f"params key {key}: invalid value {value!r}")
+        raise MoolaError(errors[0] if errors else f"params key {key}: invalid value {_shown(value)}")
     if origin is typing.Literal:
         allowed = typing.get_args(tp)
         if value not in allowed:
             raise MoolaError(
-                f"params key {key} = {value!r} is not allowed: choose one of {', '.join(map(repr, allowed))}"
+                f"params key {key} = {_shown(value)} is not allowed: choose one of {', '.join(map(repr, allowed))}"
             )
         return value
     if origin in (list, tuple):
         (item_tp, *_rest) = typing.get_args(tp) or (Any,)
         if not isinstance(value, list):
-            raise MoolaError(f"params key {key} must be a list, got {type(value).__name__} {value!r}")
+            raise MoolaError(f"params key {key} must be a list, got {type(value).__name__} {_shown(value)}")
         return [_coerce(item, item_tp, f"{key}[{i}]") for i, item in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
@@ -115,7 +131,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise MoolaError(f"params key {key} must be true or false, got {value!r}")
+            raise MoolaError(f"params key {key} must be true or false, got {_shown(value)}")
         return value
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -144,6 +160,13 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
     raise MoolaError(f"params key {key}: unsupported type {_type_name(tp)}")
 
 
+def _key_shown(key: Any) -> str:
+    """A key as messages show it: plain when it is a short printable string, else its cut repr."""
+    if isinstance(key, str) and key.isprintable() and key.strip() == key and key and len(key) <= 60:
+        return key
+    return _shown(key)
+
+
 def _shown(value: Any) -> str:
     """A value as messages show it: its repr, cut to 60 characters."""
     text = repr(value)
@@ -167,10 +190,11 @@ def from_mapping(cls: type[T], mapping: Any, prefix: str) -> T:
         raise MoolaError(f"params section {prefix} must be a mapping, got {type(mapping).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    unknown = sorted(set(mapping) - set(fields))
+    unknown = sorted(set(mapping) - set(fields), key=str)
     if unknown:
         raise MoolaError(
-            f"unknown params key {prefix}.{unknown[0]}: known keys are {', '.join(sorted(fields))}"
+            f"unknown params key {prefix}.{_key_shown(unknown[0])}: "
+            f"known keys are {', '.join(sorted(fields))}"
         )
     values = {name: _coerce(mapping[name], hints[name], f"{prefix}.{name}") for name in mapping}
     try:

@@ -584,6 +584,12 @@ CASES: tuple[Case, ...] = (
         ("labeled window version", "artifacts/ts2vec/"),
     ),
     Case(
+        "compare_unknown_runs",
+        ("compare", "0000000000000000", "artifacts/runs/latest/manifest.json"),
+        lambda root: None,
+        ("manifest", "not found"),
+    ),
+    Case(
         "dvc_yaml_deps_drifted",
         ("deps", "--check"),
         lambda root: (root / "dvc.yaml").write_text(
@@ -615,3 +621,60 @@ CASES: tuple[Case, ...] = (
     Case("models_params_wrong_type", ("models",), set_param("simple_lstm", "hidden", "wide"), ("simple_lstm.hidden",)),
     Case("pod_plan_unknown_stage", ("pod", "plan", "no_such_stage"), lambda root: None, ("no_such_stage", "dvc.yaml")),
 )
+
+
+# ----- cases found by the fuzzers (tests/reliability/test_fuzz_*.py) ---------------------------------
+
+
+def _params_text(change: Callable[[str], str]) -> Callable[[Path], None]:
+    def mutate(root: Path) -> None:
+        path = root / "params.yaml"
+        path.write_text(change(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+    return mutate
+
+
+def _insert_under(section: str, line: str) -> Callable[[str], str]:
+    return lambda text: text.replace(f"{section}:\n", f"{section}:\n{line}\n", 1)
+
+
+def _deep_manifest(root: Path) -> None:
+    path = root / MANIFEST
+    text = path.read_text(encoding="utf-8").rstrip()
+    path.write_text(text[:-1] + ', "deep": ' + "[" * 100_000 + "1" + "]" * 100_000 + "}", encoding="utf-8")
+
+
+def _labels_huge_field(root: Path) -> None:
+    write_labels_csv([f"AAA_1d,{_bar_time(root, 100)},{'up' * 100_000}"])(root)
+
+
+def _labels_year_2300(root: Path) -> None:
+    write_labels_csv([f"AAA_1d,2300-01-01,up"])(root)
+
+
+def _drop_first_code_dep(root: Path) -> None:
+    """Remove one src/moola dependency line from dvc.yaml, as a hand edit would."""
+    path = root / "dvc.yaml"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("- src/moola/"))
+    path.write_text("".join(lines[:at] + lines[at + 1 :]), encoding="utf-8")
+
+
+FUZZ_FOUND: tuple[Case, ...] = (
+    Case("deps_dvc_yaml_lacks_a_code_dep", ("deps", "--check"), _drop_first_code_dep, ("dvc.yaml",)),
+    Case("params_list_as_key", ("make-splits",), _params_text(_insert_under("make_splits", "  ? [1, 2]\n  : 3")),
+         ("params.yaml", "YAML")),
+    Case("params_deeply_nested", ("make-splits",), _params_text(_insert_under("make_splits", "  deep: " + "[" * 5000 + "]" * 5000)),
+         ("params.yaml", "deeply")),
+    Case("params_section_not_a_mapping", ("make-splits",), edit_params(lambda p: p.update(make_splits=True)),
+         ("make_splits", "mapping")),
+    Case("params_key_with_line_break", ("make-splits",), set_param("make_splits", "na\nme", 1), ("make_splits",)),
+    Case("audit_manifest_deeply_nested", ("audit", MANIFEST), _deep_manifest, (MANIFEST, "deeply")),
+    Case("labels_field_200kb", ("build-windows",), _labels_huge_field, ("data/raw/labels.csv", "line 2")),
+    Case("labels_year_2300", ("build-windows",), _labels_year_2300, ("data/raw/labels.csv", "line 2", "2262")),
+    Case("split_purge_days_nan", ("synth-cache",), edit_json(SPLIT, lambda s: s.update(purge_days=float("nan"))),
+         ("splits/fwd_chain_v3.json", "purge_days")),
+    Case("split_name_not_a_string", ("synth-cache",), edit_json(SPLIT, lambda s: s.update(name=[[["x"]]])),
+         ("splits/fwd_chain_v3.json", "name")),
+)
+CASES = CASES + FUZZ_FOUND

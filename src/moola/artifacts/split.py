@@ -40,6 +40,12 @@ REQUIRED_FIELDS = (
 )
 FOLD_FIELDS = ("index", "train_indices", "val_indices", "test_indices", "purged_indices", "unused_indices", "counts")
 
+# Types of the fields that no other check reads (the index lists, strategy and embargo have their own).
+FIELD_TYPES = {
+    "name": (str,), "labeled_version": (str,), "labeled_fingerprint": (str,), "purge": (bool,), "counts": (dict,),
+    "time_ranges": (dict,), "created_by": (str,), "timestamp": (str, type(None)),
+}
+
 
 def refuse_unknown_strategy(strategy: Any, where: str) -> None:
     """Raise unless `strategy` is a supported, leak-free split strategy.
@@ -52,7 +58,7 @@ def refuse_unknown_strategy(strategy: Any, where: str) -> None:
         return
     if isinstance(strategy, str) and strategy.lower() in ("random", "shuffle", "kfold", "random_kfold"):
         raise MoolaError(
-            f"{where}: {strategy!r} is refused: overlapping windows in a random split put "
+            f"{where}: {repr(strategy)[:60]} is refused: overlapping windows in a random split put "
             "near-copies of test windows into train and inflate every metric; "
             "use forward_chaining or walk_forward (or cpcv / stratified, which still purge)"
         )
@@ -157,6 +163,9 @@ def problems(
     missing = [name for name in REQUIRED_FIELDS if name not in split]
     if missing:
         return [f"missing field(s) {', '.join(missing)}"]
+    wrong = next((name for name, kind in FIELD_TYPES.items() if not isinstance(split[name], kind)), None)
+    if wrong is not None:
+        return [f"field {wrong} is a {type(split[wrong]).__name__}, not a {FIELD_TYPES[wrong][0].__name__}"]
     found: list[str] = []
     try:
         refuse_unknown_strategy(split["strategy"], "strategy")
@@ -176,7 +185,7 @@ def problems(
     except MoolaError as exc:
         return found + [str(exc)]
     days = split["purge_days"]
-    if isinstance(days, bool) or not isinstance(days, (int, float)) or abs(days - gap.value / 86_400e9) > 1e-9:
+    if isinstance(days, bool) or not isinstance(days, (int, float)) or not abs(days - gap.value / 86_400e9) <= 1e-9:
         found.append(f"purge_days {str(days)[:20]} does not equal the embargo {split['embargo']} in days")
     val_required = split["strategy"] != "cpcv"
     top = fold_problems(split, n_rows, windows, int(gap.value), split["embargo"], val_required)
