@@ -69,7 +69,7 @@ def test_two_queued_experiments_run_together_and_both_complete(prepared_project,
     assert set(found) == set(QUEUED), f"dvc exp show lists {sorted(found)}"
     for name, epochs in QUEUED.items():
         metrics = found[name]["metrics"]
-        assert metrics["metrics/train.json"]["data"]["epochs_run"] == epochs
+        assert metrics["metrics/train.json"]["data"]["fold_0"]["epochs_run"] == epochs  # every fold runs its epochs
         assert "test" in metrics["metrics/eval.json"]["data"]
     # The workspace itself is untouched by the queued runs.
     assert read_lock(root) == prepared_project.lock
