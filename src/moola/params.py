@@ -283,8 +283,6 @@ class BuildWindowsParams:
     plot_examples: int = 3  # candlestick examples per class in plots/data/
 
     def validate(self) -> None:
-        from moola.data.features import LONGEST_LOOKBACK, LONGEST_LOOKBACK_FEATURE
-
         section = BUILD_WINDOWS
         check_version_name(self.version, f"{section}.version")
         require(bool(self.raw_files), f"{section}.raw_files", "list at least one parquet file under data/raw/")
@@ -299,12 +297,7 @@ class BuildWindowsParams:
             require(bool(patterns), key, "give at least one file name or glob under data/raw/")
             for i, name in enumerate(patterns):
                 _check_file_pattern(name, f"{key}[{i}]")
-        require(
-            self.window >= LONGEST_LOOKBACK,
-            f"{section}.window",
-            f"= {self.window} is shorter than the longest feature look-back "
-            f"({LONGEST_LOOKBACK_FEATURE}: {LONGEST_LOOKBACK} bars): use a window >= {LONGEST_LOOKBACK}",
-        )
+        require(self.window >= 2, f"{section}.window", f"must be >= 2 bars, got {self.window}")  # the feature look-back: data.features.check_window
         require(self.labeled_stride >= 1, f"{section}.labeled_stride", f"must be >= 1, got {self.labeled_stride}")
         require(
             self.unlabeled_stride >= 1, f"{section}.unlabeled_stride", f"must be >= 1, got {self.unlabeled_stride}"

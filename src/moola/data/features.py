@@ -163,3 +163,15 @@ def compute_features(
     features[:, put["up_bar_fraction"]] = np.mean(close > open_, axis=1)
     features[:, put["last_bar_return"]] = returns[:, -1]
     return features
+
+
+def check_window(window: int, key: str = "build_windows.window") -> None:
+    """Refuse a window shorter than the longest feature look-back (one line naming the params key)."""
+    from moola.params import require
+
+    require(
+        window >= LONGEST_LOOKBACK,
+        key,
+        f"= {window} is shorter than the longest feature look-back "
+        f"({LONGEST_LOOKBACK_FEATURE}: {LONGEST_LOOKBACK} bars): use a window >= {LONGEST_LOOKBACK}",
+    )

@@ -35,6 +35,7 @@ def run(args) -> int:
     from moola.artifacts import layout, windows as window_artifact
     from moola.codedeps import code_version
     from moola.data.candles import class_examples_png
+    from moola.data.features import check_window
     from moola.data.labels import read_labels_file
     from moola.data.raw import read_symbols
     from moola.data.windows import file_labeled_windows, fingerprint_of, triple_barrier_windows, unlabeled_windows
@@ -46,6 +47,7 @@ def run(args) -> int:
     params = load_params()
     base = load_base(params)
     s = load_section(BuildWindowsParams, SECTION, params)
+    check_window(s.window)
     if args.data_version is not None:
         check_version_name(args.data_version, "--version")
         s = dataclasses.replace(s, version=args.data_version)
