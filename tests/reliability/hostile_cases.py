@@ -213,7 +213,7 @@ def rehashed(mutation: Callable[[Path], None]) -> Callable[[Path], None]:
 
         mutation(root)
         record = json.loads((root / RECORD).read_text(encoding="utf-8"))
-        record["checkpoint_sha256"] = hashlib.sha256((root / CHECKPOINT).read_bytes()).hexdigest()
+        record["checkpoint_sha256"]["fold_0.pt"] = hashlib.sha256((root / CHECKPOINT).read_bytes()).hexdigest()
         (root / RECORD).write_text(json.dumps(record), encoding="utf-8")
 
     return mutate
@@ -496,32 +496,32 @@ CASES: tuple[Case, ...] = (
         "checkpoint_of_other_model",
         ("evaluate",),
         rehashed(edit_checkpoint(CHECKPOINT, lambda c: c.update(model_name="simple_lstm"))),
-        ("enhanced_simple_lstm.pt", "simple_lstm"),
+        ("enhanced_simple_lstm/fold_0.pt", "simple_lstm"),
     ),
-    Case("checkpoint_truncated", ("evaluate",), rehashed(truncate(CHECKPOINT)), ("enhanced_simple_lstm.pt", "truncated")),
+    Case("checkpoint_truncated", ("evaluate",), rehashed(truncate(CHECKPOINT)), ("enhanced_simple_lstm/fold_0.pt", "truncated")),
     Case(
         "checkpoint_with_pickled_object",
         ("evaluate",),
         rehashed(plant_pickled_object(CHECKPOINT)),
-        ("enhanced_simple_lstm.pt", "weights_only"),
+        ("enhanced_simple_lstm/fold_0.pt", "weights_only"),
     ),
     Case(
         "checkpoint_one_byte_flipped",
         ("evaluate",),
         flip_last_byte(CHECKPOINT),
-        ("enhanced_simple_lstm.pt", "is not the checkpoint", "changed after training"),
+        ("enhanced_simple_lstm/fold_0.pt", "is not the checkpoint", "changed after training"),
     ),
     Case(
         "checkpoint_state_dict_is_a_list",
         ("evaluate",),
         rehashed(edit_checkpoint(CHECKPOINT, lambda c: c.update(state_dict=[1, 2, 3]))),
-        ("enhanced_simple_lstm.pt", "state_dict"),
+        ("enhanced_simple_lstm/fold_0.pt", "state_dict"),
     ),
     Case(
         "checkpoint_scaler_of_wrong_shape",
         ("evaluate",),
         rehashed(edit_checkpoint(CHECKPOINT, lambda c: c["scaler"].update(ohlc_mean=c["scaler"]["feats_mean"]))),
-        ("enhanced_simple_lstm.pt", "ohlc_mean"),
+        ("enhanced_simple_lstm/fold_0.pt", "ohlc_mean"),
     ),
     Case("encoder_truncated", ("train",), truncate(ENCODER), ("encoder_v1.pt", "truncated")),
     Case("encoder_with_pickled_object", ("train",), plant_pickled_object(ENCODER), ("encoder_v1.pt", "weights_only")),
@@ -535,7 +535,7 @@ CASES: tuple[Case, ...] = (
         "record_of_other_run",
         ("evaluate",),
         edit_json(RECORD, lambda r: r.update(run_id="0123456789abcdef")),
-        ("different runs",),
+        ("is not fold 0 of run 0123456789abcdef",),
     ),
     # names that try to leave their folder
     Case(
