@@ -55,6 +55,19 @@ def iso(nanoseconds: int) -> str:
     return pd.Timestamp(int(nanoseconds), unit="ns", tz="UTC").isoformat()
 
 
+def check_spans(starts: np.ndarray, t1s: np.ndarray) -> None:
+    """Refuse windows whose label horizon end t1 is before their start (int64 nanoseconds, (N,) each)."""
+    if starts.shape != t1s.shape or starts.ndim != 1:
+        raise MoolaError(f"window starts {starts.shape} and label horizon ends {t1s.shape} must be two (N,) arrays")
+    bad = np.flatnonzero(t1s < starts)
+    if bad.size:
+        row = int(bad[0])
+        raise MoolaError(
+            f"window row {row}: label horizon end t1 {iso(t1s[row])} is before its start {iso(starts[row])}: "
+            "rebuild the labeled windows"
+        )
+
+
 def conflicting_rows(starts_a, t1s_a, starts_b, t1s_b, gap_ns: int = 0) -> np.ndarray:
     """Mark rows of set A whose span comes within `gap_ns` of any span of set B.
 

@@ -145,7 +145,7 @@ def test_bad_raw_file_stops_before_writing(tiny_project, capsys):
 @pytest.mark.parametrize(
     "changes, expected",
     [
-        ({"window": 32}, "build_windows.window: = 32 is shorter than the longest feature look-back (momentum_64"),
+        ({"window": 32, "vol_span": 20}, "build_windows.window: = 32 is shorter than the longest feature look-back (momentum_64"),
         ({"labels": "file"}, "build_windows.labels_file: is empty"),
         ({"raw_files": ["../secret.parquet"]}, "contains '..'"),
         ({"vol_span": 64}, "build_windows.vol_span"),

@@ -43,12 +43,14 @@ def good_data():
     meta = {"version": "v1", "fingerprint": "f" * 64, "n": 12}
     starts = pd.date_range("2020-01-01", periods=12, freq="10D", tz="UTC")
     windows = pd.DataFrame({"start": starts, "t1": starts + pd.Timedelta("1D")})
-    parts = {"train": list(range(6)), "val": [6, 7, 8], "test": [9, 10, 11], "purged": []}
+    parts = {"train": list(range(6)), "val": [6, 7, 8], "test": [9, 10, 11], "purged": [], "unused": []}
+    counts = {part: len(rows) for part, rows in parts.items()}
+    fold = {"index": 0, **{f"{part}_indices": rows for part, rows in parts.items()}, "counts": counts}
     split = {
         "name": "fwd", "strategy": "forward_chaining", "labeled_version": "v1", "labeled_fingerprint": "f" * 64,
         "time_ordered": True, "purge": True, "purge_days": 0.0, "embargo": "0D",
         **{f"{part}_indices": rows for part, rows in parts.items()},
-        "counts": {part: len(rows) for part, rows in parts.items()}, "time_ranges": {}, "created_by": "test",
+        "counts": counts, "n_folds": 1, "folds": [fold], "time_ranges": {}, "created_by": "test",
         "timestamp": "t",
     }
     synthetic_meta = {"name": "v1_temporal_q0.9_r0.5", "labeled_version": "v1", "labeled_fingerprint": "f" * 64,

@@ -31,7 +31,6 @@ KNOWN_SYMBOLS = ("AAA_1d", "BBB_1d")
 # One CSV cell: printable, no separator or quote.
 _cell = st.text(min_size=1, max_size=20).filter(lambda s: s.isprintable() and "," not in s and '"' not in s)
 
-pytestmark = pytest.mark.xfail(strict=False, reason="written before checkpoints per fold and the merged labels reader; re-check against them (see the closing note)")
 
 
 

@@ -83,6 +83,6 @@ def test_planted_pickle_as_resume_state_is_ignored_not_run(command, prepared_pro
     result = run(moola_command(command), root, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not (root / MARKER).exists(), "the planted pickle was executed"
-    assert "ignoring unreadable training state" in result.stdout
+    assert "ignoring unreadable resumable state" in result.stdout
     assert not (root / state).exists()
     assert sha256_file(root / output) == sha256_file(prepared_project.root / output)

@@ -90,14 +90,7 @@ def build(
 
 def problems(doc: Any) -> list[str]:
     """Structural faults of a checkpoint dict (empty list = sound)."""
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        return [f"it has format {str(found)[:40]!r}, expected {FORMAT!r}"]
-    problem = torch_schema.typed_fields_problem(doc, FIELDS, "it")
-    if problem is None:
-        problem = torch_schema.state_dict_problem(doc["state_dict"], "its state_dict")
-    if problem is None:
-        problem = torch_schema.plain_problem({k: doc[k] for k in ("model_config", "encoder_config", "data")}, "it")
+    problem = torch_schema.document_problem(doc, FORMAT, FIELDS, ("model_config", "encoder_config", "data"))
     if problem is None:
         names = doc["class_names"]
         if len(names) < 2 or not all(isinstance(n, str) for n in names):

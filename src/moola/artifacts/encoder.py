@@ -56,14 +56,7 @@ def build(
 
 def problems(doc: Any) -> list[str]:
     """Structural faults of an encoder dict (empty list = sound)."""
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        return [f"it is not a {FORMAT} encoder file (format {str(found)[:40]!r})"]
-    problem = torch_schema.typed_fields_problem(doc, FIELDS, "it")
-    if problem is None:
-        problem = torch_schema.state_dict_problem(doc["state_dict"], "its state_dict")
-    if problem is None:
-        problem = torch_schema.plain_problem({k: doc[k] for k in ("encoder_config", "train_params", "unlabeled", "exclusions")}, "it")
+    problem = torch_schema.document_problem(doc, FORMAT, FIELDS, ("encoder_config", "train_params", "unlabeled", "exclusions"))
     if problem is None:
         mean, std = doc["scaler"].get("ohlc_mean"), doc["scaler"].get("ohlc_std")
         if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == 4):

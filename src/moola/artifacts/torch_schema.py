@@ -53,3 +53,14 @@ def typed_fields_problem(doc: dict[str, Any], fields: dict[str, type | tuple], w
         if not isinstance(doc[name], kind) or isinstance(doc[name], bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
             return f"{what} field {name!r} is a {type(doc[name]).__name__}"
     return None
+
+
+def document_problem(doc: Any, file_format: str, fields: dict[str, type | tuple], plain: tuple[str, ...]) -> str | None:
+    """None when `doc` is a dict of `file_format` with `fields` typed, a state dict of tensors and
+    the `plain` entries JSON-like; else the first fault found (the shared frame of every torch file)."""
+    if not isinstance(doc, dict) or doc.get("format") != file_format:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        return f"it has format {str(found)[:40]!r}, expected {file_format!r}"
+    return (typed_fields_problem(doc, fields, "it")
+            or state_dict_problem(doc["state_dict"], "its state_dict")
+            or plain_problem({key: doc[key] for key in plain}, "it"))

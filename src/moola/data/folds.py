@@ -46,7 +46,7 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from moola.data.splits import conflicting_rows, to_nanoseconds
+from moola.timespans import check_spans, conflicting_rows, iso, to_nanoseconds
 from moola.errors import MoolaError
 
 FOLD_PARTS = ("train", "val", "test", "purged", "unused")
@@ -158,27 +158,15 @@ def _as_ns(values: Any) -> np.ndarray:
     return to_nanoseconds(values)
 
 
-def _iso(nanoseconds: int) -> str:
-    return pd.Timestamp(int(nanoseconds), unit="ns", tz="UTC").isoformat()
-
-
 def _time_range(starts: np.ndarray, t1s: np.ndarray, rows: np.ndarray) -> dict[str, str] | None:
     if rows.size == 0:
         return None
-    return {"start": _iso(int(starts[rows].min())), "end": _iso(int(t1s[rows].max()))}
+    return {"start": iso(int(starts[rows].min())), "end": iso(int(t1s[rows].max()))}
 
 
 def _checked_times(starts: Any, t1s: Any) -> tuple[np.ndarray, np.ndarray]:
     starts, t1s = _as_ns(starts), _as_ns(t1s)
-    if starts.shape != t1s.shape or starts.ndim != 1:
-        raise MoolaError(f"window starts {starts.shape} and label horizon ends {t1s.shape} must be two (N,) arrays")
-    bad = np.flatnonzero(t1s < starts)
-    if bad.size:
-        row = int(bad[0])
-        raise MoolaError(
-            f"window row {row}: label horizon end t1 {_iso(t1s[row])} is before its start {_iso(starts[row])}: "
-            "rebuild the labeled windows"
-        )
+    check_spans(starts, t1s)
     return starts, t1s
 
 

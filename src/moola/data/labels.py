@@ -232,7 +232,10 @@ def _integer(value) -> int | None:
 
 def _bar_of(raw, stamp) -> int | None:
     """Row of the bar at `stamp` in `raw`, or None when no bar has that timestamp."""
-    value = np.datetime64(stamp.tz_localize(None).as_unit("ns"))
+    try:
+        value = np.datetime64(stamp.tz_localize(None).as_unit("ns"))
+    except (ValueError, OverflowError):  # beyond the nanosecond range (years before 1677 or after 2262): no bar there
+        return None
     row = int(np.searchsorted(raw.timestamps, value))
     return row if row < raw.n_bars and raw.timestamps[row] == value else None
 

@@ -47,7 +47,7 @@ import pandas as pd
 
 from moola.artifacts.split import STRATEGIES, refuse_unknown_strategy  # noqa: F401 (the rule lives there)
 from moola.errors import MoolaError
-from moola.timespans import conflicting_rows, iso, parse_duration, to_nanoseconds  # noqa: F401
+from moola.timespans import check_spans, conflicting_rows, iso, parse_duration, to_nanoseconds  # noqa: F401
 
 PARTS = ("train", "val", "test")
 ALL_PARTS = ("train", "val", "test", "purged", "unused")
@@ -58,16 +58,6 @@ TRAIN, VAL, TEST, PURGED = 0, 1, 2, 3
 def parse_embargo(text: Any, where: str = "params key make_splits.embargo") -> pd.Timedelta:
     """The embargo as a Timedelta: `moola.timespans.parse_duration` with the split's bounds."""
     return parse_duration(text, where, example="'5D', '12h' or '0D'")
-
-
-def _check_spans(starts: np.ndarray, t1s: np.ndarray) -> None:
-    bad = np.flatnonzero(t1s < starts)
-    if bad.size:
-        row = int(bad[0])
-        raise MoolaError(
-            f"window row {row}: label horizon end t1 {iso(t1s[row])} is before its start {iso(starts[row])}: "
-            "rebuild the labeled windows"
-        )
 
 
 def forward_chaining_parts(
@@ -97,7 +87,7 @@ def forward_chaining_parts(
 
     starts = np.asarray(starts, dtype=np.int64)
     t1s = np.asarray(t1s, dtype=np.int64)
-    _check_spans(starts, t1s)
+    check_spans(starts, t1s)
     part = np.full(starts.size, TEST, dtype=np.int8)
     if starts.size == 0:
         return part
@@ -131,7 +121,7 @@ def stratified_parts(
     starts = np.asarray(starts, dtype=np.int64)
     t1s = np.asarray(t1s, dtype=np.int64)
     labels = np.asarray(labels)
-    _check_spans(starts, t1s)
+    check_spans(starts, t1s)
     part = np.full(starts.size, TEST, dtype=np.int8)
     rng = np.random.default_rng(seed)
     for label in np.unique(labels):

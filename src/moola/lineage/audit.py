@@ -240,38 +240,37 @@ def _check_checkpoint_lineage(root: Path, manifest: dict) -> str:
     return f"{checkpoint['model_name']} trained on {recorded.get('labeled_version')} / {recorded.get('split_name')}"
 
 
-def _labeled_files(labeled: Path, context: dict) -> dict:
-    """The labeled version's meta, arrays and full windows table, read once per audit."""
-    if "labeled_files" not in context:
+def _version_files(folder: Path, context: dict, kind: str, table: tuple[str, str]) -> dict:
+    """A window version's (`kind`: labeled or synthetic) meta, arrays and `table`, read once per audit."""
+    key = f"{kind}_files"
+    if key not in context:
         from moola.artifacts import common, layout
         from moola.io import load_npy, read_json
 
-        context["labeled_files"] = {
-            "meta": read_json(labeled / layout.META, "labeled meta.json"),
-            "ohlc": load_npy(labeled / layout.X_OHLC, "labeled X_ohlc"),
-            "feats": load_npy(labeled / layout.X_FEATS, "labeled X_feats20"),
-            "y": load_npy(labeled / layout.Y, "labeled y"),
-            "windows": common.read_parquet(labeled / layout.WINDOWS, "labeled windows"),
+        name, file_name = table
+        context[key] = {
+            "meta": read_json(folder / layout.META, f"{kind} meta.json"),
+            "ohlc": load_npy(folder / layout.X_OHLC, f"{kind} X_ohlc"),
+            "feats": load_npy(folder / layout.X_FEATS, f"{kind} X_feats20"),
+            "y": load_npy(folder / layout.Y, f"{kind} y"),
+            name: common.read_parquet(folder / file_name, f"{kind} {name}"),
         }
-    _expect(isinstance(context["labeled_files"]["meta"], dict), f"{labeled.name}/meta.json is not a JSON object")
-    return context["labeled_files"]
+    _expect(isinstance(context[key]["meta"], dict), f"{folder.name}/meta.json is not a JSON object")
+    return context[key]
+
+
+def _labeled_files(labeled: Path, context: dict) -> dict:
+    """The labeled version's meta, arrays and full windows table."""
+    from moola.artifacts import layout
+
+    return _version_files(labeled, context, "labeled", ("windows", layout.WINDOWS))
 
 
 def _synthetic_files(synthetic: Path, context: dict) -> dict:
-    """The synthetic cache's meta, arrays and provenance table, read once per audit."""
-    if "synthetic_files" not in context:
-        from moola.artifacts import common, layout
-        from moola.io import load_npy, read_json
+    """The synthetic cache's meta, arrays and provenance table."""
+    from moola.artifacts import layout
 
-        context["synthetic_files"] = {
-            "meta": read_json(synthetic / layout.META, "synthetic meta.json"),
-            "ohlc": load_npy(synthetic / layout.X_OHLC, "synthetic X_ohlc"),
-            "feats": load_npy(synthetic / layout.X_FEATS, "synthetic X_feats20"),
-            "y": load_npy(synthetic / layout.Y, "synthetic y"),
-            "provenance": common.read_parquet(synthetic / layout.PROVENANCE, "synthetic provenance"),
-        }
-    _expect(isinstance(context["synthetic_files"]["meta"], dict), f"{synthetic.name}/meta.json is not a JSON object")
-    return context["synthetic_files"]
+    return _version_files(synthetic, context, "synthetic", ("provenance", layout.PROVENANCE))
 
 
 def _same_digest(name: str, recomputed: str, stored: dict[str, Any]) -> str:
