@@ -14,6 +14,7 @@ import sys
 
 # name -> (module, one-line help). Order is the order in `moola --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "check-params": ("moola.stages.check_params", "stage 0: check every section of params.yaml before DVC touches an output"),
     "build-windows": ("moola.stages.build_windows", "stage 1: validate raw OHLC, cut and label windows"),
     "make-splits": ("moola.stages.make_splits", "stage 2: forward-chaining split with purge and embargo"),
     "synth-cache": ("moola.stages.synth_cache", "stage 3: synthetic windows from train rows only"),

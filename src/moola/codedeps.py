@@ -23,6 +23,7 @@ SRC_PREFIX = "src/moola"
 
 # stage name in dvc.yaml -> its command module
 STAGE_MODULES = {
+    "check_params": "moola.stages.check_params",
     "build_windows": "moola.stages.build_windows",
     "make_splits": "moola.stages.make_splits",
     "synth_cache": "moola.stages.synth_cache",

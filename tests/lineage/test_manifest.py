@@ -24,21 +24,21 @@ def test_manifest_holds_every_field(evaluated_project):
     assert manifest["seed"] == 1337
     data = manifest["data"]
     assert data["synthetic_ratio"] == 0.5 and data["val_synthetic"] == 0 and data["test_synthetic"] == 0
-    assert data["split_strategy"] == "forward_chaining" and data["labeled_fingerprint"]
+    assert data["split_strategy"] == "walk_forward" and data["labeled_fingerprint"]
     assert manifest["pretrained"]["matched_count"] == manifest["pretrained"]["model_tensors"] == 8
     assert "frozen_parameters" in manifest["pretrained"]
     metrics = manifest["metrics"]
     assert metrics["accuracy"] == metrics["test"]["accuracy"]
-    assert {"val", "test", "baseline", "vs_baseline"} <= set(metrics)
+    assert {"val", "test", "baseline", "vs_majority", "vs_logistic", "collapse", "beats", "folds"} <= set(metrics)
     assert manifest["training"]["best_epoch"] >= 1 and manifest["training"]["history"]
     roles = {entry["role"] for entry in manifest["inputs"].values()}
-    assert roles == {"labeled", "split", "synthetic", "encoder", "checkpoint"}
+    assert roles == {"labeled", "split", "synthetic", "encoder", "checkpoints"}
     for name in ("X_ohlc.npy", "X_feats20.npy", "y.npy", "windows.parquet"):
         assert re.fullmatch(r"[0-9a-f]{64}", manifest["inputs"][f"data/labeled_windows/v1/{name}"]["sha256"])
     assert {"model", "train", "base", "evaluate", "encoder", "enhanced_simple_lstm"} <= set(manifest["params"])
     assert {"python", "torch", "numpy", "sklearn", "dvc"} <= set(manifest["packages"])
     assert manifest["device"]["type"] == "cpu"
-    assert set(manifest["paths"]) >= {"labeled", "split", "synthetic", "encoder", "checkpoint"}
+    assert set(manifest["paths"]) >= {"labeled", "split", "synthetic", "encoder", "checkpoints"}
     assert not any(str(value).startswith("/") for value in manifest["paths"].values())
 
 
@@ -46,7 +46,7 @@ def test_run_id_is_a_hash_of_params_and_inputs(evaluated_project, capsys):
     manifest = _manifest(evaluated_project)
     record = json.loads((evaluated_project / "artifacts/models/enhanced_simple_lstm/record.json").read_text())
     assert record["run_id"] == manifest["run_id"]
-    inputs = {path: entry for path, entry in manifest["inputs"].items() if entry["role"] != "checkpoint"}
+    inputs = {path: entry for path, entry in manifest["inputs"].items() if entry["role"] != "checkpoints"}
     assert compute_run_id(record["params"], inputs, manifest["code"]["code_sha256"]) == manifest["run_id"]
     before = (evaluated_project / "artifacts/runs/latest/manifest.json").read_bytes()
     assert cli.main(["evaluate"]) == 0

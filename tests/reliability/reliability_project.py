@@ -23,7 +23,7 @@ from typing import Callable
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BIN_DIR = Path(sys.executable).parent
 
-STAGES = ("build_windows", "make_splits", "synth_cache", "pretrain_ts2vec", "train", "evaluate")
+STAGES = ("check_params", "build_windows", "make_splits", "synth_cache", "pretrain_ts2vec", "train", "evaluate")
 # Folders whose files a command must never change when it refuses its input.
 GUARDED = ("data", "artifacts", "metrics", "plots", "dvc.lock")
 # Every stage output of the tiny project (as dvc.yaml names them with the tiny params).

@@ -54,6 +54,7 @@ RANDOM_EARLY = KillPoint("random early time")
 # the stage's usual run, then a point chosen from its output: right after the stage starts, or
 # for build_windows after it has written everything but before dvc records it.
 KILL_POINTS: dict[str, tuple[KillPoint, ...]] = {
+    "check_params": (KillPoint("stage just started", r"^> moola check-params"),),
     "build_windows": (RANDOM_EARLY, KillPoint("outputs written, lock not yet updated", r"^\s+labeled\s+\d+ windows")),
     "make_splits": (RANDOM_EARLY, KillPoint("stage just started", r"^> moola make-splits")),
     "synth_cache": (RANDOM_EARLY, KillPoint("stage just started", r"^> moola synth-cache")),

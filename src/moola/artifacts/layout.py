@@ -23,6 +23,7 @@ ARTIFACTS = "artifacts"
 ENCODERS = "artifacts/ts2vec"
 MODELS = "artifacts/models"
 RUNS = "artifacts/runs"
+CHECKS = "artifacts/checks"
 LATEST = "latest"
 METRICS = "metrics"
 PLOTS = "plots"
@@ -104,6 +105,11 @@ def resume_state_file(output: Path) -> Path:
     return output.parent / f".{output.name}.state"
 
 
+def params_check_file(root: Path) -> Path:
+    """`artifacts/checks/params.json`: the constant output of the check_params stage."""
+    return Path(root) / CHECKS / "params.json"
+
+
 def metrics_file(root: Path, stage: str) -> Path:
     """`metrics/<stage>.json`."""
     return Path(root) / METRICS / f"{stage}.json"
@@ -125,6 +131,7 @@ _OWNERS = (
     (ENCODERS, "TS2Vec encoder"),
     (MODELS, "model checkpoint"),
     (RUNS, "run manifest"),
+    (CHECKS, "params check"),
 )
 
 

@@ -40,6 +40,8 @@ near-copies of test windows into train and inflates every metric.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,6 +49,7 @@ import pandas as pd
 
 from moola.artifacts.split import STRATEGIES, refuse_unknown_strategy  # noqa: F401 (the rule lives there)
 from moola.errors import MoolaError
+from moola.params import require
 from moola.timespans import check_spans, conflicting_rows, iso, parse_duration, to_nanoseconds  # noqa: F401
 
 PARTS = ("train", "val", "test")
@@ -273,3 +276,46 @@ def _time_range(starts: np.ndarray, t1s: np.ndarray, rows: list[int]) -> dict[st
         return None
     picked = np.asarray(rows, dtype=np.int64)
     return {"start": iso(int(starts[picked].min())), "end": iso(int(t1s[picked].max()))}
+
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass
+class MakeSplitsParams:
+    """Section `make_splits:` of params.yaml."""
+
+    name: str = "fwd_chain_v3"  # data/splits/<name>.json; an existing name is never rewritten
+    strategy: str = "walk_forward"  # forward_chaining | walk_forward | cpcv | stratified (random is refused: it leaks)
+    train_fraction: float = 0.4  # share of windows, in time order, in the first fold's train part before purging
+    val_fraction: float = 0.2  # share cut into val (walk_forward: of all folds together); test gets the rest
+    purge: bool = True  # drop earlier-part windows whose [start, t1] reaches a later part
+    embargo: str = "5D"  # pandas Timedelta: a later part starts only after the earlier last t1 + embargo
+    n_folds: int = 3  # walk_forward: folds in time order, each with its own val and test block
+    window: str = "expanding"  # walk_forward: expanding (all earlier rows train) | rolling (train_fraction of rows)
+    n_groups: int = 6  # cpcv: time groups N
+    n_test_groups: int = 2  # cpcv: groups tested per fold k (C(N, k) folds, C(N-1, k-1) paths)
+
+    def validate(self) -> None:
+        require(
+            bool(NAME_PATTERN.match(self.name)) and not self.name.endswith(".json"),
+            "make_splits.name",
+            f"{self.name!r} must be a plain file stem of letters, digits, '_', '-' or '.' (no folder, no .json)",
+        )
+        refuse_unknown_strategy(self.strategy, "params key make_splits.strategy")
+        require(
+            0 < self.train_fraction < 1, "make_splits.train_fraction", f"must lie in (0, 1), got {self.train_fraction}"
+        )
+        require(0 < self.val_fraction < 1, "make_splits.val_fraction", f"must lie in (0, 1), got {self.val_fraction}")
+        require(
+            self.train_fraction + self.val_fraction < 1,
+            "make_splits.val_fraction",
+            f"train_fraction + val_fraction = {self.train_fraction + self.val_fraction:g} leaves no test part: "
+            "keep it below 1",
+        )
+        parse_embargo(self.embargo)
+        require(1 <= self.n_folds <= 50, "make_splits.n_folds", f"must be in 1..50, got {self.n_folds}")
+        require(self.window in ("expanding", "rolling"), "make_splits.window", f"{self.window!r}: choose expanding or rolling")
+        require(2 <= self.n_groups <= 20, "make_splits.n_groups", f"must be in 2..20, got {self.n_groups}")
+        require(1 <= self.n_test_groups < self.n_groups, "make_splits.n_test_groups",
+                f"must be in 1..n_groups - 1, got {self.n_test_groups}")

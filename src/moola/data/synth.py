@@ -52,6 +52,7 @@ import pandas as pd
 from moola.artifacts import layout
 from moola.artifacts.synthetic import window_content_sha256
 from moola.errors import MoolaError
+from moola.params import require
 
 FAMILIES: dict[str, tuple[str, ...]] = {"temporal": ("jitter", "magnitude_warp", "time_warp", "mixup")}
 KS_PVAL_RULE = (
@@ -529,3 +530,28 @@ def cache_meta(
         "code": code_version("synth_cache"),
     }
     return meta, config
+
+
+@dataclass
+class SynthCacheParams:
+    """Section `synth_cache:` of params.yaml."""
+
+    split: str = "fwd_chain_v3"  # split whose TRAIN rows are the only parents
+    family: str = "temporal"  # augmentation family; names the cache <version>_<family>_q<quality>_r<ratio>
+    quality: float = 0.9  # keep candidates within this quantile of real-train feature distances, (0, 1]
+    ratio: float = 0.5  # synthetic rows per real train row, (0, 20]
+    jitter_sigma: float = 0.03  # temporal jitter, in units of the window's per-bar return std
+    magnitude_sigma: float = 0.1  # std of the smooth multiplicative magnitude curve
+    time_warp_sigma: float = 0.1  # std of the smooth time-distortion speed curve
+    mixup_alpha: float = 0.2  # within-class mixup weight ~ Beta(alpha, alpha)
+
+    def validate(self) -> None:
+        require(
+            self.family in FAMILIES, "synth_cache.family", f"{self.family!r} is unknown: choose {', '.join(FAMILIES)}"
+        )
+        require(0 < self.quality <= 1, "synth_cache.quality", f"must lie in (0, 1], got {self.quality}")
+        require(0 < self.ratio <= 20, "synth_cache.ratio", f"must lie in (0, 20], got {self.ratio}")
+        for key in ("jitter_sigma", "magnitude_sigma", "time_warp_sigma"):
+            value = getattr(self, key)
+            require(0 <= value <= 1, f"synth_cache.{key}", f"must lie in [0, 1], got {value}")
+        require(self.mixup_alpha > 0, "synth_cache.mixup_alpha", f"must be > 0, got {self.mixup_alpha}")

@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
         runs.append((fold, trainer, result, load_report))
         fold += 1
 
-    run_id = runs[0][1].identity()["run_id"]
+    run_id = runs[-1][1].identity()["run_id"]  # the same for every fold: same params, inputs and code
     hashes = {}
     with io.atomic_directory(layout.model_dir(root, name)) as folder:
         for fold, _trainer, result, _report in runs:
