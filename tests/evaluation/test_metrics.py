@@ -114,3 +114,36 @@ def test_bad_probabilities_are_refused():
         metrics.accuracy([0], np.array([[np.nan, 0.5, 0.5]]))
     with pytest.raises(metrics.MoolaError, match="labels must lie"):
         metrics.accuracy([3], np.array([[0.2, 0.3, 0.5]]))
+
+
+# ----- the resampling kernels equal scikit-learn's functions ---------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def _scored_rows(draw):
+    """Labels in 0..K-1 and (n, K) probabilities with ties (scores on a coarse grid)."""
+    n_classes = draw(st.integers(min_value=2, max_value=4))
+    n = draw(st.integers(min_value=1, max_value=40))
+    labels = np.array(draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)))
+    raw = np.array(draw(st.lists(st.integers(0, 5), min_size=n * n_classes, max_size=n * n_classes)), dtype=float)
+    raw = raw.reshape(n, n_classes) + 1e-3
+    return labels, raw / raw.sum(axis=1, keepdims=True)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(rows=_scored_rows())
+def test_resampling_kernels_equal_scikit_learn(rows):
+    from moola.evaluation import metrics as m
+
+    labels, probs = rows
+    n_classes = probs.shape[1]
+    predicted = m.predicted_classes(probs)
+    for k in range(n_classes):
+        expected = m.average_precision(labels == k, probs[:, k])
+        found = m.resampled_average_precision(labels == k, probs[:, k])
+        assert (expected is None and found is None) or abs(expected - found) < 1e-12
+    assert np.allclose(m.resampled_f1_per_class(labels, predicted, n_classes), m.f1_per_class(labels, probs), atol=1e-12)
+    assert abs(m.resampled_brier(labels, probs) - m.brier_score(labels, probs)) < 1e-12

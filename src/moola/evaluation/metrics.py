@@ -105,6 +105,41 @@ def brier_score(y_true: Sequence[int], proba: np.ndarray) -> float:
     return float(brier_score_loss(labels, probs, labels=list(range(probs.shape[1])), scale_by_half=False))
 
 
+# ----- resampling kernels --------------------------------------------------------------------------
+# The bootstrap and the paired tests score thousands of resamples; scikit-learn's input checks
+# cost about 4 ms per call there (two minutes of a tiny project's `moola evaluate`). These are
+# the same definitions in plain numpy on already-checked arrays; tests/evaluation/test_metrics.py
+# holds them equal to scikit-learn's functions above within 1e-12 on generated inputs.
+
+
+def resampled_average_precision(positive: np.ndarray, scores: np.ndarray) -> float | None:
+    """`average_precision` without input checks: bool (n,), float (n,) -> AP, None without positives."""
+    n_positive = int(positive.sum())
+    if n_positive == 0:
+        return None
+    order = np.argsort(-scores, kind="mergesort")  # (n,) descending score
+    ranked = scores[order]
+    ends = np.flatnonzero(np.r_[ranked[1:] != ranked[:-1], True])  # last row of each distinct threshold
+    true_positives = np.cumsum(positive[order])[ends]
+    precision = true_positives / (ends + 1)
+    recall = true_positives / n_positive
+    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+
+
+def resampled_f1_per_class(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """`f1_per_class` without input checks: (K,) F1 of each class, 0 where it is neither predicted nor present."""
+    true_positive = np.bincount(labels[labels == predicted], minlength=n_classes)
+    denominator = np.bincount(labels, minlength=n_classes) + np.bincount(predicted, minlength=n_classes)
+    return np.divide(2.0 * true_positive, denominator, out=np.zeros(n_classes), where=denominator > 0)
+
+
+def resampled_brier(labels: np.ndarray, probs: np.ndarray) -> float:
+    """`brier_score` without input checks: mean squared distance to the one-hot label."""
+    onehot = np.zeros_like(probs)
+    onehot[np.arange(labels.size), labels] = 1.0
+    return float(np.mean(np.sum((probs - onehot) ** 2, axis=1)))
+
+
 @dataclass(frozen=True)
 class ReliabilityBin:
     """One non-empty confidence bin of the reliability diagram."""

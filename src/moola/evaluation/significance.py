@@ -174,18 +174,21 @@ def metric_values(
         {name: float} for each of `names` ("accuracy", "f1_macro", "pr_auc_macro", "brier", "ece").
     """
     labels, probs = metrics._check_inputs(np.asarray(y_true), proba)
+    predicted = metrics.predicted_classes(probs)
     result = {}
     for name in names:
-        if name == "accuracy":
-            result[name] = metrics.accuracy(labels, probs)
+        if labels.size == 0 and name in ("accuracy", "f1_macro", "brier"):
+            result[name] = 0.0
+        elif name == "accuracy":
+            result[name] = float(np.mean(predicted == labels))
         elif name == "f1_macro":
-            result[name] = float(np.mean(metrics.f1_per_class(labels, probs)))
+            result[name] = float(np.mean(metrics.resampled_f1_per_class(labels, predicted, probs.shape[1])))
         elif name == "pr_auc_macro":
-            precisions = [metrics.average_precision(labels == k, probs[:, k]) for k in range(probs.shape[1])]
+            precisions = [metrics.resampled_average_precision(labels == k, probs[:, k]) for k in range(probs.shape[1])]
             present = [ap for ap in precisions if ap is not None]
             result[name] = float(np.mean(present)) if present else 0.0
         elif name == "brier":
-            result[name] = metrics.brier_score(labels, probs)
+            result[name] = metrics.resampled_brier(labels, probs)
         elif name == "ece":
             result[name] = metrics.expected_calibration_error(labels, probs, ece_bins)
         else:
