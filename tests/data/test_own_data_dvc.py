@@ -108,7 +108,7 @@ def _ns(values) -> np.ndarray:
 def test_tutorial_names_what_the_checks_read(own_data_run):
     # The constants above are the tutorial's own names; a page edit that renames one fails here first.
     for text in (f"make_splits.name={SPLIT}", f"train.synthetic={CACHE}", f"train.pretrained_encoder={ENCODER}",
-                 f"-n {EXPERIMENT}", "build_windows.version=v2", "build_windows.min_quality=C",
+                 f"dvc exp run evaluate -n {EXPERIMENT}", "build_windows.version=v2", "build_windows.min_quality=C",
                  f"'build_windows.classes=[{','.join(CLASSES)}]'"):
         assert text in own_data_run.commands
 
@@ -206,8 +206,9 @@ def test_purge_and_embargo_use_the_labels_t1(own_data_run):
     on_ends = _walk_forward(split, starts, ends)
     assert on_ends != folds
     assert _rule_breaks(starts, t1s, on_ends, gap.value) > 0
-    # And the default t1 is the end, not a horizon: a day's horizon on every label purges more.
-    on_horizon = _walk_forward(split, starts, ends + T1_AFTER.value)
+    # An empty t1 cell is the window end, not a horizon: a long horizon (3 days) past every end
+    # would have purged more.
+    on_horizon = _walk_forward(split, starts, ends + pd.Timedelta("3D").value)
     assert sum(len(f["purged"]) for f in on_horizon) > sum(len(f["purged"]) for f in folds)
 
 
@@ -238,7 +239,7 @@ def test_tutorial_builds_v2_beside_an_untouched_v1(own_data_run):
     assert unlabeled_meta["n"] > 0 and unlabeled_meta["T"] == 105
     assert _json(unlabeled / "manifest.json")["dropped"]["max_gap"] > 0  # nights and weekends
     cache_meta = _json(root / f"data/synthetic_cache/{CACHE}/meta.json")
-    assert cache_meta["split"] == SPLIT and cache_meta["labeled_version"] == "v2"
+    assert cache_meta["split_name"] == SPLIT and cache_meta["labeled_version"] == "v2"
     assert (root / ENCODER).stat().st_size > 0
 
     lock = run(["cat", "dvc.lock"], root, check=True).stdout
@@ -254,3 +255,14 @@ def test_tutorial_builds_v2_beside_an_untouched_v1(own_data_run):
     params = experiments[EXPERIMENT]["data"]["params"]["params.yaml"]["data"]
     assert params["train"]["dataset"] == "v2" and params["build_windows"]["classes"] == list(CLASSES)
     assert "Data and pipelines are up to date" in dvc(root, "status").stdout
+
+
+@pytest.mark.slow
+def test_a_full_checkout_drops_v1_from_the_folder_and_its_commit_brings_it_back(own_data_run):
+    # What the page's "v1 in the workspace" says. Defined last: it changes the shared repository.
+    root = own_data_run.root
+    dvc(root, "checkout", "--force")  # no target: only the current dvc.lock's outputs stay
+    assert snapshot(root, V1_PATHS) == {}
+    git(root, "checkout", "-q", "-f", "HEAD")  # the commit the experiment started from (v1's dvc.lock)
+    dvc(root, "checkout", "--force", "--allow-missing")  # v1 ran its data stages only: no v1 model to restore
+    assert snapshot(root, V1_PATHS) == own_data_run.v1_before
