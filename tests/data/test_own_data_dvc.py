@@ -1,11 +1,13 @@
 """The researcher's own data end to end under DVC: the tutorial of docs/DATA_LINEAGE.md, run as written.
 
-One module-scoped run serves every test here (about 2 minutes on a busy 2-core machine): a real
-git + DVC repository of the tiny project builds v1 from its daily files (`dvc repro
-synth_cache`: windows, split and cache; the v1 model stages are not needed to show that v1 is
-left alone), commits it, writes generated 1-minute bars with session gaps and a binary
-hand-labeled CSV into data/raw/ in place of the researcher's files, then runs the bash block of
-the tutorial exactly as the page shows it: `dvc exp run -S ...` through every stage on v2.
+One module-scoped run serves the slow tests here (about 100 s on a busy 2-core machine, 90 s of
+it in the fixture). In a real git + DVC repository of the tiny project, v1 is built from its
+daily files with `dvc repro synth_cache` (windows, split, cache: the v1 model stages add time
+and nothing to "v1 is left alone") and committed. Generated 1-minute bars with session gaps
+and a binary hand-labeled CSV then go into data/raw/ in place of the researcher's files, and
+the tutorial's bash block runs exactly as the page shows it: one `dvc exp run evaluate -S ...`
+through every stage on v2, which reads only the new files (raw_files), so the daily files that
+stay for v1 play no part in it.
 """
 
 from __future__ import annotations
@@ -77,11 +79,23 @@ def test_no_synthetic_row_is_a_byte_copy_of_its_parent():
     assert not copies.any(), made.provenance[copies]
 
 
+def _shrink_params(root: Path) -> None:
+    """Fewer pretraining epochs and bootstrap draws than the tiny project: this run checks names and lineage."""
+    import yaml
+
+    params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
+    params["pretrain_ts2vec"].update(epochs=1)
+    params["train"].update(epochs=3, patience=3)
+    params["evaluate"].update(n_resamples=200)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def own_data_run(tmp_path_factory) -> OwnDataRun:
     root = tmp_path_factory.mktemp("own_data") / "project"
     root.mkdir()
     write_project(root)
+    _shrink_params(root)
     init_repository(root)
     dvc(root, "repro", "synth_cache", timeout=600)
     git(root, "add", "-A")
@@ -92,6 +106,7 @@ def own_data_run(tmp_path_factory) -> OwnDataRun:
     commands = tutorial_commands()
     result = run(["bash", "-euo", "pipefail", "-c", commands], root, timeout=900)
     output = f"{result.stdout}\n{result.stderr}"
+    (root.parent / "tutorial.log").write_text(output, encoding="utf-8")  # beside the project, for a failure's story
     assert result.returncode == 0, f"the tutorial's commands exited {result.returncode}:\n{output}"
     return OwnDataRun(root=root, written=written, commands=commands, v1_before=v1_before, output=output)
 
@@ -104,13 +119,13 @@ def _ns(values) -> np.ndarray:
     return pd.to_datetime(pd.Series(values), utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[ns]").view("int64")
 
 
-@pytest.mark.slow
-def test_tutorial_names_what_the_checks_read(own_data_run):
+def test_tutorial_names_what_the_checks_read():
     # The constants above are the tutorial's own names; a page edit that renames one fails here first.
+    commands = tutorial_commands()
     for text in (f"make_splits.name={SPLIT}", f"train.synthetic={CACHE}", f"train.pretrained_encoder={ENCODER}",
                  f"dvc exp run evaluate -n {EXPERIMENT}", "build_windows.version=v2", "build_windows.min_quality=C",
                  f"'build_windows.classes=[{','.join(CLASSES)}]'"):
-        assert text in own_data_run.commands
+        assert text in commands
 
 
 @pytest.mark.slow
@@ -142,7 +157,6 @@ def test_class_names_travel_through_every_artifact(own_data_run):
     assert len(class_lines) == n_folds, own_data_run.output
     assert all(line.split()[1:3] == [f"{CLASSES[0]},", CLASSES[1]] for line in class_lines), class_lines
     assert re.search(rf"most-predicted class\s+({'|'.join(CLASSES)}) on", own_data_run.output)
-    assert not re.search(r"\b(down|neutral|up)\b", "\n".join(class_lines))
 
     confusion = pd.read_csv(root / "plots/eval/confusion.csv")
     assert list(confusion.columns) == ["actual", "predicted"]
@@ -242,10 +256,10 @@ def test_tutorial_builds_v2_beside_an_untouched_v1(own_data_run):
     assert cache_meta["split_name"] == SPLIT and cache_meta["labeled_version"] == "v2"
     assert (root / ENCODER).stat().st_size > 0
 
-    lock = run(["cat", "dvc.lock"], root, check=True).stdout
+    lock = (root / "dvc.lock").read_text(encoding="utf-8")
     for path in ("data/labeled_windows/v2", f"data/splits/{SPLIT}.json", f"data/synthetic_cache/{CACHE}", ENCODER):
         assert f"path: {path}" in lock
-    assert "data/labeled_windows/v1" not in lock  # v1 is no output of the experiment: DVC never touched it
+    assert "data/labeled_windows/v1" not in lock  # no stage of the experiment names v1
 
     shown = json.loads(dvc(root, "exp", "show", "--json").stdout)
     experiments = _experiments(shown)
