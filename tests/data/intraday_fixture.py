@@ -35,6 +35,8 @@ def write_intraday_data(
     seed: int = 7,
     first_month: str = "2021-01",
     session: tuple[str, str] = ("14:30:00", "21:00:00"),
+    t1_every: int = 0,
+    t1_after: str = "1D",
 ) -> dict:
     """Write data_dir/raw/NQ_1m_<YYYY-MM>.parquet (one per month) and data_dir/raw/labels.csv.
 
@@ -42,7 +44,8 @@ def write_intraday_data(
     is a gap. Labels are binary with the given names (the second class when the window's close
     rose, so a model can learn something), each with a span inside the window (half of them as
     bar indices, half as timestamps), a grade A..D and the window's start; every labeled window
-    lies inside one session.
+    lies inside one session. With t1_every, every t1_every-th label (the first included) gets a
+    `t1` column value `t1_after` past its window end; the others leave t1 empty (= the end).
 
     Args:
         data_dir: the project's data/ folder.
@@ -53,6 +56,8 @@ def write_intraday_data(
         seed: seed of bars and labels.
         first_month: "YYYY-MM" of the first file.
         session: (open, close) time of day in UTC.
+        t1_every: give every this many-th label an explicit t1 (0 = no t1 column).
+        t1_after: pandas Timedelta from a window's end to its explicit t1.
 
     Returns:
         {"build_windows": the params that read this data (raw_files, symbols, labels, labels_file,
@@ -98,6 +103,8 @@ def write_intraday_data(
              "label": class_names[int(rose)], "span_start": span_cells[0], "span_end": span_cells[1],
              "quality": GRADES[int(rng.integers(0, len(GRADES)))]}
         )
+        if t1_every:
+            rows[-1]["t1"] = (stamps[end] + pd.Timedelta(t1_after)).isoformat() if k % t1_every == 0 else ""
     pd.DataFrame(rows).to_csv(raw / "labels.csv", index=False)
     return {
         "build_windows": {

@@ -281,7 +281,10 @@ def generate_synthetic(
         batch = _candidate_batch(parts, train_y, methods, settings, rng)
         feats = compute_features(*(batch["ohlc"][..., k].astype(np.float64) for k in range(4))).astype(np.float32)
         feats[:, volume_columns] = train_feats[batch["parent"]][:, volume_columns]
-        finite = np.isfinite(feats).all(axis=1) & batch["valid"]
+        # A mixup weight within float32 rounding of 1 gives back the parent's exact bytes: no new
+        # window, and a copy of a real window reads as a leak in every fold that holds it out.
+        copies = (batch["ohlc"] == train_ohlc[batch["parent"]]).all(axis=(1, 2))
+        finite = np.isfinite(feats).all(axis=1) & batch["valid"] & ~copies
         accepted = finite & (standardised_distance(np.where(finite[:, None], feats, 0.0), train_feats) <= threshold)
         for k in range(accepted.size):
             n_examined += 1

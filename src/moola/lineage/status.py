@@ -107,6 +107,9 @@ def format_status_report(
         f"(synthetic {data_audit.get('test_synthetic')} {_mark(data_audit.get('test_synthetic') == 0)}) | "
         f"purged {data_audit.get('n_purged')}",
     ]
+    classes = _class_line(split, data_audit.get("fold"))
+    if classes:
+        lines.append(f"  classes    {classes}")
     if load_report is not None:
         lines.append(f"  pretrained {load_report.source}: {load_report.summary_line()}")
     elif model.get("pretrain_use") == "none":
@@ -128,6 +131,21 @@ def format_status_report(
         lines.append(f"  guard      {TICK} {claim}")
     lines.append(_RULE)
     return "\n".join(lines)
+
+
+def _class_line(split: Mapping[str, Any], fold: Any) -> str:
+    """'name, name | train a, b | val c, d | test e, f': the class names and real rows per part of the fold."""
+    folds = split.get("folds") or []
+    doc = folds[fold] if isinstance(fold, int) and 0 <= fold < len(folds) else split
+    counts = doc.get("class_counts") or {}
+    names = list(counts.get("train") or {})
+    if not names:
+        return ""
+    parts = " | ".join(
+        f"{part} {', '.join(str(counts[part].get(name, 0)) for name in names)}"
+        for part in ("train", "val", "test") if part in counts
+    )
+    return f"{', '.join(names)} | {parts}"
 
 
 def _parameter_text(model: Mapping[str, Any]) -> str:
