@@ -42,7 +42,7 @@ def test_table_lists_everything_with_shapes_classes_and_lineage(project, capsys)
     labeled = lines["labeled_windows/v1"]
     assert "30x64x4" in labeled and meta["fingerprint"][:12] in labeled and "raw/AAA_1d.parquet" in labeled
     counts = meta["class_counts"]
-    assert f"{counts['down']}/{counts['neutral']}/{counts['up']}" in labeled
+    assert " ".join(f"{name}:{counts[name]}" for name in meta["class_names"]) in labeled
     assert "8x64x4" in lines["unlabeled_windows/v1"]
     split_line = lines["splits/fwd_chain_v3.json"]
     assert (

@@ -259,7 +259,7 @@ def test_dvc_repro_runs_both_stages_and_keeps_a_cache_from_being_rewritten(tmp_p
     params["make_splits"].update(strategy="forward_chaining", train_fraction=0.6)  # 30 fake windows: one fold
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     pipeline = yaml.safe_load((repo_root / "dvc.yaml").read_text())
-    stages = {name: pipeline["stages"][name] for name in ("make_splits", "synth_cache")}
+    stages = {name: pipeline["stages"][name] for name in ("check_params", "make_splits", "synth_cache")}
     for stage in stages.values():  # the package is installed, not part of this repo
         stage["deps"] = [dep for dep in stage["deps"] if not dep.startswith("src/")]
     (root / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))

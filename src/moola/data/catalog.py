@@ -61,7 +61,7 @@ def _counts(class_counts: Any, class_names: Any) -> str:
     if not isinstance(class_counts, dict) or not class_counts:
         return "-"
     names = class_names if isinstance(class_names, list) and class_names else list(class_counts)
-    return "/".join(str(class_counts.get(name, 0)) for name in names)
+    return " ".join(f"{name}:{class_counts.get(name, 0)}" for name in names)  # each version's own classes
 
 
 def _window_entry(folder: Path, kind: str) -> CatalogEntry:
@@ -116,7 +116,7 @@ def _split_entry(path: Path, labeled_metas: dict[str, dict]) -> CatalogEntry:
         (split.get("class_counts") or {}).get("train") if isinstance(split.get("class_counts"), dict) else None
     )
     if isinstance(train_counts, dict):
-        entry.classes = "train " + "/".join(str(v) for v in train_counts.values())
+        entry.classes = "train " + _counts(train_counts, None)
     entry.built_from = f"{LABELED_DIR}/{version} @ {str(split.get('labeled_fingerprint'))[:SHORT]}"
     entry.notes.append(f"{split.get('strategy')}, purge {split.get('purge')}, embargo {split.get('embargo')}")
     meta = labeled_metas.get(version) if isinstance(version, str) else None
@@ -238,7 +238,7 @@ def format_table(catalog: dict[str, Any]) -> str:
         for row in [header, *rows]:
             lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + str(row[-1]))
         lines.append(
-            f"CLASSES: window counts per class in the order {'/'.join(catalog['class_names'])}; SHAPE: N x T x 4."
+            "CLASSES: window counts per class, in each version's own class order; SHAPE: N x T x 4."
         )
         details = [f"  {e['name']}: {'; '.join(e['notes'])}" for e in catalog["entries"] if e["notes"]]
         if details:
