@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 THREADS ?= 1
+JOBS   ?= auto
 LOCK   := requirements/lock.txt
 # auto: keep the CUDA torch of $(PYTHON) if it has one, else the lock's CPU build.
 # TORCH=system keeps whatever torch $(PYTHON) has; TORCH=cpu always installs the lock's.
@@ -66,8 +67,10 @@ lock: $(BIN)/uv
 pipeline: setup
 	PATH="$(abspath $(BIN)):$$PATH" MOOLA_THREADS=$${MOOLA_THREADS:-1} $(BIN)/dvc repro
 
+# The suite runs on every core (pytest-xdist), one test file per worker so a file's fixtures are
+# built once; each test's own processes use MOOLA_THREADS threads. JOBS=0: one process.
 test: setup
-	PATH="$(abspath $(BIN)):$$PATH" MOOLA_THREADS=$(THREADS) $(BIN)/python -m pytest -q
+	PATH="$(abspath $(BIN)):$$PATH" MOOLA_THREADS=$(THREADS) $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
 
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python $$script || echo "== $$script exited $$? (see its docstring for what it needs)"; done

@@ -95,8 +95,10 @@ def reachable(roots: tuple[str, ...]) -> list[str]:
 
 
 def stage_code(stage: str) -> list[str]:
-    """The moola modules stage `stage` can run, sorted."""
-    return reachable((*ENTRY_MODULES, STAGE_MODULES[stage]))
+    """The moola modules stage `stage` can run, sorted (importing a module runs its packages' __init__ too)."""
+    roots = (*ENTRY_MODULES, STAGE_MODULES[stage])
+    parents = {".".join(root.split(".")[:i]) for root in roots for i in range(1, root.count(".") + 1)}
+    return reachable((*roots, *sorted(parents)))
 
 
 def stage_files(stage: str) -> list[str]:

@@ -23,14 +23,16 @@ PARAMS_FILE = "params.yaml"
 
 
 def load_params(path: str | Path | None = None) -> dict[str, Any]:
-    """Read params.yaml with `yaml.safe_load`; a missing or malformed file is a one-line error."""
+    """Read params.yaml with a `yaml.SafeLoader` that refuses duplicate keys; a bad file is a one-line error."""
     import yaml
 
     file = Path(path) if path is not None else project_root() / PARAMS_FILE
     if not file.is_file():
         raise MoolaError(f"params file not found: {file} (run moola from the project folder)")
+    loader = None
     try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_strict_loader())  # noqa: S506 (a SafeLoader)
+        loader = _strict_loader()(file.read_text(encoding="utf-8"))  # a SafeLoader: plain data only
+        data = loader.get_single_data()
     except _DuplicateKey as exc:
         raise MoolaError(f"{file} line {exc.line}: key {exc.key!r} appears twice in one section: keep one") from None
     except yaml.YAMLError as exc:
@@ -39,6 +41,9 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
         raise MoolaError(f"{file} is not valid YAML{where}: fix the syntax") from None
     except RecursionError:
         raise MoolaError(f"{file} nests values too deeply to read: keep each section a flat mapping of keys") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):

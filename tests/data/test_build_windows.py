@@ -12,6 +12,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import make_ohlc_frame
+
 from moola import cli
 from moola.data.features import FEATURE_NAMES
 from moola.data.windows import window_fingerprint, WindowSet
@@ -342,7 +344,6 @@ def test_hostile_own_data_is_refused_with_nothing_changed(intraday_project, caps
 
 
 def test_streamed_arrays_equal_np_save_and_the_in_memory_fingerprint(tmp_path):
-    from conftest import make_ohlc_frame
     from moola.data.raw import validate_ohlc_frame
     from moola.data.windows import fingerprint_of, unlabeled_windows
     from moola.artifacts.windows import stream_arrays

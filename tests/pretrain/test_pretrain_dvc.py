@@ -34,6 +34,7 @@ def test_dvc_repro_runs_the_stage_then_skips_it(pretrain_project):
     subprocess.run(["git", "init", "-q"], cwd=pretrain_project, check=True)
     dvc(pretrain_project, "init", "-q")
 
+    dvc(pretrain_project, "repro", "--single-item", "check_params")  # the params check every stage depends on
     dvc(pretrain_project, "repro", "--single-item", "pretrain_ts2vec")
     checkpoint = torch.load(pretrain_project / "artifacts/ts2vec/encoder_v1.pt", weights_only=True)
     assert checkpoint["format"] == "moola.ts2vec/1"

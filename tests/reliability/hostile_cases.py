@@ -311,7 +311,8 @@ def _parent_is_val_row(root: Path) -> None:
     folder = root / SYNTHETIC
     split = json.loads((root / SPLIT).read_text(encoding="utf-8"))
     provenance = pd.read_parquet(folder / "provenance.parquet")
-    provenance.loc[0, "parent_index"] = split["val_indices"][0]
+    fold = int(provenance.loc[0, "fold"])  # the fold whose train rows made row 0
+    provenance.loc[0, "parent_index"] = split["folds"][fold]["val_indices"][0]
     provenance.to_parquet(folder / "provenance.parquet", index=False)
     refresh_file_hash(folder, "provenance.parquet")
 
@@ -383,6 +384,7 @@ CASES: tuple[Case, ...] = (
     Case("labels_duplicate_row", ("build-windows",), _labels_duplicate, ("data/raw/labels.csv", "line 4", "repeats")),
     # params.yaml
     Case("params_not_yaml", ("make-splits",), _not_yaml, ("params.yaml", "YAML")),
+    Case("params_check_negative_epochs", ("check-params",), set_param("train", "epochs", -3), ("train.epochs", ">= 1")),
     Case("params_unknown_key", ("build-windows",), set_param("build_windows", "windw", 64), ("build_windows.windw",)),
     Case(
         "params_wrong_type",
@@ -399,7 +401,7 @@ CASES: tuple[Case, ...] = (
     Case(
         "params_window_below_lookback",
         ("build-windows",),
-        set_param("build_windows", "window", 32),
+        lambda root: (set_param("build_windows", "window", 32)(root), set_param("build_windows", "vol_span", 20)(root)),
         ("build_windows.window", "look-back"),
     ),
     Case("params_negative_ratio", ("synth-cache",), set_param("synth_cache", "ratio", -0.5), ("synth_cache.ratio",)),
@@ -649,7 +651,7 @@ def _labels_huge_field(root: Path) -> None:
 
 
 def _labels_year_2300(root: Path) -> None:
-    write_labels_csv([f"AAA_1d,2300-01-01,up"])(root)
+    write_labels_csv(["AAA_1d,2300-01-01,up", "AAA_1d,2001-07-20,down"])(root)  # the fuzzers' example
 
 
 def _drop_first_code_dep(root: Path) -> None:

@@ -24,7 +24,7 @@ SPLIT = "data/splits/fwd_chain_v3.json"
 REQUIRED = ("name", "labeled_version", "labeled_fingerprint", "strategy", "time_ordered", "purge", "purge_days",
             "embargo", "train_indices", "val_indices", "test_indices", "purged_indices", "counts", "time_ranges",
             "created_by", "timestamp")
-PARTS = ("train", "val", "test", "purged")
+PARTS = ("train", "val", "test", "purged", "unused")  # the top-level parts: the last fold's
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
 _json_like = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
@@ -45,7 +45,7 @@ def broken_split(draw, good: dict, n_rows: int) -> str:
     elif kind == "strategy":
         split["strategy"] = draw(st.one_of(st.sampled_from(["random", "Random", "shuffle", "kfold"]), _json_like,
                                            st.integers(min_value=5000, max_value=100_000).map(lambda n: "s" * n)).filter(
-            lambda s: s not in ("forward_chaining", "stratified")))
+            lambda s: s not in ("forward_chaining", "walk_forward", "cpcv", "stratified")))
     elif kind == "time_ordered":
         split["time_ordered"] = draw(_json_like.filter(lambda v: v is not True))
     elif kind == "version":
@@ -119,7 +119,7 @@ def test_fuzzed_splits_are_refused_cleanly(fuzz_root, project_context):
     good_text = split_file.read_text(encoding="utf-8")
     good = json.loads(good_text)
     n_rows = sum(len(good[f"{part}_indices"]) for part in PARTS)
-    assert good["strategy"] == "forward_chaining" and good["time_ordered"] is True and good["val_indices"]
+    assert good["strategy"] == "walk_forward" and good["time_ordered"] is True and good["val_indices"]
 
     @fuzz_settings(EXAMPLES)
     @given(text=broken_split(good, n_rows))

@@ -203,8 +203,12 @@ def _blank(value) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
-def _timestamp(value):
-    """A UTC pandas Timestamp from text or a datetime value, or None."""
+def _timestamp(value, at: str, what: str):
+    """A UTC nanosecond pandas Timestamp from text or a datetime value; None when it is no timestamp.
+
+    A date outside the nanosecond range every bar lives in (1677-09-22 .. 2262-04-11) is refused
+    here, naming `at` (file and line) and `what` (the column).
+    """
     import pandas as pd
 
     try:
@@ -213,7 +217,13 @@ def _timestamp(value):
         return None
     if stamp is pd.NaT:
         return None
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    try:
+        return stamp.as_unit("ns")
+    except (ValueError, OverflowError):
+        raise MoolaError(
+            f"{at}: {what} {_shown(value)} lies outside the timestamps of any bar (1677-09-22 .. 2262-04-11): fix the date"
+        ) from None
 
 
 def _integer(value) -> int | None:
@@ -232,10 +242,7 @@ def _integer(value) -> int | None:
 
 def _bar_of(raw, stamp) -> int | None:
     """Row of the bar at `stamp` in `raw`, or None when no bar has that timestamp."""
-    try:
-        value = np.datetime64(stamp.tz_localize(None).as_unit("ns"))
-    except (ValueError, OverflowError):  # beyond the nanosecond range (years before 1677 or after 2262): no bar there
-        return None
+    value = np.datetime64(stamp.tz_localize(None).as_unit("ns"))  # in range: `_timestamp` refused the rest
     row = int(np.searchsorted(raw.timestamps, value))
     return row if row < raw.n_bars and raw.timestamps[row] == value else None
 
@@ -353,7 +360,7 @@ def read_labels_file(
                 f"{at}: label code {code} is outside 0..{len(class_names) - 1} for the classes {', '.join(class_names)}: fix the code"
             )
         end_value = cells[col["end"]]
-        end = _timestamp(end_value)
+        end = _timestamp(end_value, at, "end")
         if end is None:
             raise MoolaError(
                 f"{at}: end {_shown(end_value)} is not a timestamp: write it as ISO, e.g. 2005-03-01 or 2017-05-02T13:00Z"
@@ -373,7 +380,7 @@ def read_labels_file(
         start_bar = end_bar - window + 1
         start_value = cell("start")
         if start_value is not None:
-            start = _timestamp(start_value)
+            start = _timestamp(start_value, at, "start")
             if start is None:
                 raise MoolaError(f"{at}: start {_shown(start_value)} is not a timestamp: write it as ISO or leave it empty")
             if _bar_of(raw, start) != start_bar:
@@ -390,7 +397,7 @@ def read_labels_file(
                 continue
             index = _integer(value)
             if index is None:
-                stamp = _timestamp(value)
+                stamp = _timestamp(value, at, name)
                 bar = None if stamp is None else _bar_of(raw, stamp)
                 if bar is None:
                     raise MoolaError(
@@ -420,7 +427,7 @@ def read_labels_file(
         t1_value = cell("t1")
         t1 = raw.timestamps[end_bar]
         if t1_value is not None:
-            stamp = _timestamp(t1_value)
+            stamp = _timestamp(t1_value, at, "t1")
             if stamp is None:
                 raise MoolaError(f"{at}: t1 {_shown(t1_value)} is not a timestamp: write it as ISO or leave it empty")
             t1 = np.datetime64(stamp.tz_localize(None).as_unit("ns"))

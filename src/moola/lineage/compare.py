@@ -38,6 +38,9 @@ def _out_of_fold(text: str):
     from moola.paths import project_root
 
     path = _manifest_path(text)
+    if not path.is_file():
+        raise MoolaError(f"run manifest not found: {common.shown(path)}: name a run id under artifacts/runs/ or a "
+                         "manifest.json path (`moola evaluate` makes one)")
     manifest = run_manifest.read(path)
     table_file = path.parent / layout.PREDICTIONS
     if not table_file.is_file():
