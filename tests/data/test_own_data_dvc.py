@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE.parent / "reliability"))
 sys.path.insert(0, str(HERE))
 
 from intraday_fixture import write_intraday_data  # noqa: E402
-from reliability_project import REPO_ROOT, dvc, git, init_repository, run, snapshot, write_project  # noqa: E402
+from reliability_project import REPO_ROOT, dvc, git, new_repository, run, snapshot  # noqa: E402
 
 TUTORIAL_HEADING = "### Tutorial: from a hand-labeled CSV to labeled_windows/v2"
 CLASSES = ("consolidation", "retracement")  # not the triple-barrier names
@@ -92,11 +92,7 @@ def _shrink_params(root: Path) -> None:
 
 @pytest.fixture(scope="module")
 def own_data_run(tmp_path_factory) -> OwnDataRun:
-    root = tmp_path_factory.mktemp("own_data") / "project"
-    root.mkdir()
-    write_project(root)
-    _shrink_params(root)
-    init_repository(root)
+    root = new_repository(tmp_path_factory.mktemp("own_data") / "project", edit=_shrink_params)
     dvc(root, "repro", "synth_cache", timeout=600)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "v1 built")

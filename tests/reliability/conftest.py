@@ -19,10 +19,9 @@ from reliability_project import (
     STAGES,
     copy_project,
     dvc,
-    init_repository,
+    new_repository,
     read_lock,
     run_streaming,
-    write_project,
 )
 
 _RUNNING = re.compile(r"^Running stage '(\w+)'")
@@ -49,10 +48,7 @@ def _stage_seconds(lines: list[tuple[float, str]]) -> dict[str, float]:
 
 @pytest.fixture(scope="session")
 def prepared_project(tmp_path_factory) -> PreparedProject:
-    root = tmp_path_factory.mktemp("reliability") / "project"
-    root.mkdir()
-    write_project(root)
-    init_repository(root)
+    root = new_repository(tmp_path_factory.mktemp("reliability") / "project")
     # --force on a fresh checkout runs every stage, as plain `dvc repro` would; the determinism
     # test repeats exactly this command.
     run = run_streaming([str(BIN_DIR / "dvc"), "repro", "--force"], root, timeout=600)

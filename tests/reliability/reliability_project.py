@@ -156,6 +156,16 @@ def moola_command(*args: str) -> list[str]:
     return [str(BIN_DIR / "moola"), *args]
 
 
+def new_repository(root: Path, edit: Callable[[Path], None] | None = None) -> Path:
+    """`root` made a committed git + DVC repository of the tiny project; `edit(root)` runs before the commit."""
+    root.mkdir()
+    write_project(root)
+    if edit is not None:
+        edit(root)
+    init_repository(root)
+    return root
+
+
 def init_repository(root: Path) -> None:
     """git init + dvc init + one commit of the whole project (queued experiments see only commits).
 
