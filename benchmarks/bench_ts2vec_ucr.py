@@ -205,6 +205,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda (float32 on both)")
     parser.add_argument("--official", type=Path, help="a checkout of the official TS2Vec code, run side by side")
     parser.add_argument("--paper", type=Path, help="CSV `dataset,accuracy` (0..1) of the paper's published figures")
+    parser.add_argument("--official-only", action="store_true", help="with --official: run only the official code")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     official_class = None
@@ -225,13 +226,19 @@ def main() -> None:
     rows = []
     for name in args.datasets:
         data = load(args.archive, name)
+        line = f"{name:<22} N={len(data.train):<4} T={data.train.shape[1]:<5} C={data.train.shape[2]:<3}"
+        if args.official_only and official_class is not None:
+            official = [official_run(official_class, data, seed, args.device) for seed in args.seeds]
+            accuracy = [o[0] for o in official]
+            line += f" official {summary(accuracy)}  {float(np.mean([o[1] for o in official])):6.1f} s/seed"
+            if name in paper:
+                line += f"  paper {100 * paper[name]:5.1f}  official - paper {100 * (np.mean(accuracy) - paper[name]):+5.1f}"
+            print(line, flush=True)
+            continue
         runs = [moola_run(data, seed, args.device) for seed in args.seeds]
         averaged, raw = [r[0] for r in runs], [r[1] for r in runs]
-        seconds, steps = float(np.mean([r[2] for r in runs])), runs[0][3]
-        line = (
-            f"{name:<22} N={len(data.train):<4} T={data.train.shape[1]:<5} C={data.train.shape[2]:<3} steps {steps:<4} "
-            f"moola {summary(averaged)}  raw weights {summary(raw)}  {seconds:6.1f} s/seed"
-        )
+        seconds = float(np.mean([r[2] for r in runs]))
+        line += f" steps {runs[0][3]:<4} moola {summary(averaged)}  raw weights {summary(raw)}  {seconds:6.1f} s/seed"
         if official_class is not None:
             official = [official_run(official_class, data, seed, args.device) for seed in args.seeds]
             accuracy = [o[0] for o in official]

@@ -147,16 +147,17 @@ def test_gradient_steps_reduce_the_loss_on_a_tiny_batch(name):
 
 def test_parameter_counts_follow_the_architecture():
     simple = ModelRegistry.create("simple_lstm", {"hidden": 32})
-    assert simple.parameter_count() == lstm_parameters(4, 32) + 32 * 3 + 3  # 4,963
+    # The LSTMs read 8 values per bar (OHLC and their changes); the head sees 3 pooled states.
+    assert simple.parameter_count() == lstm_parameters(8, 32) + 3 * 32 * 3 + 3  # 5,667
 
     encoder = {"hidden": 64, "layers": 2}
-    encoder_size = lstm_parameters(4, 64, 2) + lstm_parameters(128, 64, 2)
-    assert encoder_size == 135_168
+    encoder_size = lstm_parameters(8, 64, 2) + lstm_parameters(128, 64, 2)
+    assert encoder_size == 137_216
     section = {"feature_hidden": 32, "fusion_hidden": 32}
     enhanced = ModelRegistry.create("enhanced_simple_lstm", section, encoder=encoder)
     feature_mlp = 20 * 32 + 32
     head = (6 * 64 + 32) * 32 + 32 + 32 * 3 + 3
-    assert enhanced.parameter_count() == encoder_size + feature_mlp + head == 149_283
+    assert enhanced.parameter_count() == encoder_size + feature_mlp + head == 151_331
 
     adapter = ModelRegistry.create("adapter_lstm", {"bottleneck": 16}, encoder=encoder)
     adapter_size = 2 * 128 + (128 * 16 + 16) + (16 * 128 + 128)  # norm, down, up

@@ -145,7 +145,7 @@ def test_state_of_other_params_is_ignored(built_project):
 def test_early_stopping_keeps_the_best_epoch(built_project, monkeypatch):
     val_losses = iter([1.0, 0.8, 0.9, 0.95, 0.99, 1.2, 1.3])
     real_evaluate = loop.evaluate_loss
-    monkeypatch.setattr(loop, "evaluate_loss", lambda *args: (next(val_losses), real_evaluate(*args)[1]))
+    monkeypatch.setattr(loop, "evaluate_loss", lambda *args, **kwargs: (next(val_losses), real_evaluate(*args, **kwargs)[1]))
     data = DataRegistry().load_labeled()
     model = ModelRegistry.create("simple_lstm", {"hidden": 8}, seed=0)
     trainer = Trainer(model, data, config=TrainConfig(epochs=7, batch_size=16, patience=3), log=lambda line: None)

@@ -35,7 +35,7 @@ class AdapterLSTMConfig:
     bottleneck: int = 16  # adapter bottleneck width, 1..256
     dropout: float = 0.1  # inside the adapter and before the head, 0..0.9
     # epochs per phase: [adapters+head only, + top LSTM layer, + all]; phase 2 lasts to the end
-    freeze_phases: list[int] = field(default_factory=lambda: [30, 10, 5])
+    freeze_phases: list[int] = field(default_factory=lambda: [10, 10, 5])
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,14 +31,31 @@ class EncoderConfig:
         return asdict(self)
 
 
+_MIN_STEP_STD = 1e-6
+
+
+def with_steps(x: torch.Tensor) -> torch.Tensor:
+    """Each bar's values and their change from the bar before: (B, T, C) -> (B, T, 2C).
+
+    The changes (0 at t = 0) are divided by their own standard deviation over the window, per
+    channel, so they reach the LSTM at unit scale whatever the level standardisation did to
+    them. The LSTMs read both: levels alone bury a short shape (a rise, a V) under the random
+    walk's wander over the window, which an LSTM with about a hundred labels does not learn to
+    undo; the changes show the shape where it happens (docs/MODEL_CLARITY.md, weak signals).
+    """
+    steps = torch.diff(x, dim=1, prepend=x[:, :1])  # (B, T, C)
+    steps = steps / (steps.std(dim=1, keepdim=True) + _MIN_STEP_STD)  # (B, T, C) / (B, 1, C)
+    return torch.cat([x, steps], dim=2)
+
+
 class BiLSTMEncoder(nn.Module):
-    """Bidirectional LSTM over bars: (B, T, C) -> (B, T, 2H)."""
+    """Bidirectional LSTM over bars and their changes (`with_steps`): (B, T, C) -> (B, T, 2H)."""
 
     def __init__(self, config: EncoderConfig):
         super().__init__()
         self.config = config
         self.lstm = nn.LSTM(
-            input_size=config.input_dim,
+            input_size=2 * config.input_dim,
             hidden_size=config.hidden,
             num_layers=config.layers,
             batch_first=True,
@@ -51,7 +68,7 @@ class BiLSTMEncoder(nn.Module):
         return 2 * self.config.hidden
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, _ = self.lstm(x)  # (B, T, C) -> (B, T, 2H)
+        out, _ = self.lstm(with_steps(x))  # (B, T, C) -> (B, T, 2C) -> (B, T, 2H)
         return out
 
 

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from moola.models.base import MoolaModule
+from moola.models.encoders import with_steps
 from moola.params import require
 
 
@@ -28,7 +29,10 @@ class SimpleLSTMConfig:
 
 
 class SimpleLSTM(MoolaModule):
-    """OHLC only: one unidirectional LSTM layer, its last state, a linear layer. Ignores the features.
+    """OHLC only: one unidirectional LSTM layer, its pooled states, a linear layer. Ignores the features.
+
+    The LSTM reads each bar and its change from the bar before (`with_steps`); the head sees the
+    last state with the mean and max over time (a shape anywhere in the window reaches it).
 
     If a richer model cannot beat this one, the richer model (or the data) has a problem.
     """
@@ -37,11 +41,12 @@ class SimpleLSTM(MoolaModule):
         super().__init__()
         self.config = config
         self.n_classes = n_classes
-        self.lstm = nn.LSTM(input_size=ohlc_dim, hidden_size=config.hidden, num_layers=1, batch_first=True)
+        self.lstm = nn.LSTM(input_size=2 * ohlc_dim, hidden_size=config.hidden, num_layers=1, batch_first=True)
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden, n_classes)
+        self.head = nn.Linear(3 * config.hidden, n_classes)
 
     def forward(self, ohlc: torch.Tensor, feats: torch.Tensor) -> torch.Tensor:
-        sequence, _ = self.lstm(ohlc)  # (B, T, 4) -> (B, T, H)
-        last = sequence[:, -1]  # (B, H): the state after the most recent bar
-        return self.head(self.dropout(last))  # (B, n_classes)
+        sequence, _ = self.lstm(with_steps(ohlc))  # (B, T, 4) -> (B, T, 8) -> (B, T, H)
+        # The state after the most recent bar, and the mean and max over every bar: (B, 3H).
+        summary = torch.cat([sequence[:, -1], sequence.mean(dim=1), sequence.amax(dim=1)], dim=1)
+        return self.head(self.dropout(summary))  # (B, n_classes)

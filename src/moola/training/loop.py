@@ -99,18 +99,41 @@ def _grad_norm(parameters: list[nn.Parameter]) -> torch.Tensor:
     return torch.nn.utils.get_total_norm(grads).detach()
 
 
-def evaluate_loss(model: nn.Module, ohlc: torch.Tensor, feats: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) of a torch model in eval mode on prepared tensors."""
+def class_weights(y: torch.Tensor, n_classes: int, kind: str) -> torch.Tensor | None:
+    """Cross-entropy weights (K,): "balanced" = n / (K * count) per class present in `y`, 0 for absent ones; "none" = None."""
+    if kind == "none":
+        return None
+    counts = torch.bincount(y, minlength=n_classes).double()
+    weights = torch.where(counts > 0, y.numel() / (n_classes * counts.clamp(min=1)), torch.zeros_like(counts))
+    return weights.float().to(y.device)
+
+
+def epoch_lr(config: TrainConfig, epoch: int, epochs: int) -> float:
+    """The learning rate of epoch `epoch` (1-based) of `epochs`: constant, or cosine from lr towards 0."""
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max(epochs, 1)))
+    return config.lr
+
+
+def evaluate_loss(
+    model: nn.Module, ohlc: torch.Tensor, feats: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None
+) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of a torch model in eval mode on prepared tensors.
+
+    With `weight` (K,), the loss is the weighted mean, as `nn.functional.cross_entropy` takes it.
+    """
     model.eval()
-    total_loss, correct = 0.0, 0
+    total_loss, total_weight, correct = 0.0, 0.0, 0
     with torch.no_grad():
         for start in range(0, y.shape[0], _PREDICT_BATCH):
             stop = start + _PREDICT_BATCH
             logits = model(ohlc[start:stop], feats[start:stop])  # (b, T, 4), (b, 20) -> (b, K)
-            total_loss += float(nn.functional.cross_entropy(logits, y[start:stop], reduction="sum"))
-            correct += int((logits.argmax(dim=1) == y[start:stop]).sum())
+            labels = y[start:stop]
+            total_loss += float(nn.functional.cross_entropy(logits, labels, weight=weight, reduction="sum"))
+            total_weight += float(weight[labels].sum()) if weight is not None else labels.numel()
+            correct += int((logits.argmax(dim=1) == labels).sum())
     n = max(int(y.shape[0]), 1)
-    return total_loss / n, correct / n
+    return total_loss / max(total_weight, 1e-12) if y.shape[0] else 0.0, correct / n
 
 
 def train_torch_model(
@@ -164,8 +187,11 @@ def train_torch_model(
             model.apply_freeze_schedule(outcome.resumed_from_epoch - 1)
     train_ohlc, train_feats, train_y = train
     n_train = int(train_y.shape[0])
+    weight = class_weights(train_y, int(getattr(model, "n_classes", int(train_y.max()) + 1)), config.class_weight)
     for epoch in range(first_epoch, epochs + 1):
         phase = model.apply_freeze_schedule(epoch - 1) if hasattr(model, "apply_freeze_schedule") else "all trainable"
+        for group in optimizer.param_groups:
+            group["lr"] = epoch_lr(config, epoch, epochs)
         seed = epoch_seed(config.seed, epoch)
         torch.manual_seed(seed)  # dropout of this epoch
         order = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed)).to(train_y.device)
@@ -177,13 +203,13 @@ def train_torch_model(
         for rows in batches:
             optimizer.zero_grad(set_to_none=True)
             logits = model(train_ohlc[rows], train_feats[rows])  # (b, T, 4), (b, 20) -> (b, K)
-            loss = nn.functional.cross_entropy(logits, train_y[rows])
+            loss = nn.functional.cross_entropy(logits, train_y[rows], weight=weight)
             loss.backward()
             encoder_norm_sum += _grad_norm(encoder_params).cpu()
             head_norm_sum += _grad_norm(head_params).cpu()
             optimizer.step()
             loss_sum += loss.detach() * rows.numel()
-        val_loss, val_acc = evaluate_loss(model, *val)
+        val_loss, val_acc = evaluate_loss(model, *val, weight=weight)
         if not math.isfinite(val_loss):
             raise MoolaError(f"val loss is {val_loss} at epoch {epoch}: training diverged; lower train.lr")
         record = EpochRecord(
@@ -196,7 +222,9 @@ def train_torch_model(
             phase=phase,
         )
         outcome.history.append(record)
-        if val_loss < outcome.best_val_loss:
+        if epoch < config.min_epochs:
+            pass  # below the floor: neither a best epoch nor one that counts towards patience
+        elif val_loss < outcome.best_val_loss:
             outcome.best_val_loss, outcome.best_epoch, bad_epochs = val_loss, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:

@@ -102,7 +102,7 @@ class Trainer:
             encoder already loaded when one is used (see `moola.lineage.load_report`).
         data: a `LabeledData` from `DataRegistry.load_labeled`.
         run_dir: where `fit()` writes model.pt and manifest.json (None: `fit()` refused).
-        config: a TrainConfig (defaults: 60 epochs, batch 32, lr 5e-4, patience 20, CPU).
+        config: a TrainConfig (defaults: 60 epochs, batch 32, lr 3e-3, patience 20, CPU).
         model_name: the registry name; found from the model's class when omitted.
         load_report: the LoadReport of the pretrained load, or None.
         encoder_path: the pretrained encoder file (for the guards and the manifest), or None.
@@ -224,6 +224,9 @@ class Trainer:
                 "lr": self.config.lr,
                 "weight_decay": self.config.weight_decay,
                 "patience": self.config.patience,
+                "class_weight": self.config.class_weight,
+                "lr_schedule": self.config.lr_schedule,
+                "min_epochs": self.config.min_epochs,
             },
             device=describe_device(self.device),
             guard_claims=guard_claims,
