@@ -84,7 +84,7 @@ def pretrain_encoder(params: dict, seed: int, n_windows: int, window: int) -> di
     from moola.models.base import resolve_encoder_config
     from moola.params import load_section
     from moola.pretrain.config import PretrainParams
-    from moola.pretrain.ts2vec import TS2Vec
+    from moola.pretrain.run import build_ts2vec
     from moola.pretrain.windows import WindowBatches, fit_channel_scaler
 
     settings = load_section(PretrainParams, "pretrain_ts2vec", params)
@@ -92,20 +92,7 @@ def pretrain_encoder(params: dict, seed: int, n_windows: int, window: int) -> di
     rows = np.arange(len(ohlc))
     scaler = fit_channel_scaler(ohlc, rows, min_std=1e-6, per_window=True)  # as the stage fits it
     encoder_config = resolve_encoder_config(params.get("encoder"))
-    model = TS2Vec(
-        input_dims=encoder_config.input_dim,
-        encoder=encoder_config,
-        batch_size=settings.batch_size,
-        lr=settings.lr,
-        weight_decay=settings.weight_decay,
-        min_overlap=min(settings.crop_min, window),
-        temporal_unit=settings.temporal_unit,
-        alpha=settings.alpha,
-        mask_probability=settings.mask_probability,
-        device="cpu",
-        bf16=False,
-        seed=seed,
-    )
+    model = build_ts2vec(settings, seed, encoder_config, "cpu")
     batches = WindowBatches(ohlc, scaler)
     for _ in range(settings.epochs):
         model.train_epoch(batches, rows=rows, max_windows=settings.max_windows)

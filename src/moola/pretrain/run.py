@@ -116,20 +116,11 @@ def prepare_inputs(params: PretrainParams) -> PretrainInputs:
     )
 
 
-def train_encoder(
-    params: PretrainParams, seed: int, encoder_config: Any, inputs: PretrainInputs, context: Any, device: Any, output: Path
-) -> None:
-    """Train (resuming a matching saved state) and, on the main process, write every output."""
-    from moola.artifacts import encoder as encoder_artifact, layout, resume
-    from moola.artifacts.common import shown
-    from moola.device import describe_device
-    from moola.evaluation.plots import loss_csv, loss_png
-    from moola.io import dumps_json, write_bytes, write_json, write_text
-    from moola.paths import project_root
+def build_ts2vec(params: PretrainParams, seed: int, encoder_config: Any, device: Any, context: Any = None) -> Any:
+    """The TS2Vec trainer the `pretrain_ts2vec:` section describes (untrained)."""
     from moola.pretrain.ts2vec import TS2Vec
-    from moola.pretrain.windows import WindowBatches
 
-    model = TS2Vec(
+    return TS2Vec(
         input_dims=encoder_config.input_dim,
         encoder=encoder_config,
         batch_size=params.batch_size,
@@ -144,6 +135,21 @@ def train_encoder(
         seed=seed,
         distributed=context,
     )
+
+
+def train_encoder(
+    params: PretrainParams, seed: int, encoder_config: Any, inputs: PretrainInputs, context: Any, device: Any, output: Path
+) -> None:
+    """Train (resuming a matching saved state) and, on the main process, write every output."""
+    from moola.artifacts import encoder as encoder_artifact, layout, resume
+    from moola.artifacts.common import shown
+    from moola.device import describe_device
+    from moola.evaluation.plots import loss_csv, loss_png
+    from moola.io import dumps_json, write_bytes, write_json, write_text
+    from moola.paths import project_root
+    from moola.pretrain.windows import WindowBatches
+
+    model = build_ts2vec(params, seed, encoder_config, device, context)
     train_params = {
         **dataclasses.asdict(params),
         "seed": seed,
