@@ -34,7 +34,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import planted_signal  # noqa: E402
 
-from moola.data import folds  # noqa: E402
 from moola.data.normalise import volatility_scaled  # noqa: E402
 from moola.evaluation import significance  # noqa: E402
 
@@ -49,13 +48,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--deep-seeds", type=int, default=10, help="MiniRocket, LSTM: runs per planted-signal condition")
     parser.add_argument("--deep-null-seeds", type=int, default=20, help="MiniRocket, LSTM: runs per no-signal condition")
     parser.add_argument("--lstm-epochs", type=int, default=15, help="simple_lstm: fixed epochs per fold (no early stopping)")
-    parser.add_argument("--n-windows", type=int, default=100)
-    parser.add_argument("--window", type=int, default=128, help="bars per window")
-    parser.add_argument("--shape-bars", type=int, default=24)
-    parser.add_argument("--folds", type=int, default=4)
-    parser.add_argument("--train-fraction", type=float, default=0.4)
-    parser.add_argument("--val-fraction", type=float, default=0.1)
-    parser.add_argument("--embargo", default="5D")
+    planted_signal.add_control_arguments(parser, folds=4, val_fraction=0.1)
     parser.add_argument("--minirocket-features", type=int, default=2016)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--resamples", type=int, default=200, help="bootstrap resamples of the accuracy interval")
@@ -143,11 +136,7 @@ def main() -> None:
     args = parse_args()
     started = time.perf_counter()
     real = planted_signal.real_windows(args.n_windows, args.window)
-    plan = folds.walk_forward(
-        real.starts, real.t1s, args.folds, args.train_fraction, args.val_fraction, pd.Timedelta(args.embargo)
-    )
-    problems = folds.plan_problems(real.starts, real.t1s, plan, pd.Timedelta(args.embargo))
-    assert not problems, problems
+    plan = planted_signal.fold_plan(real, args)
     counts = [f.counts() for f in plan.folds]
     print(
         f"{real.ohlc.shape[0]} real windows of {args.window} bars from data/raw; walk-forward, {args.folds} folds "

@@ -41,7 +41,6 @@ import pandas as pd  # noqa: E402
 import planted_signal  # noqa: E402
 import torch  # noqa: E402
 
-from moola.data import folds  # noqa: E402
 
 MODELS = ("simple_lstm", "enhanced_simple_lstm", "adapter_lstm", "minirocket")
 
@@ -51,13 +50,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--strength", type=float, default=2.0, help="planted strength (see planted_signal.py)")
     parser.add_argument("--seeds", type=int, default=5, help="plantings (and model seeds) 0 .. n-1")
-    parser.add_argument("--n-windows", type=int, default=100)
-    parser.add_argument("--window", type=int, default=128, help="bars per window")
-    parser.add_argument("--shape-bars", type=int, default=24)
-    parser.add_argument("--folds", type=int, default=3)
-    parser.add_argument("--train-fraction", type=float, default=0.4)
-    parser.add_argument("--val-fraction", type=float, default=0.2)
-    parser.add_argument("--embargo", default="5D")
+    planted_signal.add_control_arguments(parser, folds=3, val_fraction=0.2)
     parser.add_argument("--pretrain-windows", type=int, default=2000, help="unplanted real windows TS2Vec pretrains on")
     parser.add_argument("--encoder-cache", type=Path, help="keep the pretrained encoder in this file and reuse it (same settings)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -153,9 +146,7 @@ def main() -> None:
     collapse_at = float((params.get("evaluate") or {}).get("collapse_threshold", 0.9))
     started = time.perf_counter()
     real = planted_signal.real_windows(args.n_windows, args.window)
-    plan = folds.walk_forward(real.starts, real.t1s, args.folds, args.train_fraction, args.val_fraction, pd.Timedelta(args.embargo))
-    problems = folds.plan_problems(real.starts, real.t1s, plan, pd.Timedelta(args.embargo))
-    assert not problems, problems
+    plan = planted_signal.fold_plan(real, args)
     counts = [f.counts() for f in plan.folds]
     print(
         f"{real.ohlc.shape[0]} real windows of {args.window} bars; strength {args.strength:g}, shape {args.shape_bars} bars; "

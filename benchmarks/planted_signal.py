@@ -24,6 +24,7 @@ Same arguments and seed, same output: the draws come from one numpy Generator se
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 from typing import Sequence
@@ -155,3 +156,27 @@ def plant(
         labels = labels[rng.permutation(n)]
     feats = compute_features(ohlc[:, :, 0], ohlc[:, :, 1], ohlc[:, :, 2], ohlc[:, :, 3])
     return PlantedSet(ohlc, feats, labels.astype(np.int64), real.starts, real.t1s, real.window_ids, strength, shuffle_labels)
+
+
+def add_control_arguments(parser: argparse.ArgumentParser, folds: int, val_fraction: float) -> None:
+    """The control's command-line settings (windows and walk-forward folds), shared by the benchmarks."""
+    parser.add_argument("--n-windows", type=int, default=100)
+    parser.add_argument("--window", type=int, default=128, help="bars per window")
+    parser.add_argument("--shape-bars", type=int, default=24)
+    parser.add_argument("--folds", type=int, default=folds)
+    parser.add_argument("--train-fraction", type=float, default=0.4)
+    parser.add_argument("--val-fraction", type=float, default=val_fraction)
+    parser.add_argument("--embargo", default="5D")
+
+
+def fold_plan(real: RealWindows, args: argparse.Namespace):
+    """Purged, embargoed walk-forward folds of the real windows from `add_control_arguments`' settings (checked)."""
+    import pandas as pd
+
+    from moola.data import folds
+
+    embargo = pd.Timedelta(args.embargo)
+    plan = folds.walk_forward(real.starts, real.t1s, args.folds, args.train_fraction, args.val_fraction, embargo)
+    problems = folds.plan_problems(real.starts, real.t1s, plan, embargo)
+    assert not problems, problems
+    return plan
