@@ -96,14 +96,13 @@ def with_synthetic(params: dict, seed: int, train: tuple) -> tuple[tuple, np.nda
     """The train part plus `synth_cache:` rows grown from it, when `train.augment` is on: (arrays, is_synthetic)."""
     from moola.data import synth
     from moola.data.features import FEATURE_NAMES, compute_features
+    from moola.params import from_mapping
 
     x, f, y = train
     real = np.zeros(len(y), dtype=bool)
     if not (params.get("train") or {}).get("augment", True):
         return train, real
-    section = params.get("synth_cache") or {}
-    fields = ("family", "quality", "ratio", "jitter_sigma", "magnitude_sigma", "time_warp_sigma", "mixup_alpha")
-    settings = synth.AugmentationSettings(**{k: section[k] for k in fields if k in section}, seed=seed)
+    settings = from_mapping(synth.SynthCacheParams, params.get("synth_cache"), "synth_cache").augmentation(seed)
     grown = synth.generate_synthetic(x / x[:, :1, 3:4], f, y, np.arange(len(y)), settings, FEATURE_NAMES, compute_features)
     arrays = (np.concatenate([x / x[:, :1, 3:4], grown.ohlc]), np.concatenate([f, grown.feats]), np.concatenate([y, grown.y]))
     return arrays, np.concatenate([real, np.ones(len(grown.y), dtype=bool)])

@@ -113,11 +113,7 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
                 errors.append(str(exc))
         raise MoolaError(errors[0] if errors else f"params key {key}: invalid value {_shown(value)}")
     if origin is typing.Literal:
-        allowed = typing.get_args(tp)
-        if value not in allowed:
-            raise MoolaError(
-                f"params key {key} = {_shown(value)} is not allowed: choose one of {', '.join(map(repr, allowed))}"
-            )
+        require_choice(value, tp, key)
         return value
     if origin in (list, tuple):
         (item_tp, *_rest) = typing.get_args(tp) or (Any,)
@@ -236,6 +232,13 @@ class BaseParams:
     def validate(self) -> None:
         require(0 <= self.seed < 2**32, "base.seed", f"must be in 0 .. 2**32 - 1 (numpy's seed range), got {_shown(self.seed)}")
         require(self.threads >= 0, "base.threads", f"must be >= 0, got {self.threads}")
+
+
+def require_choice(value: Any, choices: Any, key: str) -> None:
+    """Refuse `value` unless it is one of the `Literal[...]` type `choices`, naming the params key."""
+    allowed = typing.get_args(choices)
+    if value not in allowed:
+        raise MoolaError(f"params key {key} = {_shown(value)} is not allowed: choose one of {', '.join(map(repr, allowed))}")
 
 
 def load_base(params: dict[str, Any] | None = None) -> BaseParams:

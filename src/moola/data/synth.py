@@ -558,3 +558,16 @@ class SynthCacheParams:
             value = getattr(self, key)
             require(0 <= value <= 1, f"synth_cache.{key}", f"must lie in [0, 1], got {value}")
         require(self.mixup_alpha > 0, "synth_cache.mixup_alpha", f"must be > 0, got {self.mixup_alpha}")
+
+    def augmentation(self, seed: int) -> AugmentationSettings:
+        """The generator's settings for this section, drawing from `seed` (params.yaml's base.seed)."""
+        return AugmentationSettings(
+            family=self.family,
+            quality=self.quality,
+            ratio=self.ratio,
+            jitter_sigma=self.jitter_sigma,
+            magnitude_sigma=self.magnitude_sigma,
+            time_warp_sigma=self.time_warp_sigma,
+            mixup_alpha=self.mixup_alpha,
+            seed=seed,
+        )

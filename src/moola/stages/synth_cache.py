@@ -33,16 +33,7 @@ def run(args: argparse.Namespace) -> int:
     fold_train_rows = [split_artifact.rows(split, "train", fold) for fold in range(split["n_folds"])]
     for rows in fold_train_rows:
         synth.check_feature_code(labeled.ohlc[rows], labeled.feats[rows], labeled.meta["feature_names"], compute_features, version)
-    augmentation = synth.AugmentationSettings(
-        family=settings.family,
-        quality=settings.quality,
-        ratio=settings.ratio,
-        jitter_sigma=settings.jitter_sigma,
-        magnitude_sigma=settings.magnitude_sigma,
-        time_warp_sigma=settings.time_warp_sigma,
-        mixup_alpha=settings.mixup_alpha,
-        seed=base.seed,
-    )
+    augmentation = settings.augmentation(base.seed)
     generated, fold_records = synth.generate_per_fold(
         labeled.ohlc, labeled.feats, labeled.y, fold_train_rows, augmentation, labeled.meta["feature_names"], compute_features
     )

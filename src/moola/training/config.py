@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from moola.params import require
+from moola.params import require, require_choice
+
+ClassWeight = Literal["balanced", "none"]
+LrSchedule = Literal["constant", "cosine"]
 
 
 @dataclass
@@ -22,8 +25,8 @@ class TrainConfig:
     lr: float = 3e-3  # AdamW learning rate (weak-signal benchmark: 5e-4 left the LSTMs undertrained)
     weight_decay: float = 1e-4  # AdamW decoupled weight decay
     patience: int = 20  # stop after this many epochs without a lower val loss
-    class_weight: Literal["balanced", "none"] = "none"  # cross-entropy weights: balanced = n / (K * class count) on train
-    lr_schedule: Literal["constant", "cosine"] = "constant"  # cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2
+    class_weight: ClassWeight = "none"  # cross-entropy weights: balanced = n / (K * class count) on train
+    lr_schedule: LrSchedule = "constant"  # cosine: lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2
     min_epochs: int = 0  # no epoch before this one is kept as the best (early-stopping floor)
     device: Literal["auto", "cpu", "cuda"] = "cpu"  # where the model trains
     min_ks_pval: float = 0.1  # guard: lowest synthetic-cache KS summary p-value
@@ -36,8 +39,8 @@ class TrainConfig:
         require(self.lr > 0, "train.lr", f"must be > 0, got {self.lr}")
         require(self.weight_decay >= 0, "train.weight_decay", f"must be >= 0, got {self.weight_decay}")
         require(self.patience >= 1, "train.patience", f"must be >= 1, got {self.patience}")
-        require(self.class_weight in ("balanced", "none"), "train.class_weight", f"must be balanced or none, got {self.class_weight!r}")
-        require(self.lr_schedule in ("constant", "cosine"), "train.lr_schedule", f"must be constant or cosine, got {self.lr_schedule!r}")
+        require_choice(self.class_weight, ClassWeight, "train.class_weight")
+        require_choice(self.lr_schedule, LrSchedule, "train.lr_schedule")
         require(0 <= self.min_epochs <= self.epochs, "train.min_epochs", f"must lie in [0, train.epochs], got {self.min_epochs}")
         require(self.seed >= 0, "base.seed", f"must be >= 0, got {self.seed}")
         require(0 <= self.min_ks_pval <= 1, "train.min_ks_pval", f"must lie in [0, 1], got {self.min_ks_pval}")
@@ -63,8 +66,8 @@ class TrainParams:
     lr: float = 3e-3  # AdamW learning rate (weak-signal benchmark: 5e-4 left the LSTMs undertrained)
     weight_decay: float = 1e-4  # AdamW weight decay
     patience: int = 20  # early stopping on val loss, epochs
-    class_weight: str = "none"  # balanced | none: cross-entropy weights from the train part's class counts
-    lr_schedule: str = "constant"  # constant | cosine (to 0 at train.epochs)
+    class_weight: ClassWeight = "none"  # balanced: cross-entropy weights from the train part's class counts
+    lr_schedule: LrSchedule = "constant"  # cosine: from train.lr towards 0 at train.epochs
     min_epochs: int = 0  # early-stopping floor: the best epoch is chosen among epochs >= this
     augment: bool = True  # add the synthetic cache's rows to train
     synthetic: str = "v1_temporal_q0.9_r0.5"  # cache name under data/synthetic_cache/

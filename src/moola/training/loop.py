@@ -111,7 +111,7 @@ def class_weights(y: torch.Tensor, n_classes: int, kind: str) -> torch.Tensor | 
 def epoch_lr(config: TrainConfig, epoch: int, epochs: int) -> float:
     """The learning rate of epoch `epoch` (1-based) of `epochs`: constant, or cosine from lr towards 0."""
     if config.lr_schedule == "cosine":
-        return config.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / max(epochs, 1)))
+        return config.lr * 0.5 * (1.0 + math.cos(math.pi * (epoch - 1) / epochs))
     return config.lr
 
 
@@ -132,8 +132,9 @@ def evaluate_loss(
             total_loss += float(nn.functional.cross_entropy(logits, labels, weight=weight, reduction="sum"))
             total_weight += float(weight[labels].sum()) if weight is not None else labels.numel()
             correct += int((logits.argmax(dim=1) == labels).sum())
-    n = max(int(y.shape[0]), 1)
-    return total_loss / max(total_weight, 1e-12) if y.shape[0] else 0.0, correct / n
+    if total_weight == 0:  # no rows, or only classes that carry no weight
+        return 0.0, correct / max(int(y.shape[0]), 1)
+    return total_loss / total_weight, correct / int(y.shape[0])
 
 
 def train_torch_model(
