@@ -25,6 +25,7 @@ from reliability_project import (
 )
 
 _RUNNING = re.compile(r"^Running stage '(\w+)'")
+INTRUDE_DURING = "train"  # the stage of the forced rerun during which a second `dvc repro` starts
 
 
 @dataclass(frozen=True)
@@ -70,21 +71,29 @@ class ConcurrentRerun:
 
 @pytest.fixture(scope="session")
 def concurrent_rerun(prepared_project, tmp_path_factory) -> ConcurrentRerun:
-    """Rerun the whole pipeline with `dvc repro --force` and, once it holds the lock, start another.
+    """Rerun the whole pipeline with `dvc repro --force` and, once it runs `train`, start another.
 
     One full rerun serves two promises: the intruder must be refused by DVC's lock (concurrency),
     and the rerun must reproduce every hash of the reference run (determinism).
+
+    DVC lets go of its repository lock while a stage's command runs and keeps only that stage's
+    read/write locks on its deps and outs, so a second `dvc repro` is refused when it reaches a
+    stage the first holds. Started during `train`, every stage before it is already done by the
+    first run, and the intruder's first stage to run is the busy one: it must be refused while
+    `train` lasts longer than the intruder takes to reach it (seconds). Started earlier, it could
+    run a stage the first has not reached yet.
     """
     root = copy_project(prepared_project.root, tmp_path_factory.mktemp("rerun") / "project", outputs=False)
     intruder: dict[str, object] = {}
 
     def start_intruder(line: str, first_process: subprocess.Popen) -> None:
-        if "second" not in intruder and _RUNNING.match(line):
+        match = _RUNNING.match(line)
+        if "second" not in intruder and match and match.group(1) == INTRUDE_DURING:
             intruder["second"] = dvc(root, "repro", check=False, timeout=120)
             intruder["while_first_ran"] = first_process.poll() is None
 
     first = run_streaming([str(BIN_DIR / "dvc"), "repro", "--force"], root, timeout=600, on_line=start_intruder)
-    assert "second" in intruder, f"the rerun printed no 'Running stage' line:\n{first.text}"
+    assert "second" in intruder, f"the rerun printed no 'Running stage {INTRUDE_DURING!r}' line:\n{first.text}"
     return ConcurrentRerun(
         root=root,
         first=first,
