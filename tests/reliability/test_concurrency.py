@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import pytest
-from reliability_project import copy_project, dvc, git, read_lock
+from reliability_project import BIN_DIR, copy_project, dvc, git, read_lock, subprocess_env
 
 QUEUED = {"epochs-1": 1, "epochs-2": 2}  # experiment name -> train.epochs
 
@@ -49,7 +50,14 @@ def test_two_queued_experiments_run_together_and_both_complete(prepared_project,
     for name, epochs in QUEUED.items():
         dvc(root, "exp", "run", "--queue", "-S", f"train.epochs={epochs}", "--name", name)
     try:
-        dvc(root, "queue", "start", "-j", "2")
+        # The workers `queue start` leaves running keep its stdout open: send it to a file, not a
+        # pipe, so the call returns once they are started rather than when they exit.
+        with open(tmp_path / "queue_start.log", "w") as log:
+            started = subprocess.run(
+                [str(BIN_DIR / "dvc"), "queue", "start", "-j", "2"],
+                cwd=root, env=subprocess_env(root), stdout=log, stderr=subprocess.STDOUT, timeout=120,
+            )
+        assert started.returncode == 0, (tmp_path / "queue_start.log").read_text()
         deadline = time.monotonic() + 400
         status = ""
         while time.monotonic() < deadline:
