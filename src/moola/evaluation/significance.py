@@ -418,15 +418,13 @@ def paired_comparison(
     else:
         extreme = np.abs(swapped_gain) >= np.abs(observed_gain) - tolerance
     p_values = dict(zip(permuted, (1.0 + extreme.sum(axis=0)) / (1.0 + n_resamples)))
-    counts = (None, None)
+    right_model, right_baseline = oof.predicted == oof.y_true, baseline.predicted == oof.y_true
     if "accuracy" in names:
-        right_model, right_baseline = oof.predicted == oof.y_true, baseline.predicted == oof.y_true
         p_values["accuracy"] = mcnemar_exact(right_model, right_baseline, alternative)
-        counts = discordant_counts(right_model, right_baseline)
+    counts = discordant_counts(right_model, right_baseline)
     result = {}
     for j, m in enumerate(names):
         p = float(p_values[m])
-        model_only, other_only = counts if m == "accuracy" else (None, None)
         result[m] = Comparison(
             metric=m,
             difference=float(observed[m]),
@@ -436,8 +434,7 @@ def paired_comparison(
             test=MCNEMAR if m == "accuracy" else PERMUTATION,
             alternative=alternative,
             n=oof.n,
-            model_only=model_only,
-            other_only=other_only,
+            **(dict(zip(("model_only", "other_only"), counts)) if m == "accuracy" else {}),
         )
     return result
 
