@@ -25,7 +25,8 @@ def test_evaluate_writes_metrics_pack_and_plots(built_project, capsys):
     # a verdict against each baseline, said only as the test allows
     assert "vs majority baseline" in out and "vs logistic baseline" in out
     assert ("beats the majority baseline (p = " in out) or ("not distinguishable from the majority baseline (p = " in out) \
-        or ("collapsed to" in out)
+        or ("not shown to beat the majority baseline (p = " in out) or ("collapsed to" in out)
+    assert "(within-fold permutation p = " in out and " points or more is seen 80% of the time; " in out
     metrics = json.loads((built_project / "metrics/eval.json").read_text())
     leaves = dict(_leaves(metrics))
     assert all(isinstance(value, (int, float)) and not isinstance(value, bool) for value in leaves.values()), leaves
@@ -35,6 +36,12 @@ def test_evaluate_writes_metrics_pack_and_plots(built_project, capsys):
         for baseline in ("majority", "logistic"):
             assert set(metrics[f"vs_{baseline}"][key]) == {"difference", "ci_low", "ci_high", "p_value"}
     assert set(metrics["beats"]) == {"majority", "logistic"} and set(metrics["beats"].values()) <= {0, 1}
+    for baseline in ("majority", "logistic"):
+        block = metrics[f"vs_{baseline}"]
+        assert 0 < block["detectable_effect"] <= 1 and block["windows_for_10_points"] >= 1
+    assert 0 < metrics["no_skill"]["p_value"] <= 1 and metrics["no_skill"]["beats"] in (0, 1)
+    if metrics["no_skill"]["beats"] == 0:
+        assert set(metrics["beats"].values()) == {0}  # no "beats" without skill
     assert 0 < metrics["collapse"]["top_share"] <= 1 and metrics["collapse"]["collapsed"] in (0, 1)
     assert set(metrics["folds"]) == {"fold_0", "fold_1"}  # the tiny project's two walk-forward folds
     assert set(metrics["test"]["f1"]) == {"down", "neutral", "up"}

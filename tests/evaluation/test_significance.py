@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from moola.data import folds
 from moola.errors import MoolaError
-from moola.evaluation import metrics, significance
+from moola.evaluation import metrics, power, significance
 
 CLASSES = ("down", "neutral", "up")
 # 60 windows in 3 folds; neutral is the majority class (30 of 60)
@@ -35,6 +35,11 @@ def majority(n=len(LABELS)):
     return significance.majority_baseline_proba(LABELS, n, 3)
 
 
+def skill(p_value=0.001):
+    """A no-skill test result with the given p (the verdicts' second null)."""
+    return significance.NoSkill(accuracy=0.5, permuted_accuracy=0.33, p_value=p_value, n_resamples=999)
+
+
 # ----- hand-made cases --------------------------------------------------------------------
 
 
@@ -49,7 +54,7 @@ def test_perfect_model_beats_both_baselines_with_tight_intervals():
     assert compared["brier"].p_value < 0.01 and compared["f1_macro"].ci_low > 0
     collapse = significance.class_collapse(LABELS, oof.proba, CLASSES)
     assert collapse.recall == {"down": 1.0, "neutral": 1.0, "up": 1.0} and collapse.collapsed_to is None
-    said = significance.verdict(compared["accuracy"], collapse, "majority")
+    said = significance.verdict(compared["accuracy"], collapse, "majority", no_skill=skill())
     assert said.beats and said.text == f"beats the majority baseline (p = {0.5**30:.3g})"
 
 
@@ -61,7 +66,7 @@ def test_constant_model_is_collapsed_and_never_beats(constant):
     compared = significance.paired_comparison(oof, majority(), n_resamples=100)
     collapse = significance.class_collapse(LABELS, proba, CLASSES)
     assert collapse.top_share == 1.0 and collapse.collapsed_to == CLASSES[constant]
-    said = significance.verdict(compared["accuracy"], collapse, "majority")
+    said = significance.verdict(compared["accuracy"], collapse, "majority", no_skill=skill())
     assert not said.beats and said.text == f"collapsed to {CLASSES[constant]} (100% of windows predicted {CLASSES[constant]})"
     if constant == 1:  # the majority class itself: same predictions as the baseline, no evidence
         assert compared["accuracy"].p_value == 1.0 and compared["accuracy"].difference == 0.0
@@ -74,9 +79,9 @@ def test_collapse_wins_over_a_significant_p_value():
     compared = significance.paired_comparison(oof, one_hot(np.zeros(60, dtype=int)), n_resamples=50)
     assert compared["accuracy"].p_value < 1e-9
     collapse = significance.class_collapse(labels, proba, CLASSES, threshold=0.9)
-    assert significance.verdict(compared["accuracy"], collapse, "logistic").text.startswith("collapsed to neutral")
+    assert significance.verdict(compared["accuracy"], collapse, "logistic", no_skill=skill()).text.startswith("collapsed to neutral")
     relaxed = significance.class_collapse(labels, proba, CLASSES, threshold=0.96)
-    assert significance.verdict(compared["accuracy"], relaxed, "logistic").text.startswith("beats the logistic baseline")
+    assert significance.verdict(compared["accuracy"], relaxed, "logistic", no_skill=skill()).text.startswith("beats the logistic baseline")
 
 
 def test_coins_never_beat_the_majority_baseline_and_coin_pairs_give_uniform_p_values():
@@ -113,11 +118,11 @@ def test_verdict_reads_alpha_and_refuses_bad_values():
     compared = significance.paired_comparison(oof, majority(), n_resamples=20)["accuracy"]
     collapse = significance.class_collapse(LABELS, oof.proba, CLASSES)
     stricter = dataclass_replace(compared, p_value=0.03)
-    assert significance.verdict(stricter, collapse, "majority").beats
-    said = significance.verdict(stricter, collapse, "majority", alpha=0.01)
+    assert significance.verdict(stricter, collapse, "majority", no_skill=skill()).beats
+    said = significance.verdict(stricter, collapse, "majority", alpha=0.01, no_skill=skill())
     assert not said.beats and said.text == "not distinguishable from the majority baseline (p = 0.03)"
     with pytest.raises(MoolaError, match="evaluate.alpha"):
-        significance.verdict(compared, collapse, "majority", alpha=1.5)
+        significance.verdict(compared, collapse, "majority", alpha=1.5, no_skill=skill())
     with pytest.raises(MoolaError, match="collapse_threshold"):
         significance.class_collapse(LABELS, oof.proba, CLASSES, threshold=0)
 
@@ -293,10 +298,97 @@ def test_out_of_fold_over_walk_forward_folds_and_the_whole_pack():
 
 def test_beating_the_logistic_baseline_but_not_the_majority_says_so():
     rng = np.random.default_rng(5)
-    near_majority = np.where(rng.random(len(LABELS)) < 0.7, 1, rng.integers(0, 3, len(LABELS)))
-    oof = table(one_hot(near_majority))  # close to always "neutral": about as good as the majority
+    # Skill without beating the majority class: right on half the neutral windows and on 60% of
+    # the others (neutral on the rest), about as accurate as always saying "neutral".
+    chance = rng.random(len(LABELS))
+    skilled = np.where(LABELS == 1, np.where(chance < 0.5, 1, 2 - 2 * rng.integers(0, 2, len(LABELS))),
+                       np.where(chance < 0.6, LABELS, 1))
+    oof = table(one_hot(skilled))
     worse = one_hot((LABELS + 1) % 3)  # a baseline wrong on every window
-    pack = significance.significance_pack(oof, {"logistic": worse, "majority": majority()}, n_resamples=30)
-    assert pack["beats"] == {"majority": 0, "logistic": 1}
-    assert pack["verdict"]["logistic"].endswith(", but not the majority baseline")
+    pack = significance.significance_pack(oof, {"logistic": worse, "majority": majority()}, n_resamples=200)
+    assert pack["beats"] == {"majority": 0, "logistic": 1} and pack["no_skill"]["beats"] == 1
+    assert ", but not the majority baseline; with 60 windows only a gain of " in pack["verdict"]["logistic"]
     assert pack["verdict"]["majority"].startswith("not distinguishable from the majority baseline (p = ")
+
+
+# ----- the no-skill null and the detectable effect ---------------------------------------
+
+
+def test_no_skill_test_sees_a_perfect_model_and_not_a_model_that_knows_only_each_folds_class_mix():
+    perfect = significance.no_skill_test(table(one_hot(LABELS)), n_resamples=199, seed=4)
+    assert perfect.p_value == pytest.approx(1 / 200) and perfect.accuracy == 1.0
+    assert perfect.permuted_accuracy < 0.6
+    # Predicting each fold's own most common label: right often, but within a fold its
+    # predictions are constant, so every permutation scores the same: no skill at all.
+    fold_majority = np.concatenate([np.full(20, np.bincount(LABELS[FOLDS == f]).argmax()) for f in range(3)])
+    knows_mix = significance.no_skill_test(table(one_hot(fold_majority)), n_resamples=199, seed=4)
+    assert knows_mix.p_value == 1.0 and knows_mix.text(0.05).startswith("no evidence of skill (within-fold permutation p = 1)")
+    again = significance.no_skill_test(table(one_hot(LABELS)), n_resamples=199, seed=4)
+    assert again == perfect and perfect.text(0.05) == "above no skill (within-fold permutation p = 0.005)"
+
+
+def test_a_significant_mcnemar_without_skill_is_not_a_beats():
+    oof = table(one_hot(LABELS))
+    compared = significance.paired_comparison(oof, majority(), n_resamples=20)["accuracy"]
+    collapse = significance.class_collapse(LABELS, oof.proba, CLASSES)
+    said = significance.verdict(compared, collapse, "majority", no_skill=skill(0.41))
+    assert not said.beats
+    assert said.text == f"not shown to beat the majority baseline (p = {compared.p_value:.3g}): no evidence of skill (within-fold permutation p = 0.41)"
+
+
+def drifting_labels(rng, per_fold=30, share=0.8):
+    """3 folds; fold f is mostly class f, so the previous fold's majority class is rare in it."""
+    labels = [np.where(rng.random(per_fold) < share, f, rng.integers(0, 3, per_fold)) for f in range(3)]
+    return np.concatenate(labels), np.repeat([0, 1, 2], per_fold)
+
+
+def test_on_labels_independent_of_the_predictions_no_verdict_beats_more_often_than_alpha_whatever_the_drift():
+    from scipy.stats import binomtest
+
+    runs, alpha, any_beats, mcnemar_alone = 300, 0.05, 0, 0
+    for seed in range(runs):
+        rng = np.random.default_rng([seed, 25])
+        labels, fold = drifting_labels(rng)
+        # The majority baseline is fitted on the train part: the previous fold's majority class.
+        baseline = one_hot(np.concatenate([np.full(30, (f - 1) % 3) for f in range(3)]))
+        other = one_hot(rng.integers(0, 3, labels.size))  # a second, label-independent baseline
+        oof = table(one_hot(rng.integers(0, 3, labels.size)), labels=labels, fold=fold,
+                    ids=[f"w{i}" for i in range(labels.size)])  # the cheap fake model: coin flips
+        collapse = significance.class_collapse(labels, oof.proba, CLASSES)
+        no_skill = significance.no_skill_test(oof, n_resamples=199, seed=seed)
+        beats = False
+        for name, proba in (("majority", baseline), ("logistic", other)):
+            compared = significance.paired_comparison(oof, proba, n_resamples=20, seed=seed, names=("accuracy",))
+            beats |= significance.verdict(compared["accuracy"], collapse, name, alpha, no_skill=no_skill).beats
+            mcnemar_alone += name == "majority" and compared["accuracy"].p_value < alpha
+        any_beats += beats
+    assert np.mean(metrics.accuracy(labels, baseline)) < 1 / 3  # the drift puts the majority below chance
+    # Clopper-Pearson: the claimed rate is not above alpha, McNemar against the majority alone is.
+    assert binomtest(any_beats, runs).proportion_ci(0.99, method="exact").low <= alpha
+    assert binomtest(int(mcnemar_alone), runs).proportion_ci(0.99, method="exact").low > alpha
+
+
+def test_pack_carries_no_skill_and_the_detectable_effect_beside_every_verdict():
+    oof = table(coin(3))
+    pack = significance.significance_pack(oof, {"majority": majority(), "logistic": coin(4)}, n_resamples=100, seed=2)
+    assert set(pack["no_skill"]) == {"p_value", "beats", "accuracy", "permuted_accuracy"}
+    assert pack["skill"].startswith(("above no skill", "no evidence of skill"))
+    for name in ("majority", "logistic"):
+        block = pack[f"vs_{name}"]
+        assert 0 < block["detectable_effect"] <= 1 and block["windows_for_10_points"] >= 1
+        found = significance.detectable(significance.paired_comparison(oof, majority() if name == "majority" else coin(4),
+                                                                       n_resamples=20, names=("accuracy",))["accuracy"], 0.05)
+        assert block["detectable_effect"] == found["detectable_effect"]
+        assert pack["verdict"][name].endswith(power.detectability_text(found))
+        assert "; with 60 windows only a gain of " in pack["verdict"][name]
+    assert pack["tests"]["detectable_effect"] == power.METHOD and pack["tests"]["no_skill"] == significance.NO_SKILL
+
+
+def test_two_run_comparisons_take_the_detectable_effect_at_half_alpha():
+    oof = table(coin(5))
+    _, compared = significance.compare_runs(oof, table(coin(6)), n_resamples=20)
+    two_sided = significance.detectable(compared["accuracy"], 0.05)
+    c = compared["accuracy"]
+    assert two_sided == power.detectability(c.n, c.model_only, c.other_only, 0.025)
+    with pytest.raises(MoolaError, match="accuracy"):
+        significance.detectable(compared["brier"], 0.05)

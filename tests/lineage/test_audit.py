@@ -87,7 +87,8 @@ def test_untouched_run_passes_every_claim(evaluated_project, capsys):
 def test_untouched_run_with_predictions_re_derives_its_metrics(with_predictions, capsys):
     code, out, _ = _audit(capsys)
     assert code == 0, out
-    assert "✓ metrics re-derived from stored predictions: metrics, 95% intervals, paired tests and verdicts recomputed" in out
+    assert ("✓ metrics re-derived from stored predictions: metrics, 95% intervals, paired tests, no-skill test, "
+            "detectable effects and verdicts recomputed") in out
     assert "not re-derivable" not in out and out.rstrip().endswith("claims hold")
 
 
@@ -141,6 +142,26 @@ def test_edited_verdict_fails_against_the_stored_predictions(with_predictions, c
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     assert "✗ metrics re-derived from stored predictions: metrics.vs_majority.accuracy.p_value is 0.001" in out
+
+
+@pytest.mark.parametrize(
+    "block, key, shown",
+    [("vs_majority", "detectable_effect", "metrics.vs_majority.detectable_effect"),
+     ("vs_logistic", "windows_for_10_points", "metrics.vs_logistic.windows_for_10_points"),
+     ("no_skill", "p_value", "metrics.no_skill.p_value")],
+)
+def test_edited_detectable_effect_or_no_skill_p_fails(with_predictions, capsys, block, key, shown):
+    _edit_manifests(with_predictions, lambda manifest: manifest["metrics"][block].update({key: 0.5 + manifest["metrics"][block][key]}))
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert f"✗ metrics re-derived from stored predictions: {shown} is " in out
+
+
+def test_edited_skill_line_fails(with_predictions, capsys):
+    _edit_manifests(with_predictions, lambda manifest: manifest["verdicts"].update(skill="above no skill (edited)"))
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "✗ metrics re-derived from stored predictions: the manifest's skill line 'above no skill" in out
 
 
 def test_predictions_whose_labels_differ_from_the_labeled_version_fail(with_predictions, capsys):

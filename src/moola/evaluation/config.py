@@ -12,9 +12,9 @@ class EvaluateParams:
     """The `evaluate:` section of params.yaml."""
 
     ece_bins: int = 10  # equal-width confidence bins for ECE and the reliability diagram / 1..100
-    alpha: float = 0.05  # a "beats" verdict needs a one-sided p below this / (0, 0.5]
+    alpha: float = 0.05  # a "beats" verdict needs its McNemar p and the no-skill p below this / (0, 0.5]
     collapse_threshold: float = 0.9  # share of one predicted class that counts as collapse / (0.5, 1]
-    n_resamples: int = 1000  # bootstrap and permutation draws / 100..100000
+    n_resamples: int = 1000  # bootstrap, permutation and no-skill draws / 100..100000
     logistic_C: float = 1.0  # inverse L2 strength of the logistic baseline on the 20 features / > 0
 
     def validate(self) -> None:

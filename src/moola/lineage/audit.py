@@ -492,5 +492,8 @@ def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
         raise AuditFailed(found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
     stated = (manifest.get("verdicts") or {}).get("text")
     _expect(stated == pack["verdict"], f"the manifest's verdicts {stated} are not the recomputed {pack['verdict']}")
-    return (f"metrics, 95% intervals, paired tests and verdicts recomputed from {file.name} "
-            f"({oof.n} out-of-fold windows, baselines refitted per fold): {'; '.join(pack['verdict'].values())}")
+    stated_skill = (manifest.get("verdicts") or {}).get("skill")
+    _expect(stated_skill == pack["skill"], f"the manifest's skill line {stated_skill!r} is not the recomputed {pack['skill']!r}")
+    return (f"metrics, 95% intervals, paired tests, no-skill test, detectable effects and verdicts recomputed from "
+            f"{file.name} ({oof.n} out-of-fold windows, baselines refitted per fold): {pack['skill']}; "
+            f"{'; '.join(pack['verdict'].values())}")

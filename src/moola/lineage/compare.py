@@ -3,7 +3,9 @@
 Each run is a manifest (a path, or a run id under artifacts/runs/); its out-of-fold table lies
 beside it. Every metric is compared on the windows both runs tested: A minus B with a 95%
 paired bootstrap interval and a two-sided p-value (exact McNemar for accuracy, a paired
-permutation test otherwise). "Differs" is said only when p < alpha.
+permutation test otherwise). "Differs" is said only when p < alpha. The accuracy line carries
+the detectable effect: the smallest gain of A over B that these windows would show 80% of the
+time, and the windows a 10-point gain needs (docs/METRICS.md).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ def _out_of_fold(text: str):
 
 def run(args: argparse.Namespace) -> int:
     from moola.errors import MoolaError
+    from moola.evaluation.power import METHOD
     from moola.evaluation.significance import compare_runs
 
     if not 0 < args.alpha < 1 or not 100 <= args.resamples <= 100_000:
@@ -71,5 +74,16 @@ def run(args: argparse.Namespace) -> int:
     for metric, c in comparisons.items():
         verdict = "differs" if c.p_value < args.alpha else "not distinguishable"
         print(f"  {metric:<14}{c.difference:>+9.3f}  [{c.ci_low:+.3f}, {c.ci_high:+.3f}]{'':<4}{c.p_value:>14.3g}  {verdict}")
-    print(f"  tests: accuracy {comparisons['accuracy'].test}; others {comparisons['brier'].test}")
+    print(f"  accuracy: {accuracy_verdict(comparisons['accuracy'], args.alpha)}")
+    print(f"  tests: accuracy {comparisons['accuracy'].test}; others {comparisons['brier'].test}; detectable effect "
+          f"{METHOD}")
     return 0
+
+
+def accuracy_verdict(comparison, alpha: float) -> str:
+    """"not distinguishable (p = 0.79); with 45 windows only a gain of 21 points or more is seen 80% of the time; ..."."""
+    from moola.evaluation.power import detectability_text
+    from moola.evaluation.significance import detectable
+
+    said = "differs" if comparison.p_value < alpha else "not distinguishable"
+    return f"{said} (p = {comparison.p_value:.3g}); {detectability_text(detectable(comparison, alpha))}"

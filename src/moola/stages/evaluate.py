@@ -6,7 +6,8 @@ fits the majority and logistic baselines on each fold's train rows, and writes
 metrics/eval.json (nested numeric JSON: every metric with its 95% interval, every comparison
 with its difference, interval and one-sided p-value), plots/eval/, the out-of-fold table and the
 manifest at artifacts/runs/<run_id>/ and artifacts/runs/latest/. "Beats" is said only when the
-test says so (p < evaluate.alpha) and the model did not collapse to one class.
+test says so (p < evaluate.alpha, and the within-fold no-skill p too) and the model did not
+collapse to one class; each verdict carries its detectable effect (docs/METRICS.md).
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         code=record["code"],
     )
     manifest["verdicts"] = {"text": pack["verdict"], "tests": pack["tests"], "alpha": settings.alpha,
-                            "collapse": pack["collapse"], "n_windows": oof.n}
+                            "collapse": pack["collapse"], "n_windows": oof.n, "skill": pack["skill"],
+                            "no_skill": pack["no_skill"]}
     table = oof.to_frame()
     manifest["outputs"] = {layout.PREDICTIONS: io.sha256_bytes(io.parquet_bytes(table))}
 
