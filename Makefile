@@ -23,7 +23,7 @@ UV_SOURCES = $(foreach link,$(sort $(PIP_FIND_LINKS) $(shell $(PYTHON) -m pip co
 LOCK_TARGET := --python-version 3.11 --python-platform x86_64-unknown-linux-gnu
 KEEP_SYSTEM_TORCH := [ "$(TORCH)" = system ] || { [ "$(TORCH)" = auto ] && $(PYTHON) -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; }
 
-.PHONY: setup lock pipeline test bench clean-venv
+.PHONY: setup lock pipeline test check lint bench clean-venv
 
 setup: $(VENV)/.moola-installed
 
@@ -71,6 +71,15 @@ pipeline: setup
 # built once; each test's own processes use MOOLA_THREADS threads. JOBS=0: one process.
 test: setup
 	PATH="$(abspath $(BIN)):$$PATH" MOOLA_THREADS=$(THREADS) $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile
+
+# The edit loop: lint, then the fast tests only (no DVC, S3 or pod system tests).
+check: lint
+	PATH="$(abspath $(BIN)):$$PATH" MOOLA_THREADS=$(THREADS) $(BIN)/python -m pytest -q -n $(JOBS) --dist loadfile -m "not slow"
+
+# ruff: lint (pyflakes, pycodestyle, bugbear, imports, security) and the formatter, in seconds.
+lint: setup
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 
 bench: setup
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python $$script || echo "== $$script exited $$? (see its docstring for what it needs)"; done
