@@ -316,6 +316,9 @@ def test_make_splits_purged_kfold_tests_every_window_once(project, capsys):
     assert all(fold["purged_indices"] == sorted(set(fold["purged_indices"]) - set(fold["test_indices"]))
                for fold in split["folds"])
     assert f"tests {len(windows)} of {len(windows)} labeled windows (100%) out of fold" in capsys.readouterr().out
+    assert split["train_fraction"] is None  # not read by k-fold: changing it leaves the split as it is
+    set_params(project, "make_splits", train_fraction=0.3)
+    assert cli.main(["make-splits"]) == 0 and "already holds this split" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -212,7 +212,8 @@ def build_split(
         "purge": bool(purge) if walks_forward else True,
         "embargo": embargo,
         "purge_days": gap.value / 86_400e9,
-        "train_fraction": float(train_fraction),
+        # A setting the strategy does not read is recorded as None, so changing it changes no split.
+        "train_fraction": None if strategy == "purged_kfold" else float(train_fraction),
         "val_fraction": float(val_fraction),
         "seed": int(seed) if strategy == "stratified" else None,
         **{key: default[key] for key in default if key.endswith("_indices")},
