@@ -175,11 +175,9 @@ def build_split(
         labels: (N,) int64 labels (used by `stratified` and for class counts).
         labeled_meta: the labeled folder's meta.json (`version`, `fingerprint`, `class_names`).
         strategy: forward_chaining | walk_forward | purged_kfold | cpcv | stratified.
-        train_fraction, val_fraction: shares; test gets the rest (walk-forward: of all folds;
-            purged_kfold: val_fraction of all rows in each fold's val part, train_fraction unused).
+        train_fraction, val_fraction: shares (see MakeSplitsParams); test gets the rest.
         purge: walk-forward strategies: purge earlier rows whose span reaches a later part.
-        embargo: pandas Timedelta string.
-        seed: shuffle seed (stratified only; recorded as None otherwise).
+        embargo, seed: pandas Timedelta string; shuffle seed (stratified only, else None).
         code: `moola.codedeps.code_version("make_splits")`.
         n_folds: walk_forward: k folds (forward_chaining is k = 1); purged_kfold: k time blocks.
         window: walk_forward: expanding | rolling train window.
@@ -197,9 +195,9 @@ def build_split(
     class_names = list(labeled_meta["class_names"])
     plan, extra = _fold_plan(strategy, starts, t1s, labels, train_fraction, val_fraction, purge, gap, seed,
                              n_folds, window, n_groups, n_test_groups)
-    where = f"split {name!r} of labeled_windows/{labeled_meta.get('version')}"
     for fold in plan.folds:
-        _refuse_unusable_fold(fold, strategy, labels, class_names, where, starts.size)
+        _refuse_unusable_fold(fold, strategy, labels, class_names, f"split {name!r} of "
+                              f"labeled_windows/{labeled_meta.get('version')}", starts.size)
     fold_docs = [_fold_doc(fold, starts, t1s, labels, class_names) for fold in plan.folds]
     default = fold_docs[-1]
     walks_forward = strategy in ("forward_chaining", "walk_forward")
@@ -212,8 +210,7 @@ def build_split(
         "purge": bool(purge) if walks_forward else True,
         "embargo": embargo,
         "purge_days": gap.value / 86_400e9,
-        # A setting the strategy does not read is recorded as None, so changing it changes no split.
-        "train_fraction": None if strategy == "purged_kfold" else float(train_fraction),
+        "train_fraction": None if strategy == "purged_kfold" else float(train_fraction),  # None: not read
         "val_fraction": float(val_fraction),
         "seed": int(seed) if strategy == "stratified" else None,
         **{key: default[key] for key in default if key.endswith("_indices")},
@@ -276,7 +273,7 @@ def _refuse_unusable_fold(fold, strategy: str, labels: np.ndarray, class_names: 
         raise MoolaError(
             f"{where}: the train part of fold {fold.index} holds no window of class "
             f"{class_names[int(missing[0])]!r} ({missing.size} class(es) absent after purge and embargo): "
-            "use fewer make_splits.n_folds, a smaller val_fraction or embargo, or label more windows of that class"
+            "change make_splits.n_folds, lower val_fraction or embargo, or label more windows of that class"
         )
 
 
