@@ -87,8 +87,11 @@ def test_walk_forward_test_blocks_march_forward_and_rolling_train_is_a_suffix(ti
         if rolled.train.size == 0:  # ties swallowed the rolling window: make_splits refuses such a fold
             continue
         assert set(rolled.train) <= set(grown.train)
-        assert rolled.test.tolist() == grown.test.tolist()
-        assert rolled.val.tolist() == grown.val.tolist()
+        # the same val and test blocks, up to purge: the embargo after train starts from the last
+        # kept train t1, which a rolling window (fewer early rows) may place earlier
+        for name in ("val", "test"):
+            assert set(rolled.part(name)) <= set(grown.part(name)) | set(grown.purged)
+            assert set(grown.part(name)) <= set(rolled.part(name)) | set(rolled.purged)
 
 
 def test_walk_forward_hand_made_three_folds():
