@@ -243,17 +243,22 @@ def _fold_plan(strategy, starts, t1s, labels, train_fraction, val_fraction, purg
     if strategy == "cpcv":
         plan = fold_rules.cpcv(starts, t1s, n_groups, n_test_groups, gap)
         return plan, {"n_groups": int(n_groups), "n_test_groups": int(n_test_groups)}
-    if not purge:
-        raise MoolaError(
-            f"params key make_splits.purge is false but strategy {strategy} always purges "
-            "(its train part lies on both sides of val and test): set purge: true"
-        )
+    refuse_no_purge(strategy, purge)
     if strategy == "purged_kfold":
         return fold_rules.purged_kfold(starts, t1s, n_folds, val_fraction, gap), {"n_folds_requested": int(n_folds)}
     codes = stratified_parts(starts, t1s, labels, train_fraction, val_fraction, gap, seed)
     plan = fold_rules.FoldPlan(strategy="stratified", folds=(fold_rules.fold_from_codes(0, codes),),
                                paths=np.zeros((1, 1), dtype=np.int64))
     return plan, {}
+
+
+def refuse_no_purge(strategy: str, purge: bool) -> None:
+    """Strategies whose train part lies on both sides of val and test cannot skip the purge."""
+    if not purge and strategy in ("purged_kfold", "stratified"):
+        raise MoolaError(
+            f"params key make_splits.purge is false but strategy {strategy} always purges "
+            "(its train part lies on both sides of val and test): set purge: true"
+        )
 
 
 def _refuse_unusable_fold(fold, strategy: str, labels: np.ndarray, class_names: list[str], where: str, n: int) -> None:
@@ -343,6 +348,7 @@ class MakeSplitsParams:
         )
         parse_embargo(self.embargo)
         require(1 <= self.n_folds <= 50, "make_splits.n_folds", f"must be in 1..50, got {self.n_folds}")
+        refuse_no_purge(self.strategy, self.purge)
         if self.strategy == "purged_kfold":
             require(self.n_folds >= 2, "make_splits.n_folds", f"purged_kfold needs at least 2 time blocks, got {self.n_folds}")
             require(self.val_fraction < 1 - 1 / self.n_folds, "make_splits.val_fraction",
