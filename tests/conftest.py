@@ -103,8 +103,10 @@ def _tiny_project_files(parent: Path) -> Path:
     params["pretrain_ts2vec"].update(epochs=1, batch_size=16, max_windows=64, crop_min=16)
     params["encoder"].update(hidden=8, layers=1)
     params["train"].update(epochs=3, batch_size=16, patience=2)
-    # 84 overlapping windows: two walk-forward folds keep a val part in each after purge
-    params["make_splits"].update(n_folds=2, train_fraction=0.4, val_fraction=0.3, embargo="1D")
+    # 84 overlapping windows: two walk-forward folds keep a val part in each after purge. The
+    # tiny project sets its own strategy: its early windows hold few "down" labels, and its
+    # unlabeled bars span no time outside the labeled history (which k-fold tests whole).
+    params["make_splits"].update(strategy="walk_forward", n_folds=2, train_fraction=0.4, val_fraction=0.3, embargo="1D")
     params["base"]["threads"] = 1
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root

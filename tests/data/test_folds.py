@@ -87,8 +87,11 @@ def test_walk_forward_test_blocks_march_forward_and_rolling_train_is_a_suffix(ti
         if rolled.train.size == 0:  # ties swallowed the rolling window: make_splits refuses such a fold
             continue
         assert set(rolled.train) <= set(grown.train)
-        assert rolled.test.tolist() == grown.test.tolist()
-        assert rolled.val.tolist() == grown.val.tolist()
+        # the same val and test blocks, up to purge: the embargo after train starts from the last
+        # kept train t1, which a rolling window (fewer early rows) may place earlier
+        for name in ("val", "test"):
+            assert set(rolled.part(name)) <= set(grown.part(name)) | set(grown.purged)
+            assert set(grown.part(name)) <= set(rolled.part(name)) | set(rolled.purged)
 
 
 def test_walk_forward_hand_made_three_folds():
@@ -174,6 +177,83 @@ def test_cpcv_refuses_bad_parameters_and_empty_groups():
         folds.cpcv(starts, starts, 4, 4, pd.Timedelta("0D"))
     with pytest.raises(MoolaError, match="empty"):
         folds.cpcv(starts, starts, 3, 1, pd.Timedelta("0D"))
+
+
+# ----- purged k-fold ------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(timelines(min_size=10), st.integers(2, 6), st.floats(0.0, 0.3), embargoes)
+def test_purged_kfold_tests_every_row_exactly_once_and_purges_on_both_sides(timeline, k, val_fraction, embargo):
+    starts, t1s = timeline
+    assume(val_fraction < 1 - 1 / k)
+    try:
+        plan = folds.purged_kfold(starts, t1s, k, val_fraction, embargo)
+    except MoolaError:
+        assume(False)  # too many tied starts for k blocks: covered by the refusal test
+    assert len(plan.folds) == k and plan.paths.tolist() == [list(range(k))]
+    tested = np.concatenate([fold.test for fold in plan.folds])
+    assert np.sort(tested).tolist() == list(range(starts.size))  # 100% coverage, each row once
+    for before, after in zip(plan.groups, plan.groups[1:]):
+        assert starts[before].max() < starts[after].min()  # contiguous blocks marching forward
+    assert [p for p in folds.plan_problems(starts, t1s, plan, embargo) if "is empty" not in p] == []
+    gap = int(embargo.value)
+    for fold in plan.folds:
+        assert_parts_partition_rows(fold, starts.size)
+        assert fold.test.tolist() == plan.groups[fold.index].tolist() and fold.unused.size == 0
+        # val sits on one side of its block: before it, or for block 0 after it
+        if fold.val.size:
+            side = starts[fold.val].max() < starts[fold.test].min() if fold.index else starts[fold.val].min() > starts[fold.test].max()
+            assert side
+        # purge is minimal: a purged val row meets the test block, a purged train row a kept val or test span
+        held_out = np.concatenate([fold.val, fold.test])
+        meets_test = splits.conflicting_rows(starts[fold.purged], t1s[fold.purged], starts[fold.test], t1s[fold.test], gap)
+        meets_held_out = splits.conflicting_rows(starts[fold.purged], t1s[fold.purged], starts[held_out], t1s[held_out], gap)
+        assert (meets_test | meets_held_out).all()
+
+
+def test_purged_kfold_middle_block_trains_on_both_sides_and_purges_its_neighbours():
+    starts = days(range(0, 200, 10))  # 20 windows 10 days apart, spans of 5 days: 5 blocks of 4
+    t1s = starts + 5 * DAY
+    plan = folds.purged_kfold(starts, t1s, 5, 0.1, pd.Timedelta("0D"))  # val: 2 rows per fold
+    middle = plan.folds[2]
+    assert middle.test.tolist() == [8, 9, 10, 11] and middle.val.tolist() == [6, 7]
+    assert middle.train.tolist() == [0, 1, 2, 3, 4, 5] + list(range(12, 20)) and middle.purged.size == 0
+    assert plan.folds[0].val.tolist() == [4, 5] and plan.folds[0].train.tolist() == list(range(6, 20))
+    # an embargo of 5 days puts every neighbour within reach (next start 10 <= t1 5 + 5): purged
+    plan = folds.purged_kfold(starts, t1s, 5, 0.1, pd.Timedelta("5D"))
+    middle = plan.folds[2]
+    assert middle.test.tolist() == [8, 9, 10, 11]  # test rows are never purged
+    assert middle.val.tolist() == [6] and middle.purged.tolist() == [5, 7, 12]
+    assert middle.train.tolist() == [0, 1, 2, 3, 4] + list(range(13, 20))
+    first = plan.folds[0]
+    assert first.val.tolist() == [5] and first.purged.tolist() == [4, 6] and first.train.tolist() == list(range(7, 20))
+    assert folds.plan_problems(starts, t1s, plan, pd.Timedelta("5D")) == []
+
+
+def test_purged_kfold_ties_move_whole_into_the_later_part():
+    # six windows, a cut at sorted position 3 falls inside the tie at day 1: the tie goes to block 1
+    starts = days([0, 1, 1, 1, 2, 3])
+    plan = folds.purged_kfold(starts, starts, 2, 0.0, pd.Timedelta("0D"))
+    assert [g.tolist() for g in plan.groups] == [[0], [1, 2, 3, 4, 5]]
+    # the val cut at sorted position 2 falls inside the tie at day 1: the whole tie joins val
+    starts = days([0, 1, 1, 2, 3, 4, 5, 6])
+    fold = folds.purged_kfold(starts, starts, 2, 0.25, pd.Timedelta("0D")).folds[1]
+    assert fold.test.tolist() == [4, 5, 6, 7] and fold.val.tolist() == [1, 2, 3] and fold.train.tolist() == [0]
+    # rows are found by time, not by row order
+    shuffled = np.array([5, 2, 7, 0, 3, 6, 1, 4])
+    again = folds.purged_kfold(starts[shuffled], starts[shuffled], 2, 0.25, pd.Timedelta("0D")).folds[1]
+    assert sorted(shuffled[again.val].tolist()) == [1, 2, 3]
+
+
+def test_purged_kfold_refuses_bad_parameters_and_empty_blocks():
+    starts = days(range(10))
+    with pytest.raises(MoolaError, match="n_folds must be an integer >= 2"):
+        folds.purged_kfold(starts, starts, 1, 0.2, pd.Timedelta("0D"))
+    with pytest.raises(MoolaError, match=r"val_fraction 0.5 must lie in \[0, 1 - 1/n_folds\)"):
+        folds.purged_kfold(starts, starts, 2, 0.5, pd.Timedelta("0D"))
+    with pytest.raises(MoolaError, match="purged_kfold: group 0 of 3 is empty .*lower make_splits.n_folds"):
+        folds.purged_kfold(days([0, 0, 0, 0, 5]), days([0, 0, 0, 0, 5]), 3, 0.0, pd.Timedelta("0D"))
 
 
 # ----- the fold rule ------------------------------------------------------------------------

@@ -38,7 +38,7 @@ V1_PATHS = (
     "data/synthetic_cache/v1_temporal_q0.9_r0.5",
 )
 # What the tutorial's `dvc exp run -S ...` names (checked against the page's text below).
-SPLIT, CACHE, ENCODER, EXPERIMENT = "nq_wf_v1", "v2_temporal_q0.9_r0.5", "artifacts/ts2vec/encoder_v2.pt", "nq-hand-labels"
+SPLIT, CACHE, ENCODER, EXPERIMENT = "nq_kfold_v1", "v2_temporal_q0.9_r0.5", "artifacts/ts2vec/encoder_v2.pt", "nq-hand-labels"
 T1_AFTER = pd.Timedelta("1D")  # every second label's explicit t1: the move resolved the next day
 
 
@@ -176,20 +176,28 @@ def _rule_breaks(starts, t1s, folds, gap_ns) -> int:
     )
 
 
-def _walk_forward(split: dict, starts, t1s) -> list[dict]:
-    from moola.data.folds import walk_forward
+def _recut(split: dict, starts, t1s) -> list[dict]:
+    """The folds the split's own strategy and settings cut from these spans."""
+    from moola.data.folds import purged_kfold, walk_forward
 
-    plan = walk_forward(starts, t1s, split["n_folds_requested"], split["train_fraction"], split["val_fraction"],
-                        pd.Timedelta(split["embargo"]), purge=split["purge"], window=split["window"])
+    embargo = pd.Timedelta(split["embargo"])
+    if split["strategy"] == "purged_kfold":
+        plan = purged_kfold(starts, t1s, split["n_folds_requested"], split["val_fraction"], embargo)
+    else:
+        plan = walk_forward(starts, t1s, split["n_folds_requested"], split["train_fraction"], split["val_fraction"],
+                            embargo, purge=split["purge"], window=split["window"])
     return [{part: fold.part(part).tolist() for part in ("train", "val", "test", "purged")} for fold in plan.folds]
 
 
 @pytest.mark.slow
 def test_purge_and_embargo_use_the_labels_t1(own_data_run):
+    import yaml
+
     root, rows = own_data_run.root, own_data_run.written["labels_rows"]
     table = pd.read_parquet(root / "data/labeled_windows/v2/windows.parquet")
     split = _json(root / f"data/splits/{SPLIT}.json")
-    assert split["labeled_version"] == "v2" and split["strategy"] == "walk_forward" and split["purge"] is True
+    strategy = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))["make_splits"]["strategy"]
+    assert split["labeled_version"] == "v2" and split["strategy"] == strategy and split["purge"] is True
     gap = pd.Timedelta(split["embargo"])
     assert gap == pd.Timedelta("30min")
 
@@ -208,17 +216,17 @@ def test_purge_and_embargo_use_the_labels_t1(own_data_run):
     # The guarantee on the data: no train span [start, t1] within the embargo of a val or test span
     # (nor val of test), in any fold.
     assert _rule_breaks(starts, t1s, folds, gap.value) == 0
-    assert _walk_forward(split, starts, t1s) == folds  # the split is the walk-forward cut of these spans
+    assert _recut(split, starts, t1s) == folds  # the split is its strategy's cut of these spans
 
     # t1 made a difference. Cut on window ends alone (as if the labels' t1 were ignored), the folds
     # differ and break the rule on the real spans: a train window whose label looked into the next
     # day would sit beside the val or test windows of that day.
-    on_ends = _walk_forward(split, starts, ends)
+    on_ends = _recut(split, starts, ends)
     assert on_ends != folds
     assert _rule_breaks(starts, t1s, on_ends, gap.value) > 0
     # An empty t1 cell is the window end, not a horizon: a long horizon (3 days) past every end
     # would have purged more.
-    on_horizon = _walk_forward(split, starts, ends + pd.Timedelta("3D").value)
+    on_horizon = _recut(split, starts, ends + pd.Timedelta("3D").value)
     assert sum(len(f["purged"]) for f in on_horizon) > sum(len(f["purged"]) for f in folds)
 
 

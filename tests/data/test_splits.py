@@ -292,3 +292,59 @@ def test_make_splits_without_labeled_windows_says_what_to_run(project, capsys):
     set_params(project, "build_windows", version="v9")
     assert cli.main(["make-splits"]) == 1
     assert "labeled_windows/v9 not found" in _one_line_error(capsys)
+
+
+# ----- purged k-fold, the default --------------------------------------------------------------
+
+
+def test_purged_kfold_is_the_default_strategy():
+    assert splits.MakeSplitsParams().strategy == "purged_kfold" and splits.MakeSplitsParams().n_folds == 5
+
+
+def test_make_splits_purged_kfold_tests_every_window_once(project, capsys):
+    set_params(project, "make_splits", strategy="purged_kfold", n_folds=3, val_fraction=0.1, name="kfold_v1")
+    assert cli.main(["make-splits"]) == 0
+    split = json.loads((project / "data" / "splits" / "kfold_v1.json").read_text())
+    assert ARCHITECTURE_FIELDS <= set(split)
+    assert split["strategy"] == "purged_kfold" and split["time_ordered"] is False and split["purge"] is True
+    windows = pd.read_parquet(project / "data" / "labeled_windows" / "v1" / "windows.parquet")
+    assert split_artifact.problems(split, len(windows), windows=windows) == []
+    tested = sorted(row for fold in split["folds"] for row in fold["test_indices"])
+    assert tested == list(range(len(windows)))  # every window tested, exactly once
+    assert split_artifact.out_of_fold_rows(split).tolist() == tested
+    assert split["test_indices"] == split["folds"][-1]["test_indices"] and split["paths"] == [[0, 1, 2]]
+    assert all(fold["purged_indices"] == sorted(set(fold["purged_indices"]) - set(fold["test_indices"]))
+               for fold in split["folds"])
+    assert f"tests {len(windows)} of {len(windows)} labeled windows (100%) out of fold" in capsys.readouterr().out
+    assert split["train_fraction"] is None  # not read by k-fold: changing it leaves the split as it is
+    set_params(project, "make_splits", train_fraction=0.3)
+    assert cli.main(["make-splits"]) == 0 and "already holds this split" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"n_folds": 1}, "make_splits.n_folds: purged_kfold needs at least 2 time blocks"),
+        ({"n_folds": 3, "val_fraction": 0.7}, "make_splits.val_fraction: 0.7 leaves no train rows with 3 folds"),
+        ({"purge": False}, "strategy purged_kfold always purges"),
+        ({"n_folds": 40, "val_fraction": 0.01}, "lower make_splits.n_folds"),
+    ],
+)
+def test_make_splits_purged_kfold_refuses_bounds_in_one_line(project, capsys, values, expected):
+    set_params(project, "make_splits", strategy="purged_kfold", **values)
+    assert cli.main(["make-splits"]) == 1
+    assert expected in _one_line_error(capsys)
+    assert not (project / "data" / "splits").exists()
+
+
+def test_purged_kfold_refuses_a_fold_whose_train_part_lacks_a_class():
+    starts = pd.to_datetime(days(range(0, 120, 10)), utc=True)
+    windows = pd.DataFrame({"start": starts, "t1": starts + pd.Timedelta("5D")})
+    labels = np.array([2, 2, 2, 2, 0, 1, 0, 1, 0, 1, 0, 1])  # "up" only in the first block
+    meta = {"version": "v1", "fingerprint": "f" * 64, "class_names": ["down", "neutral", "up"]}
+    arguments = dict(name="k", windows=windows, labeled_meta=meta, strategy="purged_kfold", train_fraction=0.4,
+                     val_fraction=0.1, purge=True, embargo="0D", seed=0, n_folds=3)
+    with pytest.raises(MoolaError, match="the train part of fold 0 holds no window of class 'up'"):
+        splits.build_split(labels=labels, **arguments)
+    split = splits.build_split(labels=np.array([2, 2, 0, 1] * 3), **arguments)
+    assert [fold["counts"]["test"] for fold in split["folds"]] == [4, 4, 4]

@@ -75,8 +75,10 @@ def tiny_params(repo_params: dict) -> dict:
     params["pretrain_ts2vec"].update(epochs=3, batch_size=8, max_windows=64, crop_min=16)
     params["encoder"].update(hidden=8, layers=1)
     params["train"].update(epochs=6, batch_size=4, patience=6)
-    # 84 overlapping windows: two walk-forward folds keep a val part in each after purge
-    params["make_splits"].update(n_folds=2, train_fraction=0.4, val_fraction=0.3, embargo="1D")
+    # 84 overlapping windows: two walk-forward folds keep a val part in each after purge. The
+    # tiny project sets its own strategy: its early windows hold few "down" labels, and its
+    # unlabeled bars span no time outside the labeled history (which k-fold tests whole).
+    params["make_splits"].update(strategy="walk_forward", n_folds=2, train_fraction=0.4, val_fraction=0.3, embargo="1D")
     params["base"].update(threads=1, device="cpu")
     return params
 

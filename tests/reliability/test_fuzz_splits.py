@@ -19,6 +19,8 @@ from fuzz_project import check_refused, copy_template, fuzz_settings, snapshot, 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from moola.artifacts import split as split_artifact
+
 EXAMPLES = 300
 SPLIT = "data/splits/fwd_chain_v3.json"
 REQUIRED = ("name", "labeled_version", "labeled_fingerprint", "strategy", "time_ordered", "purge", "purge_days",
@@ -45,7 +47,7 @@ def broken_split(draw, good: dict, n_rows: int) -> str:
     elif kind == "strategy":
         split["strategy"] = draw(st.one_of(st.sampled_from(["random", "Random", "shuffle", "kfold"]), _json_like,
                                            st.integers(min_value=5000, max_value=100_000).map(lambda n: "s" * n)).filter(
-            lambda s: s not in ("forward_chaining", "walk_forward", "cpcv", "stratified")))
+            lambda s: s not in split_artifact.STRATEGIES))
     elif kind == "time_ordered":
         split["time_ordered"] = draw(_json_like.filter(lambda v: v is not True))
     elif kind == "version":

@@ -5,7 +5,8 @@ Field names follow the seed's split files: `train_indices`, `val_indices`, `test
 `counts`, `created_by`, `timestamp` — beside moola's own: `labeled_version`,
 `labeled_fingerprint`, `strategy`, `time_ordered`, `embargo` (pandas Timedelta text),
 `time_ranges`, `class_counts`, and `folds`: one entry per fold with the same part fields
-(walk-forward: k folds in time order; CPCV: C(N, k) folds, with `groups` and `paths`). The
+(walk-forward and purged k-fold: k folds in time order; CPCV: C(N, k) folds; purged k-fold
+and CPCV record their time `groups` and backtest `paths`). The
 top-level parts are the split's default fold (the last one): what a single train/val/test
 split is, and what `DataRegistry.load_labeled()` gives without a fold.
 
@@ -27,7 +28,7 @@ from moola.artifacts import common, layout
 from moola.errors import MoolaError
 
 PARTS = ("train", "val", "test")
-STRATEGIES = ("forward_chaining", "walk_forward", "cpcv", "stratified")
+STRATEGIES = ("forward_chaining", "walk_forward", "purged_kfold", "cpcv", "stratified")
 TIME_ORDERED = ("forward_chaining", "walk_forward")
 ALL_PARTS = ("train", "val", "test", "purged", "unused")
 CREATED_BY = "moola make-splits"
@@ -60,7 +61,7 @@ def refuse_unknown_strategy(strategy: Any, where: str) -> None:
         raise MoolaError(
             f"{where}: {repr(strategy)[:60]} is refused: overlapping windows in a random split put "
             "near-copies of test windows into train and inflate every metric; "
-            "use forward_chaining or walk_forward (or cpcv / stratified, which still purge)"
+            "use purged_kfold, forward_chaining or walk_forward (or cpcv / stratified), which purge"
         )
     raise MoolaError(f"{where}: unknown split strategy {str(strategy)[:40]!r}: choose one of {', '.join(STRATEGIES)}")
 
@@ -90,6 +91,14 @@ def tested_rows(split: dict[str, Any], fold: int) -> Any:
     mine = [g for g, supplier in enumerate(split["paths"][0]) if supplier == fold]
     keep = np.concatenate([groups[g] for g in mine]) if mine else np.zeros(0, dtype=np.int64)
     return test[np.isin(test, keep)]
+
+
+def out_of_fold_rows(split: dict[str, Any]) -> Any:
+    """Every row some fold scores out of fold (the union of `tested_rows`), sorted int64."""
+    import numpy as np
+
+    tested = [tested_rows(split, fold) for fold in range(len(split.get("folds") or []))]
+    return np.unique(np.concatenate(tested)) if tested else np.zeros(0, dtype=np.int64)
 
 
 def fold_doc(split: dict[str, Any], fold: int) -> dict[str, Any]:

@@ -174,75 +174,43 @@ def build_split(
         windows: the labeled `windows.parquet` frame (needs `start` and `t1`).
         labels: (N,) int64 labels (used by `stratified` and for class counts).
         labeled_meta: the labeled folder's meta.json (`version`, `fingerprint`, `class_names`).
-        strategy: forward_chaining | walk_forward | cpcv | stratified.
-        train_fraction, val_fraction: shares; test gets the rest (walk-forward: of all folds).
-        purge: time-ordered strategies: purge earlier rows whose span reaches a later part.
-        embargo: pandas Timedelta string.
-        seed: shuffle seed (stratified only; recorded as None otherwise).
+        strategy: forward_chaining | walk_forward | purged_kfold | cpcv | stratified.
+        train_fraction, val_fraction: shares (see MakeSplitsParams); test gets the rest.
+        purge: walk-forward strategies: purge earlier rows whose span reaches a later part.
+        embargo, seed: pandas Timedelta string; shuffle seed (stratified only, else None).
         code: `moola.codedeps.code_version("make_splits")`.
-        n_folds: walk_forward: k folds (forward_chaining is k = 1).
+        n_folds: walk_forward: k folds (forward_chaining is k = 1); purged_kfold: k time blocks.
         window: walk_forward: expanding | rolling train window.
         n_groups, n_test_groups: cpcv: N time groups, k test groups per fold.
 
     Returns:
-        The split as a JSON-ready dict; raises MoolaError when a part of a fold would be empty.
+        The split as a JSON-ready dict; raises MoolaError when a part of a fold would be empty
+        (purged_kfold: also when a fold's train part lacks a class).
     """
-    from moola.data import folds as fold_rules
-
     refuse_unknown_strategy(strategy, "params key make_splits.strategy")
     gap = parse_embargo(embargo)
     starts = to_nanoseconds(windows["start"])
     t1s = to_nanoseconds(windows["t1"])
     labels = np.asarray(labels, dtype=np.int64)
     class_names = list(labeled_meta["class_names"])
-    extra: dict[str, Any] = {}
-    if strategy in ("forward_chaining", "walk_forward"):
-        k = 1 if strategy == "forward_chaining" else n_folds
-        plan = fold_rules.walk_forward(starts, t1s, k, train_fraction, val_fraction, gap, purge=purge, window=window)
-        if strategy == "walk_forward":
-            extra = {"n_folds_requested": int(n_folds), "window": window}
-    elif strategy == "cpcv":
-        plan = fold_rules.cpcv(starts, t1s, n_groups, n_test_groups, gap)
-        extra = {"n_groups": int(n_groups), "n_test_groups": int(n_test_groups)}
-    else:
-        if not purge:
-            raise MoolaError(
-                "params key make_splits.purge is false but strategy stratified always purges "
-                "(its parts interleave in time): set purge: true"
-            )
-        codes = stratified_parts(starts, t1s, labels, train_fraction, val_fraction, gap, seed)
-        plan = fold_rules.FoldPlan(strategy="stratified", folds=(fold_rules.fold_from_codes(0, codes),),
-                                   paths=np.zeros((1, 1), dtype=np.int64))
-    version = labeled_meta.get("version")
-    fold_docs = []
+    plan, extra = _fold_plan(strategy, starts, t1s, labels, train_fraction, val_fraction, purge, gap, seed,
+                             n_folds, window, n_groups, n_test_groups)
     for fold in plan.folds:
-        for part_name in ("train", "test") if strategy == "cpcv" else ("train", "val", "test"):
-            if fold.part(part_name).size == 0:
-                raise MoolaError(
-                    f"split {name!r} of labeled_windows/{version}: the {part_name} part of fold {fold.index} is empty "
-                    f"after purge and embargo ({starts.size} windows, {fold.purged.size} purged): lower "
-                    "make_splits.embargo, use fewer folds, change the fractions or label more windows"
-                )
-        indices = {part_name: fold.part(part_name).tolist() for part_name in ALL_PARTS}
-        fold_docs.append({
-            "index": fold.index,
-            "test_groups": list(fold.test_groups),
-            **{f"{part_name}_indices": rows for part_name, rows in indices.items()},
-            "counts": {part_name: len(rows) for part_name, rows in indices.items()},
-            "class_counts": _class_counts(labels, indices, class_names),
-            "time_ranges": {part_name: _time_range(starts, t1s, rows) for part_name, rows in indices.items()},
-        })
+        _refuse_unusable_fold(fold, strategy, labels, class_names, f"split {name!r} of "
+                              f"labeled_windows/{labeled_meta.get('version')}", starts.size)
+    fold_docs = [_fold_doc(fold, starts, t1s, labels, class_names) for fold in plan.folds]
     default = fold_docs[-1]
+    walks_forward = strategy in ("forward_chaining", "walk_forward")
     return {
         "name": name,
-        "labeled_version": version,
+        "labeled_version": labeled_meta.get("version"),
         "labeled_fingerprint": labeled_meta.get("fingerprint"),
         "strategy": strategy,
-        "time_ordered": strategy in ("forward_chaining", "walk_forward"),
-        "purge": bool(purge) if strategy in ("forward_chaining", "walk_forward") else True,
+        "time_ordered": walks_forward,
+        "purge": bool(purge) if walks_forward else True,
         "embargo": embargo,
         "purge_days": gap.value / 86_400e9,
-        "train_fraction": float(train_fraction),
+        "train_fraction": None if strategy == "purged_kfold" else float(train_fraction),  # None: not read
         "val_fraction": float(val_fraction),
         "seed": int(seed) if strategy == "stratified" else None,
         **{key: default[key] for key in default if key.endswith("_indices")},
@@ -259,6 +227,71 @@ def build_split(
         # Derived from the data, never the clock, so a rebuild is byte-identical.
         "timestamp": iso(int(t1s.max())) if t1s.size else None,
         "code": code or {},
+    }
+
+
+def _fold_plan(strategy, starts, t1s, labels, train_fraction, val_fraction, purge, gap, seed,
+               n_folds, window, n_groups, n_test_groups) -> tuple[Any, dict[str, Any]]:
+    """The strategy's FoldPlan and the strategy-specific fields of the split document."""
+    from moola.data import folds as fold_rules
+
+    if strategy in ("forward_chaining", "walk_forward"):
+        k = 1 if strategy == "forward_chaining" else n_folds
+        plan = fold_rules.walk_forward(starts, t1s, k, train_fraction, val_fraction, gap, purge=purge, window=window)
+        extra = {"n_folds_requested": int(n_folds), "window": window} if strategy == "walk_forward" else {}
+        return plan, extra
+    if strategy == "cpcv":
+        plan = fold_rules.cpcv(starts, t1s, n_groups, n_test_groups, gap)
+        return plan, {"n_groups": int(n_groups), "n_test_groups": int(n_test_groups)}
+    refuse_no_purge(strategy, purge)
+    if strategy == "purged_kfold":
+        return fold_rules.purged_kfold(starts, t1s, n_folds, val_fraction, gap), {"n_folds_requested": int(n_folds)}
+    codes = stratified_parts(starts, t1s, labels, train_fraction, val_fraction, gap, seed)
+    plan = fold_rules.FoldPlan(strategy="stratified", folds=(fold_rules.fold_from_codes(0, codes),),
+                               paths=np.zeros((1, 1), dtype=np.int64))
+    return plan, {}
+
+
+def refuse_no_purge(strategy: str, purge: bool) -> None:
+    """Strategies whose train part lies on both sides of val and test cannot skip the purge."""
+    if not purge and strategy in ("purged_kfold", "stratified"):
+        raise MoolaError(
+            f"params key make_splits.purge is false but strategy {strategy} always purges "
+            "(its train part lies on both sides of val and test): set purge: true"
+        )
+
+
+def _refuse_unusable_fold(fold, strategy: str, labels: np.ndarray, class_names: list[str], where: str, n: int) -> None:
+    """One line when a part of the fold is empty, or (purged_kfold) its train part lacks a class."""
+    for part_name in ("train", "test") if strategy == "cpcv" else ("train", "val", "test"):
+        if fold.part(part_name).size == 0:
+            raise MoolaError(
+                f"{where}: the {part_name} part of fold {fold.index} is empty "
+                f"after purge and embargo ({n} windows, {fold.purged.size} purged): lower "
+                "make_splits.embargo, use fewer folds, change the fractions or label more windows"
+            )
+    if strategy != "purged_kfold":
+        return
+    present = np.unique(labels)
+    missing = present[~np.isin(present, labels[fold.train])]
+    if missing.size:
+        raise MoolaError(
+            f"{where}: the train part of fold {fold.index} holds no window of class "
+            f"{class_names[int(missing[0])]!r} ({missing.size} class(es) absent after purge and embargo): "
+            "change make_splits.n_folds, lower val_fraction or embargo, or label more windows of that class"
+        )
+
+
+def _fold_doc(fold, starts: np.ndarray, t1s: np.ndarray, labels: np.ndarray, class_names: list[str]) -> dict[str, Any]:
+    """One entry of the split document's `folds` list."""
+    indices = {part_name: fold.part(part_name).tolist() for part_name in ALL_PARTS}
+    return {
+        "index": fold.index,
+        "test_groups": list(fold.test_groups),
+        **{f"{part_name}_indices": rows for part_name, rows in indices.items()},
+        "counts": {part_name: len(rows) for part_name, rows in indices.items()},
+        "class_counts": _class_counts(labels, indices, class_names),
+        "time_ranges": {part_name: _time_range(starts, t1s, rows) for part_name, rows in indices.items()},
     }
 
 
@@ -286,12 +319,12 @@ class MakeSplitsParams:
     """Section `make_splits:` of params.yaml."""
 
     name: str = "fwd_chain_v3"  # data/splits/<name>.json; an existing name is never rewritten
-    strategy: str = "walk_forward"  # forward_chaining | walk_forward | cpcv | stratified (random is refused: it leaks)
-    train_fraction: float = 0.4  # share of windows, in time order, in the first fold's train part before purging
-    val_fraction: float = 0.2  # share cut into val (walk_forward: of all folds together); test gets the rest
+    strategy: str = "purged_kfold"  # forward_chaining | walk_forward | purged_kfold | cpcv | stratified (random is refused: it leaks)
+    train_fraction: float = 0.4  # share of windows, in time order, in the first fold's train part (purged_kfold, cpcv: unused)
+    val_fraction: float = 0.2  # share cut into val (walk_forward: of all folds together; purged_kfold: per fold)
     purge: bool = True  # drop earlier-part windows whose [start, t1] reaches a later part
     embargo: str = "5D"  # pandas Timedelta: a later part starts only after the earlier last t1 + embargo
-    n_folds: int = 3  # walk_forward: folds in time order, each with its own val and test block
+    n_folds: int = 5  # walk_forward: folds in time order, each with its own val and test block; purged_kfold: time blocks
     window: str = "expanding"  # walk_forward: expanding (all earlier rows train) | rolling (train_fraction of rows)
     n_groups: int = 6  # cpcv: time groups N
     n_test_groups: int = 2  # cpcv: groups tested per fold k (C(N, k) folds, C(N-1, k-1) paths)
@@ -308,13 +341,19 @@ class MakeSplitsParams:
         )
         require(0 < self.val_fraction < 1, "make_splits.val_fraction", f"must lie in (0, 1), got {self.val_fraction}")
         require(
-            self.train_fraction + self.val_fraction < 1,
+            self.train_fraction + self.val_fraction < 1 or self.strategy == "purged_kfold",
             "make_splits.val_fraction",
             f"train_fraction + val_fraction = {self.train_fraction + self.val_fraction:g} leaves no test part: "
             "keep it below 1",
         )
         parse_embargo(self.embargo)
         require(1 <= self.n_folds <= 50, "make_splits.n_folds", f"must be in 1..50, got {self.n_folds}")
+        refuse_no_purge(self.strategy, self.purge)
+        if self.strategy == "purged_kfold":
+            require(self.n_folds >= 2, "make_splits.n_folds", f"purged_kfold needs at least 2 time blocks, got {self.n_folds}")
+            require(self.val_fraction < 1 - 1 / self.n_folds, "make_splits.val_fraction",
+                    f"{self.val_fraction} leaves no train rows with {self.n_folds} folds: keep it below 1 - 1/n_folds "
+                    f"= {1 - 1 / self.n_folds:g}")
         require(self.window in ("expanding", "rolling"), "make_splits.window", f"{self.window!r}: choose expanding or rolling")
         require(2 <= self.n_groups <= 20, "make_splits.n_groups", f"must be in 2..20, got {self.n_groups}")
         require(1 <= self.n_test_groups < self.n_groups, "make_splits.n_test_groups",

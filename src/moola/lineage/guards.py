@@ -35,7 +35,7 @@ def require_sound_split(split: Mapping[str, Any], labeled_meta: Mapping[str, Any
     try:
         split_artifact.refuse_unknown_strategy(split.get("strategy"), f"split {source}")
     except MoolaError as exc:
-        raise GuardRefused(f"{exc}; make a forward_chaining split with `moola make-splits`") from None
+        raise GuardRefused(f"{exc}; make a purged_kfold or walk_forward split with `moola make-splits`") from None
     found = split_artifact.problems(
         dict(split), int(labeled_meta.get("n", 0)), fingerprint=labeled_meta.get("fingerprint"),
         version=labeled_meta.get("version"), windows=windows,

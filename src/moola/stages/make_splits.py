@@ -9,7 +9,7 @@ from moola.data.splits import MakeSplitsParams  # noqa: F401 (the section is def
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="split name (overrides make_splits.name), written to data/splits/<name>.json")
-    parser.add_argument("--strategy", help="forward_chaining | walk_forward | cpcv | stratified (overrides make_splits.strategy)")
+    parser.add_argument("--strategy", help="forward_chaining | walk_forward | purged_kfold | cpcv | stratified (overrides make_splits.strategy)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,6 +59,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(
             f"make-splits: wrote {shown(path)} from labeled_windows/{version} "
-            f"({settings.strategy}, purge {settings.purge}, embargo {settings.embargo}): {summary}"
+            f"({settings.strategy}, purge {split['purge']}, embargo {settings.embargo}): {summary}"
         )
+    print(f"make-splits: {coverage_line(split, int(labeled.meta['n']))}")
     return 0
+
+
+def coverage_line(split: dict, n_rows: int) -> str:
+    """How many labeled windows the folds score out of fold: "tests 109 of 109 labeled windows (100%)"."""
+    from moola.artifacts import split as split_artifact
+
+    n_tested = int(split_artifact.out_of_fold_rows(split).size)
+    share = 100.0 * n_tested / n_rows if n_rows else 0.0
+    return f"tests {n_tested} of {n_rows} labeled windows ({share:.0f}%) out of fold"
