@@ -27,14 +27,18 @@ Labels file (hand labels): CSV with a header, or parquet, one row per labeled wi
   it, so the default is the window end, and the purge uses it.
 
 Classes are build_windows.classes, or the names in first-seen order when that list is empty (or
-0..K-1 when every label is a code). Other columns are ignored. Every bad row is one line naming
-the file, the line (CSV, header = line 1) or row (parquet, from 0) and the problem.
+0..K-1 when every label is a code, each code used). Every class keeps at least one window after
+min_quality. Dates written as text are ISO 8601 (a date first); a word the clock decides (`now`,
+`today`, ...) is refused, so two builds of one file never differ. Other columns are ignored.
+Every bad row is one line naming the file, the line (CSV, header = line 1; only \n, \r\n and \r
+end a line, as for the csv module) or row (parquet, from 0) and the problem.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import re
 from pathlib import Path
 
@@ -51,6 +55,8 @@ LABEL_FILE_COLUMNS = ("symbol", "end", "label")
 OPTIONAL_LABEL_COLUMNS = ("start", "span_start", "span_end", "quality", "t1")
 NO_SPAN = -1
 _SHOWN = 40  # characters of a value echoed in a message
+_ISO_DATE = re.compile(r"[+-]?\d{4,}-\d{2}-\d{2}(?:[T ].+)?")  # text a timestamp may be: a date first
+_CLOCK_WORDS = re.compile(r"\b(?:now|today|yesterday|tomorrow)\b", re.IGNORECASE)  # read from the clock
 
 
 def volatility_target(close: np.ndarray, vol_span: int) -> np.ndarray:
@@ -153,8 +159,8 @@ def _shown(value) -> str:
     return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 
 
-def _read_table(file: Path, where: str) -> tuple[list[str], list[list], str, int]:
-    """Header, rows of cells, the word for a row and the number of the first row."""
+def _read_table(file: Path, where: str) -> tuple[list[str], list[list], str, list[int]]:
+    """Header, rows of cells, the word for a row and the line (CSV) or row (parquet) of each."""
     if file.suffix.lower() == ".parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
@@ -166,16 +172,20 @@ def _read_table(file: Path, where: str) -> tuple[list[str], list[list], str, int
             raise MoolaError(f"labels file {where} cannot be read as parquet ({reason}): re-export it") from None
         header = [str(name).strip().lower() for name in frame.columns]
         rows = [list(values) for values in frame.itertuples(index=False, name=None)]
-        return header, rows, "row", 0
+        return header, rows, "row", list(range(len(rows)))
     try:
         text = file.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         raise MoolaError(f"labels file {where} is not UTF-8 text: save it as a UTF-8 CSV") from None
-    reader = csv.reader(text.splitlines())
-    rows = []
+    # newline="": only \n, \r\n and \r end a line (str.splitlines() would also split on U+2028,
+    # \x0c, ... inside a field and shift every later line number); a record's line is its first.
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows, lines, lines_read = [], [], 0
     try:
         for cells in reader:
+            lines.append(lines_read + 1)
             rows.append(cells)
+            lines_read = reader.line_num
     except csv.Error as exc:
         raise MoolaError(
             f"labels file {where}, line {reader.line_num}: cannot be read as CSV ({exc}): "
@@ -187,7 +197,7 @@ def _read_table(file: Path, where: str) -> tuple[list[str], list[list], str, int
         )
     header = [cell.strip().lower() for cell in rows[0]]
     body = [[cell.strip() for cell in cells] for cells in rows[1:]]
-    return header, body, "line", 2
+    return header, body, "line", lines[1:]
 
 
 def _blank(value) -> bool:
@@ -207,10 +217,21 @@ def _timestamp(value, at: str, what: str):
     """A UTC nanosecond pandas Timestamp from text or a datetime value; None when it is no timestamp.
 
     A date outside the nanosecond range every bar lives in (1677-09-22 .. 2262-04-11) is refused
-    here, naming `at` (file and line) and `what` (the column).
+    here, naming `at` (file and line) and `what` (the column), and so is a date the clock decides.
+    Text must be ISO 8601 with the date first: pandas fills a bare time such as '10:00' with
+    today's date, so anything else would make two builds of one file differ.
     """
     import pandas as pd
 
+    if isinstance(value, str):
+        value = value.strip()
+        if _CLOCK_WORDS.search(value):
+            raise MoolaError(
+                f"{at}: {what} {_shown(value)} is a date relative to the clock, so two builds of this file would "
+                "differ: write the date itself as ISO, e.g. 2017-05-02T13:00Z"
+            )
+        if not _ISO_DATE.fullmatch(value):
+            return None
     try:
         stamp = pd.Timestamp(value)
     except (ValueError, TypeError, OverflowError):
@@ -274,6 +295,13 @@ def class_list(raw_labels: list, lines: list[int], classes: list[str], where: st
     if codes:
         if min(codes) < 0:
             raise MoolaError(f"labels file {where}: label code {min(codes)} is negative: fix it (codes run 0..K-1)")
+        unused = sorted(set(range(max(codes) + 1)) - set(codes))
+        if unused:  # refused, not renumbered: a code's meaning must not hang on which codes occur
+            raise MoolaError(
+                f"labels file {where}: label codes run to {max(codes)} but no row has code "
+                f"{', '.join(map(str, unused[:5]))}, which would be a class with no window: number the classes "
+                "0..K-1, or write class names in the label column and list them in build_windows.classes"
+            )
         names = [str(code) for code in range(max(codes) + 1)]
     if len(names) < 2:
         only = names[0] if names else "none"
@@ -282,6 +310,27 @@ def class_list(raw_labels: list, lines: list[int], classes: list[str], where: st
             "classes: label windows of another class, or list the classes in build_windows.classes"
         )
     return names
+
+
+def _check_every_class_kept(
+    class_names: list[str], kept: set[int], dropped_lines: dict[int, list[int]], min_quality: str, where: str,
+    row_word: str,
+) -> None:
+    """Refuse a class left without a window: train would fail on it after every earlier stage ran."""
+    for code, name in enumerate(class_names):
+        if code in kept:
+            continue
+        if code in dropped_lines:
+            lines = dropped_lines[code]
+            raise MoolaError(
+                f"labels file {where}, {row_word} {lines[0]}: build_windows.min_quality = {min_quality} drops every row "
+                f"of class {_shown(name)} ({len(lines)} graded worse), leaving it no window: lower min_quality or "
+                f"grade more windows of {_shown(name)} {min_quality} or better"
+            )
+        raise MoolaError(
+            f"labels file {where}: class {_shown(name)} of build_windows.classes has no row: label windows of it "
+            "or remove it from build_windows.classes"
+        )
 
 
 def read_labels_file(
@@ -303,7 +352,7 @@ def read_labels_file(
     where = relative_to_root(file)
     if not file.is_file():
         raise MoolaError(f"labels file {where} not found: check build_windows.labels_file (relative to data/)")
-    header, body, row_word, first_row = _read_table(file, where)
+    header, body, row_word, body_lines = _read_table(file, where)
     missing = [name for name in LABEL_FILE_COLUMNS if name not in header]
     if missing:
         raise MoolaError(
@@ -315,7 +364,7 @@ def read_labels_file(
             f"labels file {where} has no quality column but build_windows.min_quality = {min_quality}: "
             "grade the rows (A best .. D) or set min_quality ''"
         )
-    rows = [(first_row + i, cells) for i, cells in enumerate(body) if not all(_blank(c) for c in cells)]
+    rows = [(line, cells) for line, cells in zip(body_lines, body) if not all(_blank(c) for c in cells)]
     if not rows:
         raise MoolaError(f"labels file {where} has a header but no label rows: add one row per labeled window")
     for line, cells in rows:
@@ -336,6 +385,7 @@ def read_labels_file(
     seen: dict[tuple[str, int], int] = {}
     picked: dict[str, list[tuple]] = {}
     dropped: dict[str, int] = {}
+    dropped_lines: dict[int, list[int]] = {}  # class code -> lines dropped by min_quality
     for line, cells in rows:
         at = f"labels file {where}, {row_word} {line}"
 
@@ -444,12 +494,15 @@ def read_labels_file(
         seen[key] = line
         if grade and rank[grade] > keep_rank:
             dropped[grade] = dropped.get(grade, 0) + 1
+            dropped_lines.setdefault(code, []).append(line)
             continue
         picked.setdefault(symbol, []).append((end_bar, code, t1, spans[0], spans[1], grade, line))
     if not picked:
         raise MoolaError(
             f"labels file {where}: build_windows.min_quality = {min_quality} drops every row: lower it or grade more windows"
         )
+    kept = {entry[1] for entries in picked.values() for entry in entries}
+    _check_every_class_kept(class_names, kept, dropped_lines, min_quality, where, row_word)
     by_symbol = {}
     for symbol, entries in picked.items():
         entries.sort(key=lambda entry: entry[0])
