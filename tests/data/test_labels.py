@@ -165,7 +165,7 @@ def test_codes_alone_give_classes_zero_to_k(series, tmp_path):
 def test_codes_that_skip_one_are_refused_not_renumbered(series, tmp_path):
     # codes 1 and 2 alone would make a class "0" with no window, which only train would notice
     path = _csv(tmp_path, "symbol,end,label\nAAA_1d,2001-04-06,2\nAAA_1d,2001-03-05,1\n")
-    with pytest.raises(MoolaError, match=r"codes run to 2 but no row has code 0, .*number the classes 0..K-1, "
+    with pytest.raises(MoolaError, match=r"codes run to 2 but no row has code 0, .*use codes 0..K-1, "
                        r"or write class names .* build_windows.classes"):
         read_labels_file(path, series, WINDOW)
 
@@ -284,7 +284,7 @@ def test_a_date_the_clock_decides_is_refused_in_every_date_column(series, tmp_pa
         cells["span_end"] = "5"
     text = "symbol,label," + ",".join(cells) + "\nAAA_1d,up," + ",".join(cells.values()) + "\n"
     with pytest.raises(MoolaError, match=rf"line 2: {column} '{word.strip()}' is a date relative to the clock, so two "
-                       r"builds .* write the date itself as ISO"):
+                       r"builds .* write it as the date itself in ISO form"):
         read_labels_file(_csv(tmp_path, text), series, WINDOW, ["down", "up"])
 
 

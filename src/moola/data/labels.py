@@ -228,7 +228,7 @@ def _timestamp(value, at: str, what: str):
         if _CLOCK_WORDS.search(value):
             raise MoolaError(
                 f"{at}: {what} {_shown(value)} is a date relative to the clock, so two builds of this file would "
-                "differ: write the date itself as ISO, e.g. 2017-05-02T13:00Z"
+                "differ: write it as the date itself in ISO form, e.g. 2017-05-02T13:00Z"
             )
         if not _ISO_DATE.fullmatch(value):
             return None
@@ -299,8 +299,8 @@ def class_list(raw_labels: list, lines: list[int], classes: list[str], where: st
         if unused:  # refused, not renumbered: a code's meaning must not hang on which codes occur
             raise MoolaError(
                 f"labels file {where}: label codes run to {max(codes)} but no row has code "
-                f"{', '.join(map(str, unused[:5]))}, which would be a class with no window: number the classes "
-                "0..K-1, or write class names in the label column and list them in build_windows.classes"
+                f"{', '.join(map(str, unused[:5]))}, which would be a class with no window: use codes 0..K-1, or "
+                "write class names in the label column and list them in build_windows.classes"
             )
         names = [str(code) for code in range(max(codes) + 1)]
     if len(names) < 2:
