@@ -93,13 +93,14 @@ def test_synthetic_rows_join_train_only_with_their_parents(project):
 
 
 def test_the_seeds_example_runs_as_written(project):
-    from moola.data.registry import DataRegistry
+    from moola.data.registry import DataContainer, DataRegistry
 
     data = DataRegistry().load_labeled(version="v1", split_name="fwd_chain_v3",
                                        include_synthetic=True, synthetic_version="v1_temporal_q0.9_r0.5")
     assert data.audit_trail["val_synthetic_count"] == 0
     assert data.audit_trail["test_synthetic_count"] == 0
 
+    assert isinstance(data, DataContainer)
     audit = data.audit_trail
     assert audit["labeled_version"] == "v1" and audit["split"] == "fwd_chain_v3" == audit["split_name"]
     assert audit["synthetic_applied"] is True and audit["synthetic_version"] == CACHE

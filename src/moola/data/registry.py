@@ -104,6 +104,9 @@ class LabeledData:
         return self.audit
 
 
+DataContainer = LabeledData  # the seed's name for what `DataRegistry.load_labeled` returns
+
+
 @dataclass
 class UnlabeledData:
     """What `DataRegistry.load_unlabeled` returns."""
