@@ -312,6 +312,148 @@ def class_list(raw_labels: list, lines: list[int], classes: list[str], where: st
     return names
 
 
+@dataclasses.dataclass(frozen=True)
+class _Row:
+    """One row of a labels file: where it is (for messages), its cells and the column positions."""
+
+    at: str  # "labels file <where>, line <n>"
+    cells: list
+    col: dict[str, int]
+
+    def cell(self, name: str):
+        """The value in column `name`, or None when the file has no such column or the cell is blank."""
+        return self.cells[self.col[name]] if name in self.col and not _blank(self.cells[self.col[name]]) else None
+
+
+def _label_code(value, class_names: list[str], at: str) -> int:
+    """The class code of a label cell: a class name or a code 0..K-1."""
+    code = _integer(value)
+    if code is None:
+        name = str(value).strip()
+        if name not in class_names:
+            raise MoolaError(
+                f"{at}: unknown class {_shown(name)}: the classes are {', '.join(class_names)} "
+                f"(build_windows.classes, or the file's labels when that is empty): use one of them or a code 0..{len(class_names) - 1}"
+            )
+        return class_names.index(name)
+    if not 0 <= code < len(class_names):
+        raise MoolaError(
+            f"{at}: label code {code} is outside 0..{len(class_names) - 1} for the classes {', '.join(class_names)}: fix the code"
+        )
+    return code
+
+
+def _window_bars(row: _Row, raw, symbol: str, window: int) -> tuple[int, int]:
+    """(start bar, end bar) of the window a row names by `end`, checked against its `start`."""
+    end_value = row.cells[row.col["end"]]
+    end = _timestamp(end_value, row.at, "end")
+    if end is None:
+        raise MoolaError(
+            f"{row.at}: end {_shown(end_value)} is not a timestamp: write it as ISO, e.g. 2005-03-01 or 2017-05-02T13:00Z"
+        )
+    end_bar = _bar_of(raw, end)
+    if end_bar is None:
+        raise MoolaError(
+            f"{row.at}: no window of {symbol} ends at {_shown(end_value)}: it is not a bar of {symbol}; "
+            "use the timestamp of the window's last bar"
+        )
+    if end_bar < window - 1:
+        raise MoolaError(
+            f"{row.at}: no window of {symbol} ends at {_shown(end_value)}: only {end_bar + 1} bars up to it, "
+            f"a window needs {window}; pick a later end"
+        )
+    start_bar = end_bar - window + 1
+    start_value = row.cell("start")
+    if start_value is not None:
+        start = _timestamp(start_value, row.at, "start")
+        if start is None:
+            raise MoolaError(f"{row.at}: start {_shown(start_value)} is not a timestamp: write it as ISO or leave it empty")
+        if _bar_of(raw, start) != start_bar:
+            raise MoolaError(
+                f"{row.at}: start {_shown(start_value)} disagrees with the window length: the {window}-bar window "
+                f"(build_windows.window) ending at {raw.timestamp_text(end_bar)} starts at "
+                f"{raw.timestamp_text(start_bar)}; fix start or the window length"
+            )
+    return start_bar, end_bar
+
+
+def _span(row: _Row, raw, symbol: str, window: int, start_bar: int, end_bar: int) -> tuple[int, int]:
+    """(span_start, span_end) as bar indices inside the window, (-1, -1) when the row has none."""
+    spans = []
+    for name in ("span_start", "span_end"):
+        value = row.cell(name)
+        if value is None:
+            spans.append(NO_SPAN)
+            continue
+        index = _integer(value)
+        if index is None:
+            stamp = _timestamp(value, row.at, name)
+            bar = None if stamp is None else _bar_of(raw, stamp)
+            if bar is None:
+                raise MoolaError(
+                    f"{row.at}: {name} {_shown(value)} is neither a bar index 0..{window - 1} nor the timestamp of a bar "
+                    f"of {symbol}: fix it or leave it empty"
+                )
+            index = bar - start_bar
+        if not 0 <= index < window:
+            raise MoolaError(
+                f"{row.at}: {name} {_shown(value)} lies outside the window ({raw.timestamp_text(start_bar)} .. "
+                f"{raw.timestamp_text(end_bar)}, bars 0..{window - 1}): mark the span inside the window"
+            )
+        spans.append(index)
+    if (spans[0] == NO_SPAN) != (spans[1] == NO_SPAN):
+        raise MoolaError(f"{row.at}: span_start and span_end go together: give both or neither")
+    if spans[0] > spans[1]:
+        raise MoolaError(f"{row.at}: span_start (bar {spans[0]}) is after span_end (bar {spans[1]}): fix the span (swap them)")
+    return spans[0], spans[1]
+
+
+def _grade(row: _Row) -> str:
+    """The row's quality grade A..D, '' when the file has no quality column."""
+    if "quality" not in row.col:
+        return ""
+    value = row.cell("quality")
+    grade = "" if value is None else str(value).strip().upper()
+    if grade not in QUALITY_GRADES:
+        raise MoolaError(
+            f"{row.at}: unknown quality grade {_shown('' if value is None else value)}: "
+            f"use one of {', '.join(QUALITY_GRADES)} (A best)"
+        )
+    return grade
+
+
+def _t1(row: _Row, raw, end_bar: int) -> np.datetime64:
+    """End of the label's horizon: the row's t1, or the window end when it has none."""
+    end = raw.timestamps[end_bar]
+    value = row.cell("t1")
+    if value is None:
+        return end
+    stamp = _timestamp(value, row.at, "t1")
+    if stamp is None:
+        raise MoolaError(f"{row.at}: t1 {_shown(value)} is not a timestamp: write it as ISO or leave it empty")
+    t1 = np.datetime64(stamp.tz_localize(None).as_unit("ns"))
+    if t1 < end:
+        raise MoolaError(
+            f"{row.at}: t1 {_shown(value)} is before the window end {raw.timestamp_text(end_bar)}: "
+            "t1 ends the label's horizon, so fix it to a time at or after the end or leave it empty"
+        )
+    return t1
+
+
+def _file_labels(entries: list[tuple]) -> FileLabels:
+    """One symbol's kept rows (end_bar, code, t1, span_start, span_end, grade, line), sorted by end."""
+    entries = sorted(entries, key=lambda entry: entry[0])
+    return FileLabels(
+        end_bars=np.array([e[0] for e in entries], dtype=np.int64),
+        labels=np.array([e[1] for e in entries], dtype=np.int64),
+        t1=np.array([e[2] for e in entries], dtype="datetime64[ns]"),
+        span_start=np.array([e[3] for e in entries], dtype=np.int64),
+        span_end=np.array([e[4] for e in entries], dtype=np.int64),
+        quality=np.array([e[5] for e in entries], dtype=object),
+        lines=np.array([e[6] for e in entries], dtype=np.int64),
+    )
+
+
 def _check_every_class_kept(
     class_names: list[str], kept: set[int], dropped_lines: dict[int, list[int]], min_quality: str, where: str,
     row_word: str,
@@ -333,25 +475,8 @@ def _check_every_class_kept(
         )
 
 
-def read_labels_file(
-    path: str | Path, series: dict, window: int, classes: list[str] = (), min_quality: str = ""
-) -> LabelsFile:
-    """Read a labels file (CSV or parquet; see this module) and match each row to a window.
-
-    Args:
-        path: the labels file.
-        series: {symbol: RawSeries} of the symbols in use.
-        window: bars per window T (a window needs T bars up to its end).
-        classes: build_windows.classes; empty = names in first-seen order.
-        min_quality: '' or a grade A..D; rows graded worse are dropped (and counted).
-
-    Returns:
-        The LabelsFile; a bad row raises a one-line MoolaError naming the file and line.
-    """
-    file = Path(path)
-    where = relative_to_root(file)
-    if not file.is_file():
-        raise MoolaError(f"labels file {where} not found: check build_windows.labels_file (relative to data/)")
+def _label_rows(file: Path, where: str, min_quality: str) -> tuple[str, dict[str, int], list[tuple[int, list]]]:
+    """The word for a row, the column positions and the non-blank (line, cells) rows, each complete."""
     header, body, row_word, body_lines = _read_table(file, where)
     missing = [name for name in LABEL_FILE_COLUMNS if name not in header]
     if missing:
@@ -375,146 +500,67 @@ def read_labels_file(
     for line, cells in rows:
         if _blank(cells[col["label"]]):
             raise MoolaError(f"labels file {where}, {row_word} {line}: label is empty: give every row a class")
+    return row_word, col, rows
+
+
+def read_labels_file(
+    path: str | Path, series: dict, window: int, classes: list[str] = (), min_quality: str = ""
+) -> LabelsFile:
+    """Read a labels file (CSV or parquet; see this module) and match each row to a window.
+
+    Args:
+        path: the labels file.
+        series: {symbol: RawSeries} of the symbols in use.
+        window: bars per window T (a window needs T bars up to its end).
+        classes: build_windows.classes; empty = names in first-seen order.
+        min_quality: '' or a grade A..D; rows graded worse are dropped (and counted).
+
+    Returns:
+        The LabelsFile; a bad row raises a one-line MoolaError naming the file and line.
+    """
+    file = Path(path)
+    where = relative_to_root(file)
+    if not file.is_file():
+        raise MoolaError(f"labels file {where} not found: check build_windows.labels_file (relative to data/)")
+    row_word, col, rows = _label_rows(file, where, min_quality)
     class_names = class_list(
         [cells[col["label"]] for _, cells in rows], [line for line, _ in rows], list(classes), where, row_word
     )
-    code_of = {name: k for k, name in enumerate(class_names)}
     rank = {grade: k for k, grade in enumerate(QUALITY_GRADES)}
     keep_rank = rank[min_quality] if min_quality else len(QUALITY_GRADES)
-    known = ", ".join(series)
     seen: dict[tuple[str, int], int] = {}
     picked: dict[str, list[tuple]] = {}
     dropped: dict[str, int] = {}
     dropped_lines: dict[int, list[int]] = {}  # class code -> lines dropped by min_quality
     for line, cells in rows:
-        at = f"labels file {where}, {row_word} {line}"
-
-        def cell(name):
-            return cells[col[name]] if name in col and not _blank(cells[col[name]]) else None
-
+        row = _Row(f"labels file {where}, {row_word} {line}", cells, col)
         symbol = str(cells[col["symbol"]]).strip()
         if symbol not in series:
-            raise MoolaError(f"{at}: unknown symbol {_shown(symbol)}: use one of the symbols ({known})")
-        label_value = cells[col["label"]]
-        code = _integer(label_value)
-        if code is None:
-            name = str(label_value).strip()
-            if name not in code_of:
-                raise MoolaError(
-                    f"{at}: unknown class {_shown(name)}: the classes are {', '.join(class_names)} "
-                    f"(build_windows.classes, or the file's labels when that is empty): use one of them or a code 0..{len(class_names) - 1}"
-                )
-            code = code_of[name]
-        elif not 0 <= code < len(class_names):
-            raise MoolaError(
-                f"{at}: label code {code} is outside 0..{len(class_names) - 1} for the classes {', '.join(class_names)}: fix the code"
-            )
-        end_value = cells[col["end"]]
-        end = _timestamp(end_value, at, "end")
-        if end is None:
-            raise MoolaError(
-                f"{at}: end {_shown(end_value)} is not a timestamp: write it as ISO, e.g. 2005-03-01 or 2017-05-02T13:00Z"
-            )
+            raise MoolaError(f"{row.at}: unknown symbol {_shown(symbol)}: use one of the symbols ({', '.join(series)})")
         raw = series[symbol]
-        end_bar = _bar_of(raw, end)
-        if end_bar is None:
-            raise MoolaError(
-                f"{at}: no window of {symbol} ends at {_shown(end_value)}: it is not a bar of {symbol}; "
-                "use the timestamp of the window's last bar"
-            )
-        if end_bar < window - 1:
-            raise MoolaError(
-                f"{at}: no window of {symbol} ends at {_shown(end_value)}: only {end_bar + 1} bars up to it, "
-                f"a window needs {window}; pick a later end"
-            )
-        start_bar = end_bar - window + 1
-        start_value = cell("start")
-        if start_value is not None:
-            start = _timestamp(start_value, at, "start")
-            if start is None:
-                raise MoolaError(f"{at}: start {_shown(start_value)} is not a timestamp: write it as ISO or leave it empty")
-            if _bar_of(raw, start) != start_bar:
-                raise MoolaError(
-                    f"{at}: start {_shown(start_value)} disagrees with the window length: the {window}-bar window "
-                    f"(build_windows.window) ending at {raw.timestamp_text(end_bar)} starts at "
-                    f"{raw.timestamp_text(start_bar)}; fix start or the window length"
-                )
-        spans = []
-        for name in ("span_start", "span_end"):
-            value = cell(name)
-            if value is None:
-                spans.append(NO_SPAN)
-                continue
-            index = _integer(value)
-            if index is None:
-                stamp = _timestamp(value, at, name)
-                bar = None if stamp is None else _bar_of(raw, stamp)
-                if bar is None:
-                    raise MoolaError(
-                        f"{at}: {name} {_shown(value)} is neither a bar index 0..{window - 1} nor the timestamp of a bar "
-                        f"of {symbol}: fix it or leave it empty"
-                    )
-                index = bar - start_bar
-            if not 0 <= index < window:
-                raise MoolaError(
-                    f"{at}: {name} {_shown(value)} lies outside the window ({raw.timestamp_text(start_bar)} .. "
-                    f"{raw.timestamp_text(end_bar)}, bars 0..{window - 1}): mark the span inside the window"
-                )
-            spans.append(index)
-        if (spans[0] == NO_SPAN) != (spans[1] == NO_SPAN):
-            raise MoolaError(f"{at}: span_start and span_end go together: give both or neither")
-        if spans[0] > spans[1]:
-            raise MoolaError(f"{at}: span_start (bar {spans[0]}) is after span_end (bar {spans[1]}): fix the span (swap them)")
-        grade = ""
-        if "quality" in col:
-            grade_value = cell("quality")
-            grade = "" if grade_value is None else str(grade_value).strip().upper()
-            if grade not in rank:
-                raise MoolaError(
-                    f"{at}: unknown quality grade {_shown('' if grade_value is None else grade_value)}: "
-                    f"use one of {', '.join(QUALITY_GRADES)} (A best)"
-                )
-        t1_value = cell("t1")
-        t1 = raw.timestamps[end_bar]
-        if t1_value is not None:
-            stamp = _timestamp(t1_value, at, "t1")
-            if stamp is None:
-                raise MoolaError(f"{at}: t1 {_shown(t1_value)} is not a timestamp: write it as ISO or leave it empty")
-            t1 = np.datetime64(stamp.tz_localize(None).as_unit("ns"))
-            if t1 < raw.timestamps[end_bar]:
-                raise MoolaError(
-                    f"{at}: t1 {_shown(t1_value)} is before the window end {raw.timestamp_text(end_bar)}: "
-                    "t1 ends the label's horizon, so fix it to a time at or after the end or leave it empty"
-                )
+        code = _label_code(cells[col["label"]], class_names, row.at)
+        start_bar, end_bar = _window_bars(row, raw, symbol, window)
+        span = _span(row, raw, symbol, window, start_bar, end_bar)
+        grade = _grade(row)
+        t1 = _t1(row, raw, end_bar)
         key = (symbol, end_bar)
         if key in seen:
             raise MoolaError(
-                f"{at}: repeats the window {symbol} ending {raw.timestamp_text(end_bar)} of {row_word} {seen[key]}: keep one"
+                f"{row.at}: repeats the window {symbol} ending {raw.timestamp_text(end_bar)} of {row_word} {seen[key]}: keep one"
             )
         seen[key] = line
         if grade and rank[grade] > keep_rank:
             dropped[grade] = dropped.get(grade, 0) + 1
             dropped_lines.setdefault(code, []).append(line)
             continue
-        picked.setdefault(symbol, []).append((end_bar, code, t1, spans[0], spans[1], grade, line))
+        picked.setdefault(symbol, []).append((end_bar, code, t1, span[0], span[1], grade, line))
     if not picked:
         raise MoolaError(
             f"labels file {where}: build_windows.min_quality = {min_quality} drops every row: lower it or grade more windows"
         )
     kept = {entry[1] for entries in picked.values() for entry in entries}
     _check_every_class_kept(class_names, kept, dropped_lines, min_quality, where, row_word)
-    by_symbol = {}
-    for symbol, entries in picked.items():
-        entries.sort(key=lambda entry: entry[0])
-        by_symbol[symbol] = FileLabels(
-            end_bars=np.array([e[0] for e in entries], dtype=np.int64),
-            labels=np.array([e[1] for e in entries], dtype=np.int64),
-            t1=np.array([e[2] for e in entries], dtype="datetime64[ns]"),
-            span_start=np.array([e[3] for e in entries], dtype=np.int64),
-            span_end=np.array([e[4] for e in entries], dtype=np.int64),
-            quality=np.array([e[5] for e in entries], dtype=object),
-            lines=np.array([e[6] for e in entries], dtype=np.int64),
-        )
+    by_symbol = {symbol: _file_labels(entries) for symbol, entries in picked.items()}
     return LabelsFile(
         where=where,
         row_word=row_word,
