@@ -86,3 +86,17 @@ def test_resolve_inside_refuses_symlink_escape(tmp_path):
 
 def test_resolve_inside_accepts_plain_names(tmp_path):
     assert resolve_inside(tmp_path, "labeled_windows/v1", "dataset") == (tmp_path / "labeled_windows" / "v1").resolve()
+
+
+@pytest.mark.parametrize("name", ["labels.csv", "data/raw/labels.csv", "hand/labels.csv", "raw"])
+def test_a_labels_file_outside_data_raw_is_refused(name):
+    # data/raw is what dvc.yaml makes build_windows depend on: a file elsewhere could go stale unseen
+    import yaml
+
+    stage = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["build_windows"]
+    assert "data/raw" in stage["deps"]
+    section = params_mod.BuildWindowsParams(labels="file", labels_file=name)
+    with pytest.raises(MoolaError, match=r"build_windows.labels_file: .* lies outside data/raw/, .* stale: move it into "
+                       r"data/raw/ and set labels_file: raw/"):
+        section.validate()
+    params_mod.BuildWindowsParams(labels="file", labels_file="raw/hand/labels.csv").validate()

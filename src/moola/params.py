@@ -11,7 +11,7 @@ import dataclasses
 import re
 import types
 import typing
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 from moola.errors import MoolaError
@@ -281,7 +281,7 @@ class BuildWindowsParams:
     labeled_stride: int = 150  # bars between labeled windows
     unlabeled_stride: int = 4  # bars between unlabeled windows
     labels: typing.Literal["triple_barrier", "file"] = "triple_barrier"  # how labeled windows get labels
-    labels_file: str = ""  # CSV or parquet under data/ (symbol, end, label, ...) when labels: file
+    labels_file: str = ""  # CSV or parquet under data/raw/, path from data/ (symbol, end, label, ...) when labels: file
     classes: list[str] = dataclasses.field(default_factory=list)  # class names in code order; [] = as first seen
     min_quality: str = ""  # keep labeled rows graded this or better (A best .. D); '' = keep all
     max_gap: str = ""  # pandas Timedelta; windows straddling a longer gap between bars are dropped; '' = no limit
@@ -331,6 +331,7 @@ class BuildWindowsParams:
                 f"{section}.labels_file",
                 "is empty but labels is 'file': name the CSV or parquet file under data/ (e.g. raw/labels.csv)",
             )
+            _check_labels_file_is_raw(self.labels_file, f"{section}.labels_file")
         else:
             require(
                 not self.min_quality,
@@ -388,6 +389,24 @@ def _check_file_pattern(name: str, key: str) -> None:
         not Path(name).is_absolute() and ".." not in Path(name).parts,
         key,
         f"{name!r} is absolute or contains '..': use file names or globs relative to data/raw/",
+    )
+
+
+def _check_labels_file_is_raw(name: str, key: str) -> None:
+    """A labels file lives under data/raw/: dvc.yaml makes build_windows depend on that folder.
+
+    A file elsewhere would be read without being a dependency, so editing it would leave the
+    labeled version stale while `dvc status` says up to date. Absolute paths and '..' are left
+    to `moola.paths.resolve_inside`, which refuses them.
+    """
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if PurePosixPath(name).is_absolute() or ".." in parts:
+        return
+    require(
+        len(parts) >= 2 and parts[0] == "raw",
+        key,
+        f"{name!r} lies outside data/raw/, the folder build_windows depends on in dvc.yaml, so edits to it would "
+        f"leave the labeled version stale: move it into data/raw/ and set labels_file: raw/{parts[-1] if parts else 'labels.csv'}",
     )
 
 

@@ -156,10 +156,18 @@ def test_classes_come_from_the_file_in_first_seen_order(series, tmp_path):
 
 
 def test_codes_alone_give_classes_zero_to_k(series, tmp_path):
-    path = _csv(tmp_path, "symbol,end,label\nAAA_1d,2001-04-06,2\nAAA_1d,2001-03-05,0\n")
+    path = _csv(tmp_path, "symbol,end,label\nAAA_1d,2001-04-06,2\nAAA_1d,2001-03-05,0\nBBB_1d,2001-03-05,1\n")
     labels = read_labels_file(path, series, WINDOW)
     assert labels.class_names == ["0", "1", "2"]
     np.testing.assert_array_equal(labels.by_symbol["AAA_1d"].labels, [0, 2])
+
+
+def test_codes_that_skip_one_are_refused_not_renumbered(series, tmp_path):
+    # codes 1 and 2 alone would make a class "0" with no window, which only train would notice
+    path = _csv(tmp_path, "symbol,end,label\nAAA_1d,2001-04-06,2\nAAA_1d,2001-03-05,1\n")
+    with pytest.raises(MoolaError, match=r"codes run to 2 but no row has code 0, .*use codes 0..K-1, "
+                       r"or write class names .* build_windows.classes"):
+        read_labels_file(path, series, WINDOW)
 
 
 def test_spans_start_quality_and_t1_columns(series, tmp_path):
@@ -207,7 +215,8 @@ BAD_LABEL_FILES = {
     "unknown symbol": (HEADER + "AAA_1d,2001-03-05,up\nZZZ_1d,2001-03-05,up\n", "line 3: unknown symbol 'ZZZ_1d'"),
     "unknown class": (HEADER + "AAA_1d,2001-03-05,sideways\n", "line 2: unknown class 'sideways': the classes are down, neutral, up"),
     "code out of range": (HEADER + "AAA_1d,2001-03-05,3\n", "line 2: label code 3 is outside 0..2"),
-    "bad timestamp": (HEADER + "AAA_1d,yesterday,up\n", "line 2: end 'yesterday' is not a timestamp"),
+    "bad timestamp": (HEADER + "AAA_1d,soon,up\n", "line 2: end 'soon' is not a timestamp"),
+    "time without a date": (HEADER + "AAA_1d,10:00,up\n", "line 2: end '10:00' is not a timestamp"),
     "not a bar": (HEADER + "AAA_1d,2001-03-05T12:00,up\n", "line 2: no window of AAA_1d ends at"),
     "too early": (HEADER + "AAA_1d,2001-01-20,up\n", "only 20 bars up to it, a window needs 64"),
     "duplicate": (
@@ -264,6 +273,55 @@ def test_labels_file_errors_name_the_line(case, series, tmp_path):
 def test_classes_taken_from_the_file_need_two_of_one_kind(series, tmp_path, text, expected):
     with pytest.raises(MoolaError, match=expected):
         read_labels_file(_csv(tmp_path, text), series, WINDOW)
+
+
+@pytest.mark.parametrize("word", ["now", "today", "yesterday", "tomorrow", " Now ", "today 10:00"])
+@pytest.mark.parametrize("column", ["end", "start", "span_start", "t1"])
+def test_a_date_the_clock_decides_is_refused_in_every_date_column(series, tmp_path, word, column):
+    cells = {"end": "2001-03-05", "start": "", "span_start": "", "span_end": "", "t1": ""}
+    cells[column] = word
+    if column == "span_start":
+        cells["span_end"] = "5"
+    text = "symbol,label," + ",".join(cells) + "\nAAA_1d,up," + ",".join(cells.values()) + "\n"
+    with pytest.raises(MoolaError, match=rf"line 2: {column} '{word.strip()}' is a date relative to the clock, so two "
+                       r"builds .* write it as the date itself in ISO form"):
+        read_labels_file(_csv(tmp_path, text), series, WINDOW, ["down", "up"])
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85"])
+def test_line_numbers_count_only_real_line_ends(series, tmp_path, separator):
+    # U+2028 and its kind inside a field are text; a quoted line break, \r\n and \r do end lines
+    text = (
+        "symbol,end,label,note\r\n"
+        f"AAA_1d,2001-03-05,up,a{separator}b\r\n"
+        'AAA_1d,2001-04-06,down,"two\nlines"\r'
+        f"BBB_1d,2001-03-05,up,{separator}\n"
+        "ZZZ_1d,2001-03-05,up,\n"
+    )
+    with pytest.raises(MoolaError, match=r"labels.csv, line 6: unknown symbol 'ZZZ_1d'"):
+        read_labels_file(_csv(tmp_path, text), series, WINDOW, ["down", "up"])
+    good = _csv(tmp_path, text.replace("ZZZ_1d,2001-03-05,up,\n", ""))
+    labels = read_labels_file(good, series, WINDOW, ["down", "up"])
+    np.testing.assert_array_equal(labels.by_symbol["AAA_1d"].lines, [2, 3])
+    np.testing.assert_array_equal(labels.by_symbol["BBB_1d"].lines, [5])
+
+
+def test_min_quality_that_drops_every_row_of_one_class_is_refused(series, tmp_path):
+    path = _csv(
+        tmp_path,
+        "symbol,end,label,quality\nAAA_1d,2001-03-05,flag,A\nAAA_1d,2001-04-06,wedge,D\nBBB_1d,2001-03-05,wedge,C\n",
+    )
+    assert read_labels_file(path, series, WINDOW, min_quality="C").dropped_quality == {"D": 1}
+    with pytest.raises(MoolaError, match=r"line 3: build_windows.min_quality = B drops every row of class 'wedge' "
+                       r"\(2 graded worse\), leaving it no window: lower min_quality"):
+        read_labels_file(path, series, WINDOW, min_quality="B")
+
+
+def test_a_listed_class_without_a_row_is_refused(series, tmp_path):
+    path = _csv(tmp_path, HEADER + "AAA_1d,2001-03-05,up\nAAA_1d,2001-04-06,down\n")
+    assert read_labels_file(path, series, WINDOW, ["down", "up"]).class_names == ["down", "up"]
+    with pytest.raises(MoolaError, match="class 'neutral' of build_windows.classes has no row: label windows of it"):
+        read_labels_file(path, series, WINDOW, ["down", "neutral", "up"])
 
 
 def test_min_quality_that_drops_everything_is_refused(series, tmp_path):

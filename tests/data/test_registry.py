@@ -92,6 +92,26 @@ def test_synthetic_rows_join_train_only_with_their_parents(project):
     assert data.paths["synthetic"].name == CACHE
 
 
+def test_the_seeds_example_runs_as_written(project):
+    from moola.data.registry import DataContainer, DataRegistry
+
+    data = DataRegistry().load_labeled(version="v1", split_name="fwd_chain_v3",
+                                       include_synthetic=True, synthetic_version="v1_temporal_q0.9_r0.5")
+    assert data.audit_trail["val_synthetic_count"] == 0
+    assert data.audit_trail["test_synthetic_count"] == 0
+
+    assert isinstance(data, DataContainer)
+    audit = data.audit_trail
+    assert audit["labeled_version"] == "v1" and audit["split"] == "fwd_chain_v3" == audit["split_name"]
+    assert audit["synthetic_applied"] is True and audit["synthetic_version"] == CACHE
+    assert audit["n_synthetic_train"] == int(data.train.is_synthetic.sum()) > 0
+    assert audit["n_real_train"] == int((~data.train.is_synthetic).sum())
+    assert audit["synthetic_ratio"] == pytest.approx(audit["n_synthetic_train"] / audit["n_real_train"])
+    without = DataRegistry().load_labeled().audit_trail
+    assert without["synthetic_applied"] is False and without["n_synthetic_train"] == 0
+    assert without["val_synthetic_count"] == without["val_synthetic"] == 0
+
+
 @pytest.mark.parametrize("version", ["v1", "labeled_windows/v1", "data/labeled_windows/v1", "labeled_windows/v1/"])
 @pytest.mark.parametrize(
     "split_name", ["fwd_chain_v3", "splits/fwd_chain_v3", "fwd_chain_v3.json", "splits/fwd_chain_v3.json"]

@@ -680,3 +680,96 @@ FUZZ_FOUND: tuple[Case, ...] = (
          ("splits/fwd_chain_v3.json", "name")),
 )
 CASES = CASES + FUZZ_FOUND
+
+
+# ----- hand-labeled files on an intraday project (1-minute bars with session gaps) -----------------
+
+OWN_LABELS = "data/raw/labels.csv"
+
+
+def _intraday_fixture():
+    """tests/data/intraday_fixture.py, loaded by path (it is not a package module)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "data" / "intraday_fixture.py"
+    spec = importlib.util.spec_from_file_location("moola_intraday_fixture", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def own_labels(edit: Callable, **build_windows) -> Callable[[Path], None]:
+    """Switch the project to generated intraday files and their hand labels, then break the labels.
+
+    `edit(frame)` returns the labels as CSV text (the frame is the fixture's labels.csv); the
+    project builds a new version v2 from the intraday files only, with `build_windows` on top.
+    """
+
+    def mutate(root: Path) -> None:
+        import pandas as pd
+
+        written = _intraday_fixture().write_intraday_data(root / "data")
+        path = root / OWN_LABELS
+        path.write_text(edit(pd.read_csv(path, keep_default_na=False)), encoding="utf-8", newline="")
+
+        def change(params: dict) -> None:
+            params["build_windows"].update(written["build_windows"], version="v2", **build_windows)
+
+        edit_params(change)(root)
+
+    return mutate
+
+
+def _grade_class_d(frame) -> str:
+    frame["quality"] = ["D" if label == "retracement" else "A" for label in frame["label"]]
+    return frame.to_csv(index=False)
+
+
+def _date_cell(column: str, row: int, word: str) -> Callable:
+    def edit(frame) -> str:
+        if column not in frame:
+            frame[column] = ""
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = word
+        return frame.to_csv(index=False)
+
+    return edit
+
+
+def _line_separators_then_bad_class(frame) -> str:
+    frame["note"] = ""
+    frame.loc[0, "note"] = "wedge\u2028breaks\u2029out\x0cthen\x85fades"  # text, not line ends
+    frame.loc[4, "label"] = "breakout"  # line 6 of the file
+    return frame.to_csv(index=False)
+
+
+def _codes_one_and_two(frame) -> str:
+    frame["label"] = [1 if label == "consolidation" else 2 for label in frame["label"]]
+    return frame.to_csv(index=False)
+
+
+def _labels_outside_raw(root: Path) -> None:
+    own_labels(lambda frame: frame.to_csv(index=False), labels_file="labels.csv")(root)
+    (root / OWN_LABELS).rename(root / "data" / "labels.csv")
+
+
+OWN_LABEL_CASES: tuple[Case, ...] = (
+    Case("labels_min_quality_drops_a_class", ("build-windows",), own_labels(_grade_class_d, min_quality="C"),
+         (OWN_LABELS, "min_quality = C", "every row of class 'retracement'")),
+    Case("labels_listed_class_without_rows", ("build-windows",),
+         own_labels(lambda frame: frame.to_csv(index=False), classes=["consolidation", "retracement", "breakout"]),
+         (OWN_LABELS, "class 'breakout'", "no row")),
+    Case("labels_t1_now", ("build-windows",), own_labels(_date_cell("t1", 2, "now")),
+         (OWN_LABELS, "line 4", "t1 'now'", "clock")),
+    Case("labels_start_tomorrow", ("build-windows",), own_labels(_date_cell("start", 0, "tomorrow")),
+         (OWN_LABELS, "line 2", "start 'tomorrow'", "clock")),
+    Case("labels_end_time_without_date", ("build-windows",), own_labels(_date_cell("end", 1, "16:44")),
+         (OWN_LABELS, "line 3", "end '16:44'", "not a timestamp")),
+    Case("labels_line_separator_in_a_field", ("build-windows",), own_labels(_line_separators_then_bad_class),
+         (OWN_LABELS, "line 6:", "unknown class 'breakout'")),
+    Case("labels_file_outside_data_raw", ("build-windows",), _labels_outside_raw,
+         ("build_windows.labels_file", "'labels.csv'", "outside data/raw/", "raw/labels.csv")),
+    Case("labels_codes_skip_zero", ("build-windows",), own_labels(_codes_one_and_two, classes=[]),
+         (OWN_LABELS, "no row has code 0", "codes 0..K-1")),
+)
+CASES = CASES + OWN_LABEL_CASES

@@ -100,8 +100,11 @@ class LabeledData:
 
     @property
     def audit_trail(self) -> dict[str, Any]:
-        """What the load proved: versions, fingerprints, hashes and row counts (= `audit`)."""
+        """What the load proved: versions, fingerprints, hashes and row counts (= `audit`, see `_audit_trail`)."""
         return self.audit
+
+
+DataContainer = LabeledData  # the seed's name for what `DataRegistry.load_labeled` returns
 
 
 @dataclass
@@ -227,31 +230,7 @@ class DataRegistry:
                 )
             synthetic = self.read_synthetic(synthetic_version, labeled, split, split_sha256)
             parts["train"] = _concat_parts(parts["train"], _synthetic_part(synthetic, synthetic.fold_rows(fold, n_folds)))
-        n_real = int((~parts["train"].is_synthetic).sum())
-        n_synthetic = int(parts["train"].is_synthetic.sum())
-        audit = {
-            "n_real_train": n_real,
-            "n_synthetic_train": n_synthetic,
-            "synthetic_ratio": round(n_synthetic / n_real, 6) if n_real else 0.0,
-            "n_val": len(parts["val"]),
-            "n_test": len(parts["test"]),
-            "n_purged": len(split_artifact.fold_doc(split, fold)["purged_indices"]),
-            "fold": fold,
-            "n_folds": n_folds,
-            "val_synthetic": int(parts["val"].is_synthetic.sum()),
-            "test_synthetic": int(parts["test"].is_synthetic.sum()),
-            "labeled_version": labeled.meta.get("version", labeled.path.name),
-            "labeled_fingerprint": labeled.meta["fingerprint"],
-            "split_name": split["name"],
-            "split_strategy": split["strategy"],
-            "split_time_ordered": split["time_ordered"],
-            "split_purge": split["purge"],
-            "split_embargo": split["embargo"],
-            "split_sha256": split_sha256,
-            "synthetic_version": synthetic.name if synthetic else None,
-            "synthetic_fingerprint": synthetic.meta.get("fingerprint") if synthetic else None,
-            "ks_pval": synthetic.meta.get("ks_pval") if synthetic else None,
-        }
+        audit = _audit_trail(labeled, split, split_sha256, synthetic, parts, fold)
         return LabeledData(
             train=parts["train"],
             val=parts["val"],
@@ -285,6 +264,49 @@ class DataRegistry:
 
 
 # ----- helpers ---------------------------------------------------------------------------------
+
+
+def _audit_trail(
+    labeled: WindowVersion, split: dict[str, Any], split_sha256: str, synthetic: SyntheticCache | None,
+    parts: dict[str, Part], fold: int,
+) -> dict[str, Any]:
+    """What a load proved, one flat dict (keys listed once in docs/DATA_LINEAGE.md, "The audit trail").
+
+    The seed's keys (`labeled_version`, `split`, `synthetic_applied`, `synthetic_ratio`,
+    `n_real_train`, `n_synthetic_train`, `val_synthetic_count`, `test_synthetic_count`) stand
+    beside moola's own; `val_synthetic` / `test_synthetic` are the same counts under moola's names.
+    """
+    n_real = int((~parts["train"].is_synthetic).sum())
+    n_synthetic = int(parts["train"].is_synthetic.sum())
+    val_synthetic = int(parts["val"].is_synthetic.sum())
+    test_synthetic = int(parts["test"].is_synthetic.sum())
+    return {
+        "labeled_version": labeled.meta.get("version", labeled.path.name),
+        "split": split["name"],
+        "synthetic_applied": synthetic is not None,
+        "synthetic_ratio": round(n_synthetic / n_real, 6) if n_real else 0.0,
+        "n_real_train": n_real,
+        "n_synthetic_train": n_synthetic,
+        "val_synthetic_count": val_synthetic,
+        "test_synthetic_count": test_synthetic,
+        "n_val": len(parts["val"]),
+        "n_test": len(parts["test"]),
+        "n_purged": len(split_artifact.fold_doc(split, fold)["purged_indices"]),
+        "fold": fold,
+        "n_folds": int(split["n_folds"]),
+        "val_synthetic": val_synthetic,
+        "test_synthetic": test_synthetic,
+        "labeled_fingerprint": labeled.meta["fingerprint"],
+        "split_name": split["name"],
+        "split_strategy": split["strategy"],
+        "split_time_ordered": split["time_ordered"],
+        "split_purge": split["purge"],
+        "split_embargo": split["embargo"],
+        "split_sha256": split_sha256,
+        "synthetic_version": synthetic.name if synthetic else None,
+        "synthetic_fingerprint": synthetic.meta.get("fingerprint") if synthetic else None,
+        "ks_pval": synthetic.meta.get("ks_pval") if synthetic else None,
+    }
 
 
 def _real_part(labeled: WindowFolder, rows: np.ndarray) -> Part:
