@@ -103,6 +103,65 @@ def test_simes_combination_by_hand():
     assert synth.simes_combination([0.001] * 20) == pytest.approx(0.001)
 
 
+def test_ks_report_never_compares_a_synthetic_row_with_its_parents():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 2))
+    real_rows = np.arange(100, 140)  # halves: even rows 100, 102, .. and odd rows 101, 103, ..
+    # Exact copies of their parents: tested against the parents themselves, KS would see no difference.
+    parents = np.stack([real_rows, np.full(40, -1)], axis=1)
+    report, _ = synth.ks_report(real, real_rows, real.copy(), parents, ["a", "b"])
+    assert 0 < report["a"]["statistic"] < 1  # against the parents themselves it would be exactly 0
+    shifted = real + 3.0  # a generator far from the real rows is refused whatever its parents
+    assert synth.ks_report(real, real_rows, shifted, parents, ["a", "b"])[1] < 1e-4
+    # A synthetic row whose mixup partner lies in a half is not tested against that half.
+    one = np.array([[101, 100]])  # parent in the odd half, partner in the even half
+    report, pvalue = synth.ks_report(real, real_rows, real[:1] + 50.0, one, ["a", "b"])
+    assert report["a"] == {"statistic": 0.0, "pvalue": 1.0} and pvalue == 1.0
+    # Ten children of one parent count once: a cluster is one observation, not ten.
+    clustered = np.repeat(real[:1] + 50.0, 10, axis=0)
+    report, _ = synth.ks_report(real, real_rows, clustered, np.repeat([[100, -1]], 10, axis=0), ["a", "b"])
+    assert report["a"]["statistic"] == 1.0 and report["a"]["pvalue"] > 0.05  # one synthetic row: little evidence
+    from scipy.stats import ks_2samp
+
+    assert ks_2samp(real[1::2, 0], clustered[:, 0]).pvalue < 1e-4  # ten copies read as ten rows would refuse
+
+
+def test_combined_ks_pval_is_simes_over_every_fold_and_feature():
+    records = [{"fold": 0, "ks": {"a": {"pvalue": 0.01}, "b": {"pvalue": 0.5}}},
+               {"fold": 1, "ks": {"a": {"pvalue": 0.04}, "b": {"pvalue": 0.9}}}]
+    assert synth.combined_ks_pval(records) == pytest.approx(synth.simes_combination([0.01, 0.5, 0.04, 0.9]))
+    assert synth.combined_ks_pval(records) == pytest.approx(0.04)  # min(4 * 0.01, 2 * 0.04, ...)
+    assert synth.simes_rejected(records, 0.1) == [(0, "a", 0.01), (1, "a", 0.04)]
+    assert synth.simes_rejected(records, 0.02) == []
+
+
+def _resampled_null_refusals(seeds: range, alpha: float) -> int:
+    """Refusals of the guard when each fold's synthetic rows are real held-out rows drawn with replacement."""
+    feats = fake_windows(per_symbol=30, seed=2)[1].astype(np.float64)  # (n, 20) real windows
+    names = [f"f{j}" for j in range(feats.shape[1])]
+    refused = 0
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        records = []
+        for fold, n_train in enumerate((20, 28, 36)):
+            order = rng.permutation(len(feats))
+            train, held_out = order[:n_train], order[n_train:]
+            parents = rng.choice(held_out, size=n_train // 2)  # synthetic rows are copies of their parents
+            ks, _ = synth.ks_report(feats[train], train, feats[parents], np.stack([parents, -np.ones_like(parents)], 1), names)
+            records.append({"fold": fold, "ks": ks})
+        refused += synth.combined_ks_pval(records) < alpha
+    return refused
+
+
+def test_guard_refuses_a_same_distribution_generator_at_most_alpha_of_the_time():
+    from scipy.stats import binomtest
+
+    runs = 150
+    refused = _resampled_null_refusals(range(runs), 0.1)
+    # one-sided: a true rate of 10% or less would show this many refusals with probability > 1%
+    assert binomtest(refused, runs, 0.1, alternative="greater").pvalue > 0.01, refused
+
+
 def test_cache_name_writes_numbers_as_params_do():
     assert synth.cache_name("v1", "temporal", 0.9, 0.5) == "v1_temporal_q0.9_r0.5"
     assert synth.cache_name("v2", "temporal", 1, 2) == "v2_temporal_q1_r2"
@@ -142,7 +201,8 @@ def test_synth_cache_stage_writes_a_train_only_cache_with_ks(project, capsys):
     assert meta["n"] == round(0.5 * len(split["train_indices"]))
     assert set(meta["ks"]) == set(FEATURE_NAMES)
     assert all(set(v) == {"statistic", "pvalue"} and 0 <= v["pvalue"] <= 1 for v in meta["ks"].values())
-    assert meta["ks_pval"] == synth.simes_combination([v["pvalue"] for v in meta["ks"].values()])
+    assert meta["ks_pval"] == synth.combined_ks_pval(meta["folds"])
+    assert meta["folds"][-1]["ks"] == meta["ks"]
     assert meta["ks_pval"] >= 0.1  # the training guard's default threshold
     config = json.loads((folder / "augmentation_config.json").read_text())
     assert config["seed"] == 1337 and config["jitter_sigma"] == 0.03 and config["mixup_alpha"] == 0.2
