@@ -162,6 +162,22 @@ def test_guard_refuses_a_same_distribution_generator_at_most_alpha_of_the_time()
     assert binomtest(refused, runs, 0.1, alternative="greater").pvalue > 0.01, refused
 
 
+def test_intraday_minute_bars_with_session_gaps_pass_the_guard_in_every_fold(tiny_project, capsys):
+    import yaml
+    from intraday_fixture import write_intraday_data
+
+    written = write_intraday_data(tiny_project / "data", months=3, n_labels=150)
+    for name in ("AAA_1d", "BBB_1d"):
+        (tiny_project / f"data/raw/{name}.parquet").unlink()
+    set_params(tiny_project, "build_windows", **written["build_windows"], unlabeled_stride=50, plot_examples=0)
+    for command in (["build-windows"], ["make-splits"], ["synth-cache"]):
+        assert cli.main(command) == 0, capsys.readouterr().err
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    meta = json.loads((tiny_project / "data/synthetic_cache" / params["train"]["synthetic"] / "meta.json").read_text())
+    assert meta["ks_pval"] >= 0.1 and synth.simes_rejected(meta["folds"], 0.1) == []  # no fold, no feature refused
+    assert all(record["ks"]["body_ratio"]["pvalue"] >= 0.1 for record in meta["folds"])  # the culprit
+
+
 def test_cache_name_writes_numbers_as_params_do():
     assert synth.cache_name("v1", "temporal", 0.9, 0.5) == "v1_temporal_q0.9_r0.5"
     assert synth.cache_name("v2", "temporal", 1, 2) == "v2_temporal_q1_r2"

@@ -198,7 +198,13 @@ def time_warp(parts, rng: np.random.Generator, sigma: float, knots: int):
     positions = clock / clock[:, -1:] * (length - 1)
     nearest = np.rint(positions).astype(np.int64)  # (N, T): whole bars, never a blend of two
     shapes = (np.take_along_axis(values, nearest, axis=1) for values in (open_gap, upper, lower))
-    return (_resample(log_close, positions), *shapes)
+    # A straight line between two closes would smooth the path (lower volatility, positive return
+    # autocorrelation); a Brownian-bridge point keeps both: variance f (1 - f) x the window's
+    # per-bar return variance at fraction f between two bars.
+    fraction = positions - np.floor(positions)
+    sigma = np.diff(log_close, axis=1).std(axis=1, keepdims=True)  # (N, 1)
+    bridge = rng.normal(size=positions.shape) * np.sqrt(fraction * (1.0 - fraction)) * sigma
+    return (_resample(log_close, positions) + bridge, *shapes)
 
 
 def mixup(parts, partner_parts, weights: np.ndarray):
