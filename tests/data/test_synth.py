@@ -54,6 +54,25 @@ def test_every_augmentation_keeps_ohlc_consistent_even_when_extreme(windows, sig
         assert not np.allclose(ohlc, windows[0]), method
 
 
+def test_augmented_bars_take_their_shape_from_one_parent_bar(windows):
+    parts = synth.decompose_bars(windows[0])
+    shapes = np.stack(parts[1:], axis=-1)  # (N, T, 3): open gap, upper and lower wick
+    rng = np.random.default_rng(1)
+    warped = np.stack(synth.time_warp(parts, rng, 0.5, 4)[1:], axis=-1)
+    for row in range(len(shapes)):  # every warped bar is one whole bar of its window, never a blend
+        same = (warped[row][:, None, :] == shapes[row][None, :, :]).all(axis=-1)  # (T, T)
+        assert same.any(axis=1).all()
+    mixed = synth.mixup(parts, tuple(values[::-1] for values in parts), np.full(len(shapes), 0.6))
+    np.testing.assert_array_equal(np.stack(mixed[1:], axis=-1), shapes)  # the parent's bars
+    scaled = np.stack(synth.magnitude_warp(parts, rng, 0.5, 4)[1:], axis=-1)
+    bars = np.abs(shapes).sum(axis=-1) > 0  # (N, T) bars with a body or a wick
+
+    def shares(values):  # |gap|, upper, lower wick as fractions of the bar's log range
+        return np.abs(values)[bars] / np.abs(values)[bars].sum(axis=-1, keepdims=True)
+
+    np.testing.assert_allclose(shares(scaled), shares(shapes), rtol=1e-9)  # one factor per bar
+
+
 def test_zero_strength_augmentations_change_nothing(windows):
     parts = synth.decompose_bars(windows[0])
     rng = np.random.default_rng(0)
@@ -355,3 +374,37 @@ def test_dvc_repro_runs_both_stages_and_keeps_a_cache_from_being_rewritten(tmp_p
     assert "already holds this split" in changed.stdout
     assert "already exists with different content" in changed.stdout + changed.stderr
     assert {p.name: p.read_bytes() for p in cache.iterdir()} == before
+
+
+@pytest.mark.slow
+def test_a_failing_cache_stops_dvc_repro_at_synth_cache_before_pretraining(tiny_project):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo_root = Path(__file__).resolve().parents[2]
+    root = tiny_project
+    shutil.copytree(repo_root / "src" / "moola", root / "src" / "moola", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(repo_root / "requirements", root / "requirements")  # build_windows depends on the lock
+    # far stronger augmentations than the defaults: this cache fails the KS guard
+    set_params(root, "synth_cache", quality=1.0, ratio=3, jitter_sigma=1.0, magnitude_sigma=1.0)
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], "DVC_NO_ANALYTICS": "1"}
+
+    def run(*command):
+        return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+    git = ("git", "-c", "user.name=t", "-c", "user.email=t@example.org")
+    for command in (("git", "init", "-q"), ("dvc", "init", "-q"), (*git, "add", "-A"), (*git, "commit", "-qm", "tiny")):
+        assert run(*command).returncode == 0
+    result = run("dvc", "repro")
+    shown = result.stdout + result.stderr
+    assert result.returncode != 0 and "synth_cache" in shown
+    assert "< train.min_ks_pval 0.1 (fold " in shown and "synth_cache.quality" in shown
+    assert not list((root / "data" / "synthetic_cache").glob("v1_temporal_q1.0_r3*"))
+    assert not (root / "artifacts" / "ts2vec").exists() and "Running stage 'pretrain_ts2vec'" not in shown
+    import yaml
+
+    locked = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    assert "make_splits" in locked and "synth_cache" not in locked and "pretrain_ts2vec" not in locked
