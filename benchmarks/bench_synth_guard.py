@@ -69,7 +69,7 @@ def one_draw(feats, names, sizes, ratio, distortion, rng) -> tuple[float, float,
     for fold, n_train in enumerate(sizes):
         order = rng.permutation(len(feats))
         train, held_out = order[:n_train], order[n_train:]
-        parents = rng.choice(held_out, size=max(1, int(round(ratio * n_train))))
+        parents = rng.choice(held_out, size=max(1, round(ratio * n_train)))
         pairs = np.stack([parents, np.full(parents.size, -1)], axis=1)  # (m, 2): parent, no mixup partner
         synthetic = feats[parents]
         records.append({"fold": fold, "ks": synth.ks_report(feats[train], train, synthetic, pairs, names)[0]})

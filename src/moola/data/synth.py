@@ -20,8 +20,10 @@ Methods (family `temporal` uses all four, cycling so each gets the same share of
   spline through `warp_knots` + 2 knots drawn from N(1, `magnitude_sigma`), floored at 0.05):
   volatility rises and falls smoothly (Um et al., 2017).
 - `time_warp`: a smooth random speed curve (spline knots N(1, `time_warp_sigma`), floored at 0.1)
-  is integrated into a monotone time map; the path and bar shapes are resampled along it.
-- `mixup`: a convex mix of the returns and bar shapes of the parent and a second TRAIN row of
+  is integrated into a monotone time map; the close path is resampled along it, with a
+  Brownian-bridge point between two closes (variance f (1 - f) x the per-bar return variance at
+  fraction f), and each bar takes the shape of its nearest source bar.
+- `mixup`: a convex mix of the returns of the parent and a second TRAIN row of
   the same class, weight lambda = max(b, 1 - b) with b ~ Beta(`mixup_alpha`, `mixup_alpha`),
   so the parent dominates (Zhang et al., 2018, applied within a class only).
 
@@ -38,8 +40,7 @@ Candle anatomy: every method acts on the close path (and, for the magnitude warp
 bar's open gap and wicks by the same factor, so their fractions of the bar's range stay put);
 the open, high and low of each synthetic bar are rebuilt from ONE parent bar's own shape: the
 time warp takes the nearest source bar's shape instead of interpolating two bars (which averaged
-signed open gaps and shrank the bodies), and mixup mixes only the returns and keeps the parent's
-bar shapes. So `body_ratio` and `wick_imbalance` keep their distribution.
+signed open gaps and shrank the bodies), and mixup keeps the parent's bar shapes. So `body_ratio` and `wick_imbalance` keep their distribution.
 
 The KS guard (`ks_report`, `combined_ks_pval`; the refusal in `moola.lineage.guards`): a
 synthetic row is not independent of its parent, so it is never compared with it. Each fold's
