@@ -54,6 +54,25 @@ def test_every_augmentation_keeps_ohlc_consistent_even_when_extreme(windows, sig
         assert not np.allclose(ohlc, windows[0]), method
 
 
+def test_augmented_bars_take_their_shape_from_one_parent_bar(windows):
+    parts = synth.decompose_bars(windows[0])
+    shapes = np.stack(parts[1:], axis=-1)  # (N, T, 3): open gap, upper and lower wick
+    rng = np.random.default_rng(1)
+    warped = np.stack(synth.time_warp(parts, rng, 0.5, 4)[1:], axis=-1)
+    for row in range(len(shapes)):  # every warped bar is one whole bar of its window, never a blend
+        same = (warped[row][:, None, :] == shapes[row][None, :, :]).all(axis=-1)  # (T, T)
+        assert same.any(axis=1).all()
+    mixed = synth.mixup(parts, tuple(values[::-1] for values in parts), np.full(len(shapes), 0.6))
+    np.testing.assert_array_equal(np.stack(mixed[1:], axis=-1), shapes)  # the parent's bars
+    scaled = np.stack(synth.magnitude_warp(parts, rng, 0.5, 4)[1:], axis=-1)
+    bars = np.abs(shapes).sum(axis=-1) > 0  # (N, T) bars with a body or a wick
+
+    def shares(values):  # |gap|, upper, lower wick as fractions of the bar's log range
+        return np.abs(values)[bars] / np.abs(values)[bars].sum(axis=-1, keepdims=True)
+
+    np.testing.assert_allclose(shares(scaled), shares(shapes), rtol=1e-9)  # one factor per bar
+
+
 def test_zero_strength_augmentations_change_nothing(windows):
     parts = synth.decompose_bars(windows[0])
     rng = np.random.default_rng(0)
@@ -103,6 +122,81 @@ def test_simes_combination_by_hand():
     assert synth.simes_combination([0.001] * 20) == pytest.approx(0.001)
 
 
+def test_ks_report_never_compares_a_synthetic_row_with_its_parents():
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(40, 2))
+    real_rows = np.arange(100, 140)  # halves: even rows 100, 102, .. and odd rows 101, 103, ..
+    # Exact copies of their parents: tested against the parents themselves, KS would see no difference.
+    parents = np.stack([real_rows, np.full(40, -1)], axis=1)
+    report, _ = synth.ks_report(real, real_rows, real.copy(), parents, ["a", "b"])
+    assert 0 < report["a"]["statistic"] < 1  # against the parents themselves it would be exactly 0
+    shifted = real + 3.0  # a generator far from the real rows is refused whatever its parents
+    assert synth.ks_report(real, real_rows, shifted, parents, ["a", "b"])[1] < 1e-4
+    # A synthetic row whose mixup partner lies in a half is not tested against that half.
+    one = np.array([[101, 100]])  # parent in the odd half, partner in the even half
+    report, pvalue = synth.ks_report(real, real_rows, real[:1] + 50.0, one, ["a", "b"])
+    assert report["a"] == {"statistic": 0.0, "pvalue": 1.0} and pvalue == 1.0
+    # Ten children of one parent count once: a cluster is one observation, not ten.
+    clustered = np.repeat(real[:1] + 50.0, 10, axis=0)
+    report, _ = synth.ks_report(real, real_rows, clustered, np.repeat([[100, -1]], 10, axis=0), ["a", "b"])
+    assert report["a"]["statistic"] == 1.0 and report["a"]["pvalue"] > 0.05  # one synthetic row: little evidence
+    from scipy.stats import ks_2samp
+
+    assert ks_2samp(real[1::2, 0], clustered[:, 0]).pvalue < 1e-4  # ten copies read as ten rows would refuse
+
+
+def test_combined_ks_pval_is_simes_over_every_fold_and_feature():
+    records = [{"fold": 0, "ks": {"a": {"pvalue": 0.01}, "b": {"pvalue": 0.5}}},
+               {"fold": 1, "ks": {"a": {"pvalue": 0.04}, "b": {"pvalue": 0.9}}}]
+    assert synth.combined_ks_pval(records) == pytest.approx(synth.simes_combination([0.01, 0.5, 0.04, 0.9]))
+    assert synth.combined_ks_pval(records) == pytest.approx(0.04)  # min(4 * 0.01, 2 * 0.04, ...)
+    assert synth.simes_rejected(records, 0.1) == [(0, "a", 0.01), (1, "a", 0.04)]
+    assert synth.simes_rejected(records, 0.02) == []
+
+
+def _resampled_null_refusals(seeds: range, alpha: float) -> int:
+    """Refusals of the guard when each fold's synthetic rows are real held-out rows drawn with replacement."""
+    feats = fake_windows(per_symbol=30, seed=2)[1].astype(np.float64)  # (n, 20) real windows
+    names = [f"f{j}" for j in range(feats.shape[1])]
+    refused = 0
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        records = []
+        for fold, n_train in enumerate((20, 28, 36)):
+            order = rng.permutation(len(feats))
+            train, held_out = order[:n_train], order[n_train:]
+            parents = rng.choice(held_out, size=n_train // 2)  # synthetic rows are copies of their parents
+            ks, _ = synth.ks_report(feats[train], train, feats[parents], np.stack([parents, -np.ones_like(parents)], 1), names)
+            records.append({"fold": fold, "ks": ks})
+        refused += synth.combined_ks_pval(records) < alpha
+    return refused
+
+
+def test_guard_refuses_a_same_distribution_generator_at_most_alpha_of_the_time():
+    from scipy.stats import binomtest
+
+    runs = 150
+    refused = _resampled_null_refusals(range(runs), 0.1)
+    # one-sided: a true rate of 10% or less would show this many refusals with probability > 1%
+    assert binomtest(refused, runs, 0.1, alternative="greater").pvalue > 0.01, refused
+
+
+def test_intraday_minute_bars_with_session_gaps_pass_the_guard_in_every_fold(tiny_project, capsys):
+    import yaml
+    from intraday_fixture import write_intraday_data
+
+    written = write_intraday_data(tiny_project / "data", months=3, n_labels=150)
+    for name in ("AAA_1d", "BBB_1d"):
+        (tiny_project / f"data/raw/{name}.parquet").unlink()
+    set_params(tiny_project, "build_windows", **written["build_windows"], unlabeled_stride=50, plot_examples=0)
+    for command in (["build-windows"], ["make-splits"], ["synth-cache"]):
+        assert cli.main(command) == 0, capsys.readouterr().err
+    params = yaml.safe_load((tiny_project / "params.yaml").read_text())
+    meta = json.loads((tiny_project / "data/synthetic_cache" / params["train"]["synthetic"] / "meta.json").read_text())
+    assert meta["ks_pval"] >= 0.1 and synth.simes_rejected(meta["folds"], 0.1) == []  # no fold, no feature refused
+    assert all(record["ks"]["body_ratio"]["pvalue"] >= 0.1 for record in meta["folds"])  # the issue's culprit
+
+
 def test_cache_name_writes_numbers_as_params_do():
     assert synth.cache_name("v1", "temporal", 0.9, 0.5) == "v1_temporal_q0.9_r0.5"
     assert synth.cache_name("v2", "temporal", 1, 2) == "v2_temporal_q1_r2"
@@ -142,7 +236,8 @@ def test_synth_cache_stage_writes_a_train_only_cache_with_ks(project, capsys):
     assert meta["n"] == round(0.5 * len(split["train_indices"]))
     assert set(meta["ks"]) == set(FEATURE_NAMES)
     assert all(set(v) == {"statistic", "pvalue"} and 0 <= v["pvalue"] <= 1 for v in meta["ks"].values())
-    assert meta["ks_pval"] == synth.simes_combination([v["pvalue"] for v in meta["ks"].values()])
+    assert meta["ks_pval"] == synth.combined_ks_pval(meta["folds"])
+    assert meta["folds"][-1]["ks"] == meta["ks"]
     assert meta["ks_pval"] >= 0.1  # the training guard's default threshold
     config = json.loads((folder / "augmentation_config.json").read_text())
     assert config["seed"] == 1337 and config["jitter_sigma"] == 0.03 and config["mixup_alpha"] == 0.2
@@ -279,3 +374,37 @@ def test_dvc_repro_runs_both_stages_and_keeps_a_cache_from_being_rewritten(tmp_p
     assert "already holds this split" in changed.stdout
     assert "already exists with different content" in changed.stdout + changed.stderr
     assert {p.name: p.read_bytes() for p in cache.iterdir()} == before
+
+
+@pytest.mark.slow
+def test_a_failing_cache_stops_dvc_repro_at_synth_cache_before_pretraining(tiny_project):
+    import os
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo_root = Path(__file__).resolve().parents[2]
+    root = tiny_project
+    shutil.copytree(repo_root / "src" / "moola", root / "src" / "moola", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(repo_root / "requirements", root / "requirements")  # build_windows depends on the lock
+    # far stronger augmentations than the defaults: this cache fails the KS guard
+    set_params(root, "synth_cache", quality=1.0, ratio=3, jitter_sigma=1.0, magnitude_sigma=1.0)
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], "DVC_NO_ANALYTICS": "1"}
+
+    def run(*command):
+        return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)
+
+    git = ("git", "-c", "user.name=t", "-c", "user.email=t@example.org")
+    for command in (("git", "init", "-q"), ("dvc", "init", "-q"), (*git, "add", "-A"), (*git, "commit", "-qm", "tiny")):
+        assert run(*command).returncode == 0
+    result = run("dvc", "repro")
+    shown = result.stdout + result.stderr
+    assert result.returncode != 0 and "synth_cache" in shown
+    assert "< train.min_ks_pval 0.1 (fold " in shown and "synth_cache.quality" in shown
+    assert not list((root / "data" / "synthetic_cache").glob("v1_temporal_q1.0_r3*"))
+    assert not (root / "artifacts" / "ts2vec").exists() and "Running stage 'pretrain_ts2vec'" not in shown
+    import yaml
+
+    locked = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    assert "make_splits" in locked and "synth_cache" not in locked and "pretrain_ts2vec" not in locked

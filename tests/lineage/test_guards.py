@@ -121,6 +121,16 @@ def test_ks_threshold_comes_from_params(good_data):
     _refused(good_data, "train.min_ks_pval 0.31", min_ks_pval=0.31)
 
 
+def test_low_combined_ks_names_the_folds_features_and_params(good_data):
+    good_data.synthetic_meta["ks_pval"] = 0.006
+    good_data.synthetic_meta["folds"] = [
+        {"fold": 0, "ks": {"body_ratio": {"pvalue": 0.2}, "rsi14": {"pvalue": 0.9}}},
+        {"fold": 1, "ks": {"body_ratio": {"pvalue": 0.0015}, "rsi14": {"pvalue": 0.03}}},
+    ]
+    _refused(good_data, r"combined KS p 0\.006 < train\.min_ks_pval 0\.1 \(fold 1 body_ratio p=0\.0015, "
+                        r"fold 1 rsi14 p=0\.03\): .*raise synth_cache\.quality, lower synth_cache\.jitter_sigma")
+
+
 def test_synthetic_row_in_val_by_provenance_refused(good_data):
     good_data.val.is_synthetic[1] = True
     _refused(good_data, "val row 1 .* synthetic by provenance")
@@ -200,6 +210,12 @@ def _set_params(root, **changes):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+# Augmentations far stronger than the defaults: the tiny project's cache fails the KS guard.
+STRONG_AUGMENTATION = {"synth_cache.quality": 1.0, "synth_cache.ratio": 3,
+                       "synth_cache.jitter_sigma": 1.0, "synth_cache.magnitude_sigma": 1.0}
+STRONG_CACHE = "v1_temporal_q1.0_r3"
+
+
 def _assert_refused_with_nothing_written(root, argv, capsys, match):
     before = _outputs(root)
     assert cli.main(argv) == 1
@@ -211,7 +227,12 @@ def _assert_refused_with_nothing_written(root, argv, capsys, match):
 
 
 def test_stage_refuses_low_ks_pval_before_writing(built_project, capsys):
-    _set_params(built_project, **{"train.min_ks_pval": 0.99999})
+    # synth_cache refuses such a cache itself (below); one written while train.augment was false
+    # and then used meets the same check again in train.
+    _set_params(built_project, **STRONG_AUGMENTATION, **{"train.augment": False})
+    assert cli.main(["synth-cache"]) == 0
+    _set_params(built_project, **{"train.augment": True, "train.synthetic": STRONG_CACHE})
+    capsys.readouterr()
     _assert_refused_with_nothing_written(built_project, ["train"], capsys, "train.min_ks_pval")
 
 
@@ -232,3 +253,15 @@ def test_stage_refuses_random_split_file_before_writing(built_project, capsys):
     split["strategy"] = "random"
     split_file.write_text(json.dumps(split))
     _assert_refused_with_nothing_written(built_project, ["train"], capsys, "random")
+
+
+def test_synth_cache_refuses_a_failing_cache_before_writing_it(built_project, capsys):
+    cache = built_project / "data" / "synthetic_cache" / STRONG_CACHE
+    _set_params(built_project, **STRONG_AUGMENTATION)
+    assert cli.main(["synth-cache"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert "< train.min_ks_pval 0.1 (fold " in err and " p=" in err and "synth_cache.quality" in err
+    assert not cache.exists() and not list(cache.parent.glob(f".{STRONG_CACHE}*"))
+    _set_params(built_project, **{"train.augment": False})  # train will not read it: written, as before
+    assert cli.main(["synth-cache"]) == 0 and (cache / "meta.json").is_file()

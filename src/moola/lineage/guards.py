@@ -66,16 +66,27 @@ def require_cache_of_split(
 
 
 def require_cache_quality(synthetic_meta: Mapping[str, Any], min_ks_pval: float, source: str) -> None:
-    """Refuse a synthetic cache whose KS summary p-value is below `train.min_ks_pval`."""
+    """Refuse a synthetic cache whose combined KS p-value (`synth.combined_ks_pval`) is below `min_ks_pval`.
+
+    The one check of a cache's quality: synth_cache runs it before it writes, train again before it
+    trains. The refusal names the (fold, feature, p) tests that Simes' step-up rejects.
+    """
+    from moola.data.synth import simes_rejected
+
     value = synthetic_meta.get("ks_pval")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise GuardRefused(
             f"synthetic cache {source} has no numeric ks_pval in meta.json: rebuild it with `moola synth-cache`"
         )
     if not value >= min_ks_pval:  # also refuses NaN
+        folds = synthetic_meta.get("folds")
+        worst = simes_rejected(folds, min_ks_pval) if isinstance(folds, list) else []
+        named = ", ".join(f"fold {fold} {feature} p={p:.3g}" for fold, feature, p in worst[:6])
+        more = f" and {len(worst) - 6} more" if len(worst) > 6 else ""
         raise GuardRefused(
-            f"synthetic cache {source} has ks_pval {value:.4g} < train.min_ks_pval {min_ks_pval}: its windows do not "
-            "look like the real train windows; raise synth_cache.quality, lower the augmentation strength, "
+            f"synthetic cache {source} has combined KS p {value:.4g} < train.min_ks_pval {min_ks_pval}"
+            f"{' (' + named + more + ')' if named else ''}: its windows do not look like the real train windows; "
+            "raise synth_cache.quality, lower synth_cache.jitter_sigma, magnitude_sigma or time_warp_sigma, "
             "or set train.augment: false"
         )
 
@@ -213,7 +224,7 @@ def check_before_training(
         require_cache_of_split(data.synthetic_meta, data.meta, split, _split_sha256(data), cache_source)
         claims.append(f"synthetic cache {cache_source} belongs to split {split_source}")
         require_cache_quality(data.synthetic_meta, min_ks_pval, cache_source)
-        claims.append(f"synthetic ks_pval {data.synthetic_meta['ks_pval']:.3g} >= {min_ks_pval}")
+        claims.append(f"synthetic combined KS p {data.synthetic_meta['ks_pval']:.3g} >= {min_ks_pval}")
     require_no_synthetic_in_eval(data)
     claims.append("val/test hold no synthetic row (provenance and content hash)")
     require_pretrained_when_needed(model_name, pretrain_use, encoder_path)

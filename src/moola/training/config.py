@@ -72,7 +72,7 @@ class TrainParams:
     augment: bool = True  # add the synthetic cache's rows to train
     synthetic: str = "v1_temporal_q0.9_r0.5"  # cache name under data/synthetic_cache/
     pretrained_encoder: str = "artifacts/ts2vec/encoder_v1.pt"  # '' = none; used by models that take one
-    min_ks_pval: float = 0.1  # guard: refuse a synthetic cache below this KS summary p-value
+    min_ks_pval: float = 0.1  # guard: refuse a synthetic cache below this combined KS p-value (synth_cache, train)
     min_pretrained_match: float = 0.8  # guard: refuse an encoder that fills fewer of the model's tensors
 
     def validate(self) -> None:
