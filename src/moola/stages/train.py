@@ -68,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
     settings = from_mapping(TrainParams, train_section, "train")
     requested = load_section(EvaluateParams, "evaluate", params).ablations
     name = ModelRegistry.name_from_params(params, args.model)
-    plan = ablation_plan(requested, name, ModelRegistry.spec(name), dict(params.get(name) or {}), settings)
     set_threads(base.threads)
     device = resolve_device(base.device, base.require_gpu)
     root = project_root()
@@ -79,12 +78,13 @@ def run(args: argparse.Namespace) -> int:
 
     fit = dict(seed=base.seed, device=device, registry=registry, root=root, log=log)
     runs = train_folds(name, params, settings, **fit)  # (fold, trainer, result, load_report) in fold order
+    n_folds, spec = len(runs), ModelRegistry.spec(name)
+    plan = ablation_plan(requested, runs, name, spec, dict(params.get(name) or {}), settings)
     for ablation, reason in plan.items():
         if reason is not None:
             log(f"==== ablation {ablation}: not applicable ({reason})")
     ablated = {ablation: train_folds(name, params, settings, ablation=ablation, **fit)
                for ablation, reason in plan.items() if reason is None}
-    n_folds, spec = len(runs), ModelRegistry.spec(name)
     run_id = runs[-1][1].identity()["run_id"]  # the same for every fold: same params, inputs and code
     with io.atomic_directory(layout.model_dir(root, name)) as folder:
         hashes = write_checkpoints(folder, run_id, {None: runs, **ablated})

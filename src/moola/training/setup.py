@@ -125,24 +125,26 @@ def fold_results(runs: list) -> dict:
 REMOVED = {"pretraining": "no pretraining", "augmentation": "no synthetic rows"}
 
 
-def ablation_plan(requested: list[str], name: str, spec: Any, model_section: dict, settings: Any) -> dict[str, str | None]:
+def ablation_plan(requested: list[str], runs: list, name: str, spec: Any, model_section: dict, settings: Any) -> dict[str, str | None]:
     """Which requested ablations apply to this run: {ablation: None (it applies) or the reason it does not}.
 
-    `pretraining` applies when the model loads a TS2Vec encoder in this run (adapter_lstm always
-    does); `augmentation` when train.augment is true (docs/METRICS.md, "Ablations").
+    `pretraining` applies when the model's own fits loaded a TS2Vec encoder (`load_pretrained`
+    decides; adapter_lstm always loads one); `augmentation` when train.augment is true
+    (docs/METRICS.md, "Ablations").
+
+    Args:
+        requested: evaluate.ablations.
+        runs: the model's own fits, (fold, trainer, result, load_report) per fold.
+        name, spec, model_section, settings: the model name, its ModelSpec, its params section, the TrainParams.
     """
     plan: dict[str, str | None] = {}
     for ablation in requested:
         if ablation == "pretraining":
-            use = getattr(spec, "pretrain_use", "none")
-            if use == "none":
-                plan[ablation] = f"model {name} loads no pretrained encoder"
-            elif use == "optional" and not model_section.get("use_pretrained", True):
-                plan[ablation] = f"{name}.use_pretrained is false"
-            elif not settings.pretrained_encoder:
-                plan[ablation] = "train.pretrained_encoder is ''"
-            else:
-                plan[ablation] = None
+            plan[ablation] = None if all(report is not None for *_rest, report in runs) else (
+                f"model {name} loads no pretrained encoder" if getattr(spec, "pretrain_use", "none") == "none"
+                else f"{name}.use_pretrained is false" if not model_section.get("use_pretrained", True)
+                else "no pretrained encoder was loaded (train.pretrained_encoder is '')"
+            )
         elif ablation == "augmentation":
             plan[ablation] = None if settings.augment else "train.augment is false"
         else:
