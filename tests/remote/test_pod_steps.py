@@ -155,7 +155,15 @@ def test_resume_state_paths_come_from_the_stage_params(tmp_path):
     (tmp_path / "params.yaml").write_text(
         "model: adapter_lstm\npretrain_ts2vec:\n  output: artifacts/ts2vec/enc.pt\n"
     )
-    assert resume_state_paths(tmp_path, "train") == [tmp_path / "artifacts" / "models" / ".adapter_lstm.fold_0.state"]
+    models = tmp_path / "artifacts" / "models"
+    assert resume_state_paths(tmp_path, "train") == [
+        models / ".adapter_lstm.fold_0.state", models / ".adapter_lstm.ablation_pretraining.fold_0.state",
+        models / ".adapter_lstm.ablation_augmentation.fold_0.state",
+    ]
+    (tmp_path / "params.yaml").write_text(
+        "model: adapter_lstm\nevaluate:\n  ablations: []\npretrain_ts2vec:\n  output: artifacts/ts2vec/enc.pt\n"
+    )
+    assert resume_state_paths(tmp_path, "train") == [models / ".adapter_lstm.fold_0.state"]
     assert resume_state_paths(tmp_path, "pretrain_ts2vec") == [tmp_path / "artifacts" / "ts2vec" / ".enc.pt.state"]
     assert resume_state_paths(tmp_path, "evaluate") == []
 

@@ -9,7 +9,9 @@ so it rebuilds the model alone.
 
 A run trains one checkpoint per fold of its split: `artifacts/models/<model>/fold_<i>.pt`. The
 training record (format `moola.training-record/1`, `record.json` in the same folder) holds every
-checkpoint's sha256, so `moola evaluate` refuses a checkpoint that is not the one trained.
+checkpoint's sha256, so `moola evaluate` refuses a checkpoint that is not the one trained. The
+ablation fits (`evaluate.ablations`) sit in `ablation_<name>/fold_<i>.pt` and are listed the same
+way in the record's `ablations` block.
 """
 
 from __future__ import annotations
@@ -171,7 +173,14 @@ def read_record(path: Path, folder: Path) -> dict:
     expected = {f"fold_{fold}.pt" for fold in range(record["n_folds"])}
     if set(record["checkpoint_sha256"]) != expected:
         raise MoolaError(f"{common.shown(path)} does not record one checkpoint per fold: rerun `moola train`")
-    for file_name, sha256 in sorted(record["checkpoint_sha256"].items()):
+    hashes = dict(record["checkpoint_sha256"])
+    for name, ablation in sorted(ablations(record).items()):
+        fitted = ablation.get("checkpoint_sha256") if ablation.get("applies") else {}
+        wanted = {f"ablation_{name}/fold_{fold}.pt" for fold in range(record["n_folds"])} if ablation.get("applies") else set()
+        if not isinstance(fitted, dict) or set(fitted) != wanted:
+            raise MoolaError(f"{common.shown(path)} does not record one {name} ablation checkpoint per fold: rerun `moola train`")
+        hashes.update(fitted)
+    for file_name, sha256 in sorted(hashes.items()):
         checkpoint_path = folder / file_name
         if not checkpoint_path.is_file():
             raise MoolaError(f"checkpoint not found: {common.shown(checkpoint_path)}: run `moola train` (or dvc pull)")
@@ -182,3 +191,11 @@ def read_record(path: Path, folder: Path) -> dict:
                 f"({str(sha256)[:12]}): it was changed after training; restore it (dvc checkout) or retrain"
             )
     return record
+
+
+def ablations(record: dict) -> dict[str, dict]:
+    """The record's ablation fits: {name: {applies, reason, removed, checkpoint_sha256}} ({} before ablations)."""
+    found = record.get("ablations") or {}
+    if not isinstance(found, dict) or not all(isinstance(entry, dict) for entry in found.values()):
+        raise MoolaError("the training record's ablations block is not a mapping of ablation entries: rerun `moola train`")
+    return found

@@ -74,9 +74,20 @@ def model_dir(root: Path, model: str) -> Path:
     return Path(root) / MODELS / model
 
 
-def checkpoint_file(root: Path, model: str, fold: int) -> Path:
-    """`artifacts/models/<model>/fold_<fold>.pt`."""
-    return model_dir(root, model) / f"fold_{fold}.pt"
+def checkpoint_file(root: Path, model: str, fold: int, ablation: str | None = None) -> Path:
+    """`artifacts/models/<model>/fold_<fold>.pt`; an ablation's: `.../ablation_<name>/fold_<fold>.pt`."""
+    folder = model_dir(root, model) / f"ablation_{ablation}" if ablation else model_dir(root, model)
+    return folder / f"fold_{fold}.pt"
+
+
+def checkpoint_key(fold: int, ablation: str | None = None) -> str:
+    """A checkpoint's name in the training record: its path relative to the model folder."""
+    return f"ablation_{ablation}/fold_{fold}.pt" if ablation else f"fold_{fold}.pt"
+
+
+def ablation_predictions(ablation: str) -> str:
+    """`predictions_ablation_<name>.parquet`: an ablation's out-of-fold table beside PREDICTIONS."""
+    return f"predictions_ablation_{ablation}.parquet"
 
 
 def training_record_file(root: Path, model: str) -> Path:
@@ -84,9 +95,10 @@ def training_record_file(root: Path, model: str) -> Path:
     return model_dir(root, model) / "record.json"
 
 
-def training_state_file(root: Path, model: str, fold: int) -> Path:
-    """`artifacts/models/.<model>.fold_<fold>.state`: kept beside, not inside, the DVC output folder."""
-    return Path(root) / MODELS / f".{model}.fold_{fold}.state"
+def training_state_file(root: Path, model: str, fold: int, ablation: str | None = None) -> Path:
+    """`artifacts/models/.<model>[.ablation_<name>].fold_<fold>.state`: beside, not inside, the DVC output folder."""
+    variant = f".ablation_{ablation}" if ablation else ""
+    return Path(root) / MODELS / f".{model}{variant}.fold_{fold}.state"
 
 
 def run_dir(root: Path, run_id: str) -> Path:

@@ -496,6 +496,32 @@ def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
     _expect(stated == pack["verdict"], f"the manifest's verdicts {stated} are not the recomputed {pack['verdict']}")
     stated_skill = (manifest.get("verdicts") or {}).get("skill")
     _expect(stated_skill == pack["skill"], f"the manifest's skill line {stated_skill!r} is not the recomputed {pack['skill']!r}")
+    ablations = _check_ablations(file.parent, manifest, oof, class_names, {**settings, "ablations": stored.get("ablations", [])}, seed)
     return (f"metrics, 95% intervals, paired tests, no-skill test, detectable effects and verdicts recomputed from "
             f"{file.name} ({oof.n} out-of-fold windows, baselines refitted per fold): {pack['skill']}; "
-            f"{'; '.join(pack['verdict'].values())}")
+            f"{'; '.join(pack['verdict'].values())}{ablations}")
+
+
+def _check_ablations(folder: Path, manifest: dict, oof: Any, class_names: list, settings: dict, seed: int) -> str:
+    """The ablation block and sentences recomputed from the stored ablation tables (`evaluation.ablation`)."""
+    from moola.artifacts import common, layout
+    from moola.evaluation.ablation import ablation_report, requested_reasons
+    from moola.evaluation.significance import OutOfFold
+    from moola.io import sha256_file
+
+    recorded = (manifest.get("training") or {}).get("ablations") or {}
+    reasons = requested_reasons(recorded, list(settings["ablations"]), manifest["run_id"])
+    tables = {}
+    for ablation in [a for a, reason in reasons.items() if reason is None]:
+        file = folder / layout.ablation_predictions(ablation)
+        _expect(file.is_file(), f"{file.name} is missing: the {ablation} ablation cannot be re-derived")
+        _expect((manifest.get("outputs") or {}).get(file.name) == sha256_file(file), f"{file.name} does not match its sha256 in the manifest")
+        tables[ablation] = OutOfFold.from_frame(common.read_parquet(file, "predictions"), class_names, where=file.name)
+    numbers, sentences = ablation_report(oof, tables, reasons, alpha=settings["alpha"], n_resamples=settings["n_resamples"],
+                                         seed=seed, ece_bins=settings["ece_bins"])
+    found = _differences(manifest["metrics"].get("ablation") or {}, numbers, "metrics.ablation")
+    if found:
+        raise AuditFailed(found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
+    stated = (manifest.get("verdicts") or {}).get("ablation") or {}
+    _expect(stated == sentences, f"the manifest's ablation verdicts {stated} are not the recomputed {sentences}")
+    return "".join(f"; {sentence}" for sentence in sentences.values())

@@ -37,7 +37,12 @@ def resume_state_paths(root: Path, stage_name: str) -> list[Path]:
             n_folds = int(json.loads(layout.split_file(layout.data_dir(root), split_name).read_text())["n_folds"])
         except (OSError, ValueError, KeyError, TypeError):
             n_folds = 1
-        return [layout.training_state_file(root, params["model"], fold) for fold in range(n_folds)]
+        from moola.evaluation.config import EvaluateParams
+        from moola.params import load_section
+
+        # the model's own fits first, then those of every requested ablation (each saves its own states)
+        variants = [None, *load_section(EvaluateParams, "evaluate", params).ablations]
+        return [layout.training_state_file(root, params["model"], fold, variant) for variant in variants for fold in range(n_folds)]
     return []
 
 

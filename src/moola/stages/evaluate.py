@@ -7,7 +7,9 @@ metrics/eval.json (nested numeric JSON: every metric with its 95% interval, ever
 with its difference, interval and one-sided p-value), plots/eval/, the out-of-fold table and the
 manifest at artifacts/runs/<run_id>/ and artifacts/runs/latest/. "Beats" is said only when the
 test says so (p < evaluate.alpha, and the within-fold no-skill p too) and the model did not
-collapse to one class; each verdict carries its detectable effect (docs/METRICS.md).
+collapse to one class; each verdict carries its detectable effect (docs/METRICS.md). Each ablation
+of evaluate.ablations that was fitted is predicted the same way, stored beside the table
+(predictions_ablation_<name>.parquet) and compared with the model on the same windows.
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from moola import io
     from moola.artifacts import checkpoint as checkpoint_artifact, layout, run_manifest
     from moola.data.registry import DataRegistry
-    from moola.evaluation import plots
     from moola.evaluation.config import EvaluateParams
-    from moola.evaluation.metrics import metrics_pack, predicted_classes, reliability_bins
+    from moola.evaluation.metrics import metrics_pack
     from moola.evaluation.report import interval_text, out_of_fold_report, verdict_lines
     from moola.lineage.manifest import build_manifest, hash_inputs
     from moola.lineage.status import format_results
@@ -40,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     name = ModelRegistry.name_from_params(params, args.model)
     root = project_root()
     record = checkpoint_artifact.read_record(layout.training_record_file(root, name), layout.model_dir(root, name))
-    found = predict_folds(root, name, record, DataRegistry(), logistic_C=settings.logistic_C, seed=base.seed,
+    found = predict_folds(root, name, record, registry := DataRegistry(), logistic_C=settings.logistic_C, seed=base.seed,
                           ece_bins=settings.ece_bins)
     oof, class_names = found.oof, list(found.oof.class_names)
     metrics, pack = out_of_fold_report(
@@ -52,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if found.val_labels.size:
         metrics["val"] = metrics_pack(found.val_labels, found.val_proba, class_names, settings.ece_bins)
     metrics["folds"] = found.per_fold
+    ablations, sentences, ablation_tables = _ablations(root, name, record, registry, settings, base.seed, oof)
+    metrics.update({"ablation": ablations} if ablations else {})
 
     run_id = record["run_id"]
-    predicted = predicted_classes(oof.proba)
-    bins = reliability_bins(oof.y_true, oof.proba, settings.ece_bins)
     history = [{**row, "fold": fold["fold"]} for fold in record["folds"] for row in fold["training"]["history"]]
     inputs = {**record["inputs"], **hash_inputs({"checkpoints": layout.model_dir(root, name)}, root)}
     manifest = build_manifest(
@@ -68,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
         paths={**record["paths"], "checkpoints": relative_to_root(layout.model_dir(root, name))},
         pretrained=record["load_report"],
         training={**record["training"], "metrics": record["metrics"], "guards": record["guards"],
-                  "folds": [{k: v for k, v in fold.items() if k != "data"} for fold in record["folds"]]},
+                  "folds": [{k: v for k, v in fold.items() if k != "data"} for fold in record["folds"]],
+                  "ablations": checkpoint_artifact.ablations(record)},
         metrics=metrics,
         inputs=inputs,
         params={**record["params"], "evaluate": dict(vars(settings))},
@@ -77,20 +79,13 @@ def run(args: argparse.Namespace) -> int:
     )
     manifest["verdicts"] = {"text": pack["verdict"], "tests": pack["tests"], "alpha": settings.alpha,
                             "collapse": pack["collapse"], "n_windows": oof.n, "skill": pack["skill"],
-                            "no_skill": pack["no_skill"]}
-    table = oof.to_frame()
-    manifest["outputs"] = {layout.PREDICTIONS: io.sha256_bytes(io.parquet_bytes(table))}
+                            "no_skill": pack["no_skill"], "ablation": sentences}
+    tables = {layout.PREDICTIONS: oof.to_frame(), **ablation_tables}
+    manifest["outputs"] = {file_name: io.sha256_bytes(io.parquet_bytes(table)) for file_name, table in tables.items()}
 
     io.write_json(layout.metrics_file(root, "eval"), metrics)
-    with io.atomic_directory(layout.plots_dir(root, "eval")) as folder:
-        io.write_text(folder / "confusion.csv", plots.confusion_csv(oof.y_true, predicted, class_names))
-        io.write_bytes(folder / "confusion.png", plots.confusion_png(oof.y_true, predicted, class_names, f"{name}: out-of-fold confusion"))
-        io.write_text(folder / "reliability.csv", plots.reliability_csv(bins))
-        io.write_bytes(folder / "reliability.png", plots.reliability_png(bins, settings.ece_bins, metrics["test"]["ece"], f"{name}: out-of-fold reliability"))
-        io.write_text(folder / "curves.csv", plots.curves_csv(history))
-        io.write_bytes(folder / "curves.png", plots.curves_png(history, f"{name}: training curves"))
-    target = run_manifest.write(root, manifest, tables={layout.PREDICTIONS: table})
-
+    _write_plots(root, name, oof, settings.ece_bins, metrics["test"]["ece"], history)
+    target = run_manifest.write(root, manifest, tables=tables)
     intervals = pack["metrics"]
     print(
         format_results(
@@ -103,9 +98,44 @@ def run(args: argparse.Namespace) -> int:
                 "ECE": interval_text(intervals["ece"]),
                 "accuracy - majority": interval_text({"value": pack["vs_majority"]["accuracy"]["difference"], **{k: pack["vs_majority"]["accuracy"][k] for k in ("ci_low", "ci_high")}}),
                 **verdict_lines(pack),
+                **{f"ablation {ablation}": sentence for ablation, sentence in sentences.items()},
                 "manifest": relative_to_root(target),
             },
         ),
         flush=True,
     )
     return 0
+
+
+def _ablations(root, name: str, record: dict, registry, settings, seed: int, oof) -> tuple[dict, dict, dict]:
+    """(metrics block, sentences, {table file name: DataFrame}) of the requested ablations (docs/METRICS.md)."""
+    from moola.artifacts import checkpoint as checkpoint_artifact, layout
+    from moola.evaluation.ablation import ablation_report, requested_reasons
+    from moola.training.predict import predict_folds
+
+    reasons = requested_reasons(checkpoint_artifact.ablations(record), settings.ablations, record["run_id"])
+    found = {ablation: predict_folds(root, name, record, registry, logistic_C=settings.logistic_C, seed=seed,
+                                     ece_bins=settings.ece_bins, ablation=ablation).oof
+             for ablation, reason in reasons.items() if reason is None}
+    numbers, sentences = ablation_report(oof, found, reasons, alpha=settings.alpha, n_resamples=settings.n_resamples,
+                                         seed=seed, ece_bins=settings.ece_bins)
+    return numbers, sentences, {layout.ablation_predictions(ablation): table.to_frame() for ablation, table in found.items()}
+
+
+def _write_plots(root, name: str, oof, ece_bins: int, ece: float, history: list[dict]) -> None:
+    """plots/eval/: confusion and reliability of the out-of-fold windows, and the training curves."""
+    from moola import io
+    from moola.artifacts import layout
+    from moola.evaluation import plots
+    from moola.evaluation.metrics import predicted_classes, reliability_bins
+
+    class_names = list(oof.class_names)
+    predicted = predicted_classes(oof.proba)
+    bins = reliability_bins(oof.y_true, oof.proba, ece_bins)
+    with io.atomic_directory(layout.plots_dir(root, "eval")) as folder:
+        io.write_text(folder / "confusion.csv", plots.confusion_csv(oof.y_true, predicted, class_names))
+        io.write_bytes(folder / "confusion.png", plots.confusion_png(oof.y_true, predicted, class_names, f"{name}: out-of-fold confusion"))
+        io.write_text(folder / "reliability.csv", plots.reliability_csv(bins))
+        io.write_bytes(folder / "reliability.png", plots.reliability_png(bins, ece_bins, ece, f"{name}: out-of-fold reliability"))
+        io.write_text(folder / "curves.csv", plots.curves_csv(history))
+        io.write_bytes(folder / "curves.png", plots.curves_png(history, f"{name}: training curves"))

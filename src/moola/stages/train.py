@@ -8,8 +8,10 @@ can be overridden on the command line as in
         --synthetic synthetic_cache/v1_temporal_q0.9_r0.5 \
         --pretrained-encoder artifacts/ts2vec/encoder_v1.pt
 
-Writes artifacts/models/<model>.pt (checkpoint), artifacts/models/<model>.json (training
-record), metrics/train.json and plots/train/curves.{csv,png}. Every guard runs before anything
+Writes artifacts/models/<model>/fold_<i>.pt (checkpoints), artifacts/models/<model>/record.json
+(training record), metrics/train.json and plots/train/curves.{csv,png}. Each ablation that
+evaluate.ablations requests and that applies refits the same folds without one thing
+(artifacts/models/<model>/ablation_<name>/fold_<i>.pt, listed in the record). Every guard runs before anything
 is written. A resumable state (artifacts/models/.<model>.pt.state) is saved after every epoch
 and removed once the outputs are complete; a rerun after a kill resumes from it when the params,
 data and initial weights are the same.
@@ -43,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from moola import io
-    from moola.artifacts import checkpoint as checkpoint_artifact, layout
+    from moola.artifacts import layout
     from moola.artifacts.common import shown
     from moola.data.registry import DataRegistry
     from moola.device import resolve_device, set_threads
@@ -51,11 +53,11 @@ def run(args: argparse.Namespace) -> int:
     from moola.lineage.manifest import scrub_secrets
     from moola.lineage.status import format_results
     from moola.models.registry import ModelRegistry
-    from moola.params import from_mapping, load_base, load_params
+    from moola.evaluation.config import EvaluateParams
+    from moola.params import from_mapping, load_base, load_params, load_section
     from moola.paths import project_root
     from moola.training.config import TrainParams
-    from moola.training.setup import build_model, fold_results, load_pretrained, train_params_used, training_record
-    from moola.training.trainer import Trainer
+    from moola.training.setup import ablation_plan, ablation_record, fold_results, train_folds, training_record, write_checkpoints
 
     params = load_params()
     base = load_base(params)
@@ -64,51 +66,37 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, key, None) is not None:
             train_section[key] = getattr(args, key)
     settings = from_mapping(TrainParams, train_section, "train")
+    requested = load_section(EvaluateParams, "evaluate", params).ablations
     name = ModelRegistry.name_from_params(params, args.model)
     set_threads(base.threads)
     device = resolve_device(base.device, base.require_gpu)
     root = project_root()
     registry = DataRegistry()
 
-    runs = []  # (fold, trainer, result, load_report) in fold order
-    n_folds = 1
-    fold = 0
-    while fold < n_folds:
-        data = registry.load_labeled(
-            version=settings.dataset, split_name=settings.split, include_synthetic=settings.augment,
-            synthetic_version=settings.synthetic if settings.augment else None, fold=fold,
-        )
-        n_folds = data.audit["n_folds"]
-        model, spec, model_sections = build_model(name, params, base.seed, n_classes=len(data.class_names))
-        load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}), settings.pretrained_encoder)
-        if load_report is not None and fold == 0:
-            print(load_report.format(), flush=True)
-        used_params = {"model": name, **model_sections, "train": train_params_used(settings, encoder_path),
-                       "base": {"seed": base.seed}}
-        print(f"==== fold {fold + 1}/{n_folds} of split {data.split['name']}", flush=True)
-        trainer = Trainer(
-            model, data, config=settings.trainer_config(seed=base.seed, device=device.type, ece_bins=10),
-            model_name=name, load_report=load_report, encoder_path=encoder_path, params=used_params,
-            state_path=layout.training_state_file(root, name, fold), log=lambda line: print(line, flush=True),
-        )
-        result = trainer.train()  # guards and status report first; raises before anything is written
-        runs.append((fold, trainer, result, load_report))
-        fold += 1
+    def log(line: str) -> None:
+        print(line, flush=True)
 
+    fit = dict(seed=base.seed, device=device, registry=registry, root=root, log=log)
+    runs = train_folds(name, params, settings, **fit)  # (fold, trainer, result, load_report) in fold order
+    n_folds, spec = len(runs), ModelRegistry.spec(name)
+    plan = ablation_plan(requested, runs, name, spec, dict(params.get(name) or {}), settings)
+    for ablation, reason in plan.items():
+        if reason is not None:
+            log(f"==== ablation {ablation}: not applicable ({reason})")
+    ablated = {ablation: train_folds(name, params, settings, ablation=ablation, **fit)
+               for ablation, reason in plan.items() if reason is None}
     run_id = runs[-1][1].identity()["run_id"]  # the same for every fold: same params, inputs and code
-    hashes = {}
     with io.atomic_directory(layout.model_dir(root, name)) as folder:
-        for fold, _trainer, result, _report in runs:
-            file = folder / layout.checkpoint_file(root, name, fold).name
-            hashes[file.name] = checkpoint_artifact.write(file, {**result.checkpoint, "run_id": run_id, "fold": fold})
-        record = training_record(runs=runs, name=name, seed=base.seed, spec=spec, checkpoint_sha256=hashes, device=device)
+        hashes = write_checkpoints(folder, run_id, {None: runs, **ablated})
+        record = training_record(runs=runs, name=name, seed=base.seed, spec=spec, checkpoint_sha256=hashes[None], device=device)
+        record["ablations"] = ablation_record(plan, ablated, hashes)
         io.write_json(folder / layout.training_record_file(root, name).name, scrub_secrets(record))
     io.write_json(layout.metrics_file(root, "train"), fold_results(runs))
     curves = layout.plots_dir(root, "train")
     history = [{**row, "fold": fold} for fold, _t, result, _r in runs for row in result.history]
     io.write_text(curves / "curves.csv", plots.curves_csv(history))
     io.write_bytes(curves / "curves.png", plots.curves_png(history, f"{name}: training curves"))
-    for _fold, trainer, _result, _report in runs:
+    for _fold, trainer, _result, _report in [*runs, *(run for fits in ablated.values() for run in fits)]:
         trainer.discard_state()
     last = runs[-1][2]
     print(
@@ -118,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
                 "epochs run per fold": ", ".join(f"{r.outcome.epochs_run}/{r.max_epochs}" for _f, _t, r, _p in runs),
                 "val accuracy per fold": ", ".join(f"{r.val_accuracy:.3f}" for _f, _t, r, _p in runs),
                 "best val loss (last fold)": last.outcome.best_val_loss,
+                **{f"ablation {a}": "val accuracy per fold " + ", ".join(f"{r.val_accuracy:.3f}" for _f, _t, r, _p in fits)
+                   for a, fits in ablated.items()},
                 "checkpoints": shown(layout.model_dir(root, name)),
             },
         ),

@@ -30,7 +30,8 @@ class FoldPredictions:
     per_fold: dict[str, dict] = field(default_factory=dict)  # fold_<i> -> {"test": {...}, "val": {...}}
 
 
-def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logistic_C: float, seed: int, ece_bins: int) -> FoldPredictions:
+def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logistic_C: float, seed: int, ece_bins: int,
+                  ablation: str | None = None) -> FoldPredictions:
     """Predict every fold of a trained run and fit the baselines fold by fold.
 
     Args:
@@ -41,6 +42,8 @@ def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logisti
         logistic_C: the logistic baseline's inverse L2 strength.
         seed: base.seed (the baselines' solver seed).
         ece_bins: ECE bins of the per-fold packs.
+        ablation: None for the model's own checkpoints, else the ablation whose fits to predict
+            (`artifacts/models/<model>/ablation_<name>/`, listed in the record's ablations).
     """
     from moola.artifacts import checkpoint as checkpoint_artifact, layout, split as split_artifact
     from moola.evaluation import metrics, significance
@@ -53,10 +56,11 @@ def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logisti
     val_labels, val_probas, per_fold = [], [], {}
     data = None
     for fold in range(record["n_folds"]):
-        path = layout.checkpoint_file(root, name, fold)
+        path = layout.checkpoint_file(root, name, fold, ablation)
         checkpoint = checkpoint_artifact.read(path, expected_model=name)
-        if checkpoint.get("run_id") != record["run_id"] or checkpoint.get("fold") != fold:
-            raise MoolaError(f"{relative_to_root(path)} is not fold {fold} of run {record['run_id']}: rerun `moola train --model {name}`")
+        if (checkpoint.get("run_id"), checkpoint.get("fold"), checkpoint.get("ablation")) != (record["run_id"], fold, ablation):
+            fit = f"the {ablation} ablation of " if ablation else ""
+            raise MoolaError(f"{relative_to_root(path)} is not fold {fold} of {fit}run {record['run_id']}: rerun `moola train --model {name}`")
         trained_on = checkpoint["data"]
         data = registry.load_labeled(version=trained_on["labeled_version"], split_name=trained_on["split_name"], fold=fold)
         if (data.audit["labeled_fingerprint"], data.audit["split_sha256"]) != (trained_on["labeled_fingerprint"], trained_on["split_sha256"]):

@@ -120,3 +120,119 @@ def fold_results(runs: list) -> dict:
             "epochs_run": sum(r.outcome.epochs_run for _f, _t, r, _p in runs) / len(runs),
         },
     }
+
+
+REMOVED = {"pretraining": "no pretraining", "augmentation": "no synthetic rows"}
+
+
+def ablation_plan(requested: list[str], runs: list, name: str, spec: Any, model_section: dict, settings: Any) -> dict[str, str | None]:
+    """Which requested ablations apply to this run: {ablation: None (it applies) or the reason it does not}.
+
+    `pretraining` applies when the model's own fits loaded a TS2Vec encoder (`load_pretrained`
+    decides; adapter_lstm always loads one); `augmentation` when train.augment is true
+    (docs/METRICS.md, "Ablations").
+
+    Args:
+        requested: evaluate.ablations.
+        runs: the model's own fits, (fold, trainer, result, load_report) per fold.
+        name, spec, model_section, settings: the model name, its ModelSpec, its params section, the TrainParams.
+    """
+    plan: dict[str, str | None] = {}
+    for ablation in requested:
+        if ablation == "pretraining":
+            plan[ablation] = None if all(report is not None for *_rest, report in runs) else (
+                f"model {name} loads no pretrained encoder" if getattr(spec, "pretrain_use", "none") == "none"
+                else f"{name}.use_pretrained is false" if not model_section.get("use_pretrained", True)
+                else "no pretrained encoder was loaded (train.pretrained_encoder is '')"
+            )
+        elif ablation == "augmentation":
+            plan[ablation] = None if settings.augment else "train.augment is false"
+        else:
+            raise ValueError(f"unknown ablation {ablation!r}")  # EvaluateParams.validate refuses it first
+    return plan
+
+
+def train_folds(name: str, params: dict, settings: Any, *, seed: int, device: Any, registry: Any, root: Any,
+                ablation: str | None = None, log: Any = print) -> list:
+    """Train the model on every fold of the split; returns (fold, trainer, result, load_report) per fold.
+
+    Args:
+        name: the model name.
+        params: the whole params.yaml mapping.
+        settings: the TrainParams.
+        seed, device: base.seed and the resolved torch device.
+        registry: a DataRegistry.
+        root: the project root.
+        ablation: None for the model itself; "pretraining" (no encoder loaded) or "augmentation"
+            (no synthetic rows): the same folds, seed and val, only that one thing removed.
+        log: receives the status lines.
+    """
+    from dataclasses import replace
+
+    from moola.artifacts import layout
+    from moola.training.trainer import Trainer
+
+    if ablation == "augmentation":
+        settings = replace(settings, augment=False)
+    runs, n_folds, fold = [], 1, 0
+    while fold < n_folds:
+        data = registry.load_labeled(
+            version=settings.dataset, split_name=settings.split, include_synthetic=settings.augment,
+            synthetic_version=settings.synthetic if settings.augment else None, fold=fold,
+        )
+        n_folds = data.audit["n_folds"]
+        model, spec, model_sections = build_model(name, params, seed, n_classes=len(data.class_names))
+        load_report, encoder_path = None, None
+        if ablation != "pretraining":
+            load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}), settings.pretrained_encoder)
+        if load_report is not None and fold == 0:
+            log(load_report.format())
+        used_params = {"model": name, **model_sections, "train": train_params_used(settings, encoder_path), "base": {"seed": seed}}
+        variant = f", ablation: {REMOVED[ablation]}" if ablation else ""
+        log(f"==== fold {fold + 1}/{n_folds} of split {data.split['name']}{variant}")
+        trainer = Trainer(
+            model, data, config=settings.trainer_config(seed=seed, device=device.type, ece_bins=10),
+            model_name=name, load_report=load_report, encoder_path=encoder_path, params=used_params,
+            state_path=layout.training_state_file(root, name, fold, ablation), log=log, ablation=ablation,
+        )
+        result = trainer.train()  # guards and status report first; raises before anything is written
+        runs.append((fold, trainer, result, load_report))
+        fold += 1
+    return runs
+
+
+def write_checkpoints(folder: Any, run_id: str, fits: dict[str | None, list]) -> dict[str | None, dict[str, str]]:
+    """Write every fold's checkpoint of the model (key None) and of each ablation into the model folder.
+
+    Returns:
+        {variant: {checkpoint name relative to the folder: sha256}}.
+    """
+    from moola.artifacts import checkpoint as checkpoint_artifact, layout
+
+    hashes: dict[str | None, dict[str, str]] = {}
+    for ablation, runs in fits.items():
+        hashes[ablation] = {}
+        for fold, _trainer, result, _report in runs:
+            key = layout.checkpoint_key(fold, ablation)
+            (folder / key).parent.mkdir(parents=True, exist_ok=True)
+            doc = {**result.checkpoint, "run_id": run_id, "fold": fold, **({"ablation": ablation} if ablation else {})}
+            hashes[ablation][key] = checkpoint_artifact.write(folder / key, doc)
+    return hashes
+
+
+def ablation_record(plan: dict[str, str | None], fits: dict[str, list], checkpoint_sha256: dict[str, dict]) -> dict:
+    """The training record's `ablations` block: per requested ablation, whether it applies, why not, its fits."""
+    block = {}
+    for ablation, reason in plan.items():
+        if reason is not None:
+            block[ablation] = {"applies": 0, "reason": reason}
+            continue
+        block[ablation] = {
+            "applies": 1,
+            "removed": REMOVED[ablation],
+            "checkpoint_sha256": dict(checkpoint_sha256[ablation]),
+            "folds": [{"fold": f, "data": t.data.audit, "training": r.summary(), "metrics": r.metrics(),
+                       "guards": r.guard_claims, "load_report": p.to_dict() if p else None}
+                      for f, t, r, p in fits[ablation]],
+        }
+    return block

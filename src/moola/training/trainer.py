@@ -110,6 +110,9 @@ class Trainer:
             the model name, its config and the TrainConfig.
         state_path: file for the per-epoch resumable state (None: no resume).
         log: receives the status report and progress lines.
+        ablation: the ablation this fit is ("pretraining": the encoder is deliberately left
+            unloaded, so a model that requires one trains with its seeded random init; the
+            bypass is stated among the guard claims), or None for the model itself.
     """
 
     def __init__(
@@ -125,6 +128,7 @@ class Trainer:
         params: dict | None = None,
         state_path: str | os.PathLike | None = None,
         log: Callable[[str], None] = print,
+        ablation: str | None = None,
     ):
         from moola.device import resolve_device
 
@@ -138,6 +142,7 @@ class Trainer:
         self.encoder_path = Path(encoder_path) if encoder_path else None
         self.state_path = Path(state_path) if state_path else None
         self.log = log
+        self.ablation = ablation
         self.device = resolve_device(self.config.device)
         self.params = params if params is not None else {
             "model": self.model_name,
@@ -189,16 +194,22 @@ class Trainer:
         from moola.models.registry import ModelRegistry
 
         spec = ModelRegistry.spec(self.model_name)
+        pretrain_use = getattr(spec, "pretrain_use", "none")
+        without_encoder = self.ablation == "pretraining"
+        if without_encoder and (self.load_report is not None or self.encoder_path is not None):
+            raise ValueError("the pretraining ablation must not load an encoder")  # a bug in the caller
         claims = check_before_training(
             self.data,
             model_name=self.model_name,
-            pretrain_use=getattr(spec, "pretrain_use", "none"),
+            pretrain_use="none" if without_encoder else pretrain_use,
             min_ks_pval=self.config.min_ks_pval,
             min_pretrained_match=self.config.min_pretrained_match,
             encoder_path=str(self.encoder_path) if self.encoder_path else None,
             load_report=self.load_report,
         )
-        if hasattr(self.model, "check_trainable"):
+        if without_encoder:
+            claims.append(f"ablation: no pretrained encoder (the {pretrain_use} encoder left at its seeded random init)")
+        elif hasattr(self.model, "check_trainable"):
             self.model.check_trainable()  # the model's own refusal (adapter_lstm without weights)
         return claims
 
