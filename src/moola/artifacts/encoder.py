@@ -12,6 +12,7 @@ epoch). Fold i's encoder never saw fold i's val/test time (`moola.pretrain.exclu
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -41,21 +42,22 @@ def build(
     split: dict[str, Any],
     folds: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """Assemble the encoder file's dict (see the module docstring for each entry); `folds` in fold order."""
+    """Assemble the encoder file's dict (see the module docstring for each entry); `folds` in fold order.
+
+    The plain entries are rebuilt in one JSON round trip, so the file's bytes depend on their
+    values only, never on which objects they share (a resumed run writes what a fresh one does).
+    """
+    plain = json.loads(json.dumps({
+        "split": split, "encoder_config": encoder_config, "train_params": train_params, "unlabeled": unlabeled,
+        "folds": [{name: entry[name] for name in FOLD_FIELDS if name != "state_dict"} for entry in folds],
+    }))
     return {
         "format": FORMAT,
         "n_folds": len(folds),
-        "split": dict(split),
-        "encoder_config": dict(encoder_config),
-        "train_params": dict(train_params),
-        "unlabeled": dict(unlabeled),
+        **{name: plain[name] for name in ("split", "encoder_config", "train_params", "unlabeled")},
         "folds": [
-            {
-                **{name: entry[name] for name in FOLD_FIELDS},
-                "state_dict": {name: tensor.detach().cpu() for name, tensor in entry["state_dict"].items()},
-                "loss_history": [float(v) for v in entry["loss_history"]],
-            }
-            for entry in folds
+            {**fields, "state_dict": {name: tensor.detach().cpu() for name, tensor in entry["state_dict"].items()}}
+            for fields, entry in zip(plain["folds"], folds)
         ],
     }
 
