@@ -80,12 +80,14 @@ def run(args: argparse.Namespace) -> int:
         )
         n_folds = data.audit["n_folds"]
         model, spec, model_sections = build_model(name, params, base.seed, n_classes=len(data.class_names))
-        load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}), settings.pretrained_encoder)
-        if load_report is not None and fold == 0:
-            print(load_report.format(), flush=True)
+        split_identity = {"name": data.split["name"], "sha256": data.audit["split_sha256"], "n_folds": n_folds}
+        load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}),
+                                                    settings.pretrained_encoder, fold, split_identity)
         used_params = {"model": name, **model_sections, "train": train_params_used(settings, encoder_path),
                        "base": {"seed": base.seed}}
         print(f"==== fold {fold + 1}/{n_folds} of split {data.split['name']}", flush=True)
+        if load_report is not None:
+            print(load_report.format(), flush=True)
         trainer = Trainer(
             model, data, config=settings.trainer_config(seed=base.seed, device=device.type, ece_bins=10),
             model_name=name, load_report=load_report, encoder_path=encoder_path, params=used_params,
