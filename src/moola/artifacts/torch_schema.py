@@ -65,6 +65,7 @@ def document_problem(doc: Any, file_format: str, fields: dict[str, type | tuple]
         return f"{what} has format {str(found)[:40]!r}, expected {file_format!r}"
     if not isinstance(doc, dict):
         return f"{what} is a {type(doc).__name__}, not a mapping"
-    return (typed_fields_problem(doc, fields, what)
-            or ("state_dict" in fields and state_dict_problem(doc["state_dict"], f"{'its' if what == 'it' else what} state_dict") or None)
-            or plain_problem({key: doc[key] for key in plain}, what))
+    problem = typed_fields_problem(doc, fields, what)
+    if problem is None and "state_dict" in fields:
+        problem = state_dict_problem(doc["state_dict"], f"{'its' if what == 'it' else what} state_dict")
+    return problem or plain_problem({key: doc[key] for key in plain}, what)
