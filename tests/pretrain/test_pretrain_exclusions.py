@@ -7,7 +7,12 @@ import pandas as pd
 import pytest
 from pretrain_data import write_fold_split
 
-from moola.pretrain.exclusions import exclusion_record, fold_exclusions, overlapping_windows, protected_span
+from moola.pretrain.exclusions import (
+    exclusion_record,
+    fold_exclusions,
+    overlapping_windows,
+    protected_span,
+)
 
 
 def _day(n: int) -> pd.Timestamp:

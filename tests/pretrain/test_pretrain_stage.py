@@ -14,7 +14,11 @@ from pretrain_data import EXPECTED_KEPT, EXPECTED_LEFT_OUT, WINDOW, write_fold_s
 
 from moola import cli
 from moola.models.encoders import BiLSTMEncoder, DilatedCNNEncoder, EncoderConfig
-from moola.pretrain.checkpoint import CHECKPOINT_FORMAT, encoder_from_checkpoint, load_encoder_checkpoint
+from moola.pretrain.checkpoint import (
+    CHECKPOINT_FORMAT,
+    encoder_from_checkpoint,
+    load_encoder_checkpoint,
+)
 
 OUTPUT = "artifacts/ts2vec/encoder_v1.pt"
 STATE = "artifacts/ts2vec/.encoder_v1.pt.state"

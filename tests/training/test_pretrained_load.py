@@ -53,7 +53,7 @@ def test_an_encoder_pretrained_for_another_split_is_refused(built_project):
 def test_train_stage_records_each_folds_load(built_project, capsys):
     assert cli.main(["train"]) == 0
     out = capsys.readouterr().out
-    assert f"pretrained load from {ENCODER} (fold 0's encoder)" in out and f"(fold 1's encoder)" in out
+    assert f"pretrained load from {ENCODER} (fold 0's encoder)" in out and "(fold 1's encoder)" in out
     record = json.loads((built_project / f"artifacts/models/{MODEL}/record.json").read_text())
     loads = record["load_report"]["folds"]
     assert [load["fold"] for load in loads] == [0, 1] and all(load["match_fraction"] == 1.0 for load in loads)

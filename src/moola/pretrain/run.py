@@ -104,8 +104,8 @@ def _fold_inputs(ohlc: Any, windows: Any, folder: Path, left_out: Any, exclusion
 
 def prepare_inputs(params: PretrainParams) -> PretrainInputs:
     """Open the unlabeled windows, apply each fold's leakage exclusion, fit its scaler; check everything."""
-    from moola.data.registry import DataRegistry
     from moola.artifacts.common import shown as relative_to_root
+    from moola.data.registry import DataRegistry
 
     registry = DataRegistry()
     # Memory-mapped: batches are gathered by index, so a corpus larger than RAM trains as is.
@@ -219,7 +219,8 @@ def fold_metrics(entries: list[dict[str, Any]], n_windows: int) -> dict[str, Any
 def _write_outputs(output: Path, entries: list[dict[str, Any]], inputs: PretrainInputs, encoder_config: Any,
                    train_params: dict[str, Any], say: Any) -> None:
     """The encoder file (every fold's encoder), the loss plot and table, and metrics/pretrain.json."""
-    from moola.artifacts import encoder as encoder_artifact, layout
+    from moola.artifacts import encoder as encoder_artifact
+    from moola.artifacts import layout
     from moola.artifacts.common import shown
     from moola.evaluation.plots import loss_csv, loss_png
     from moola.io import write_bytes, write_json, write_text
