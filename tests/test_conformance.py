@@ -38,7 +38,7 @@ def test_build_train_predict_save_load(built_project, name, device):
     load_report, encoder_path = None, None
     if ModelRegistry.spec(name).uses_encoder:
         encoder_path = built_project / "artifacts" / "ts2vec" / "encoder_v1.pt"
-        load_report = report_state_dict_load(model, read_encoder_checkpoint(encoder_path)["state_dict"])
+        load_report = report_state_dict_load(model, read_encoder_checkpoint(encoder_path)["folds"][-1]["state_dict"])
     if ModelRegistry.spec(name).kind == "minirocket" and device == "cuda":
         model.to("cuda")
     trainer = Trainer(model, data, config=TrainConfig(epochs=2, batch_size=16, device=device),

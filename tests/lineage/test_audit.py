@@ -284,11 +284,23 @@ def test_leaked_synthetic_window_is_caught(evaluated_project, capsys):
 def test_false_pretrained_figures_are_caught(evaluated_project, capsys):
     manifest_file = evaluated_project / MANIFEST
     manifest = json.loads(manifest_file.read_text())
-    manifest["pretrained"]["matched_count"] = 6
+    manifest["pretrained"]["folds"][0]["matched_count"] = 6  # every fold's load is checked, not only the last
     manifest_file.write_text(json.dumps(manifest))
     code, out, _ = _audit(capsys)
     assert code == 1
-    assert "✗ pretrained load figures: recomputed matched 8/8, manifest says 6/8" in out
+    assert "✗ pretrained load figures: fold 0: recomputed matched 8/8, manifest says 6/8" in out
+
+
+def test_pretrained_load_of_each_fold_is_checked_against_its_own_encoder(evaluated_project, capsys):
+    code, out, _ = _audit(capsys)
+    assert code == 0
+    assert "pretrained load figures: matched 8/8, 8/8 encoder tensors in fold(s) 0..1, each from its own fold's encoder" in out
+    manifest_file = evaluated_project / MANIFEST
+    manifest = json.loads(manifest_file.read_text())
+    manifest["pretrained"]["folds"].reverse()  # fold 1's load stated as fold 0's
+    manifest_file.write_text(json.dumps(manifest))
+    code, out, _ = _audit(capsys)
+    assert code == 1 and "✗ pretrained load figures: the manifest's pretrained load 0 names fold 1" in out
 
 
 def test_missing_input_is_caught(evaluated_project, capsys):

@@ -109,3 +109,20 @@ def write_labeled_and_split(data: Path, name: str = "fwd_chain_v3", version: str
     (data / "splits").mkdir(parents=True, exist_ok=True)
     (data / "splits" / f"{name}.json").write_text(json.dumps(split))
     return split
+
+
+def write_fold_split(data: Path, name: str, strategy: str, version: str = "v1") -> dict:
+    """A several-fold split of the labeled windows made by moola's own split builder; returns it.
+
+    walk_forward: 2 folds (val/test rows 9-10/13-15 and 16-17/20-22); cpcv: 4 groups, one tested per fold.
+    """
+    from moola.data.splits import build_split
+
+    folder = data / "labeled_windows" / version
+    windows = pd.read_parquet(folder / "windows.parquet")
+    meta = json.loads((folder / "meta.json").read_text())
+    shape = {"walk_forward": {"n_folds": 2}, "cpcv": {"n_groups": 4, "n_test_groups": 1}}[strategy]
+    split = build_split(name, windows, np.load(folder / "y.npy"), meta, strategy, 0.4 if strategy == "walk_forward" else 0.5,
+                        0.3 if strategy == "walk_forward" else 0.2, True, EMBARGO, 0, **shape)
+    (data / "splits" / f"{name}.json").write_text(json.dumps(split))
+    return split

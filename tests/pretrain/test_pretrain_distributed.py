@@ -13,6 +13,7 @@ import torch
 
 from moola.models.encoders import BiLSTMEncoder, EncoderConfig
 from moola.pretrain.checkpoint import load_encoder_checkpoint
+from moola.pretrain.run import fold_seed
 from moola.pretrain.ts2vec import TS2Vec
 
 
@@ -40,10 +41,11 @@ def test_two_process_gloo_run_writes_one_loadable_encoder(pretrain_project):
     assert checkpoint["train_params"]["world_size"] == 2
     config = EncoderConfig(**checkpoint["encoder_config"])
     encoder = BiLSTMEncoder(config)
-    encoder.load_state_dict(checkpoint["state_dict"], strict=True)
-    initial = TS2Vec(input_dims=4, encoder=config, seed=1337).encoder_state_dict()
-    assert not torch.equal(initial["lstm.weight_hh_l0"], checkpoint["state_dict"]["lstm.weight_hh_l0"])  # it trained
+    trained = checkpoint["folds"][0]["state_dict"]
+    encoder.load_state_dict(trained, strict=True)
+    initial = TS2Vec(input_dims=4, encoder=config, seed=fold_seed(1337, 0)).encoder_state_dict()
+    assert not torch.equal(initial["lstm.weight_hh_l0"], trained["lstm.weight_hh_l0"])  # it trained
 
     metrics = json.loads((pretrain_project / "metrics/pretrain.json").read_text())
-    assert metrics["windows"]["per_epoch"] == 64  # max_windows over both ranks, 32 each
-    assert metrics["steps"] == 2  # per rank: 32 windows in batches of 16
+    assert metrics["fold_0"]["windows"]["per_epoch"] == 64  # max_windows over both ranks, 32 each
+    assert metrics["fold_0"]["steps"] == 2  # per rank: 32 windows in batches of 16

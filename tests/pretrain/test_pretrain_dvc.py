@@ -37,7 +37,7 @@ def test_dvc_repro_runs_the_stage_then_skips_it(pretrain_project):
     dvc(pretrain_project, "repro", "--single-item", "check_params")  # the params check every stage depends on
     dvc(pretrain_project, "repro", "--single-item", "pretrain_ts2vec")
     checkpoint = torch.load(pretrain_project / "artifacts/ts2vec/encoder_v1.pt", weights_only=True)
-    assert checkpoint["format"] == "moola.ts2vec/1"
+    assert checkpoint["format"] == "moola.ts2vec/2"
     assert "pretrain_ts2vec" in (pretrain_project / "dvc.lock").read_text()
 
     again = dvc(pretrain_project, "repro", "--single-item", "pretrain_ts2vec")

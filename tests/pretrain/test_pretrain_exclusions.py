@@ -1,11 +1,18 @@
-"""Leaving out unlabeled windows that meet the val/test time, on a crafted timeline."""
+"""Leaving out unlabeled windows that meet a fold's val/test time, on a crafted timeline and on real splits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
+from pretrain_data import write_fold_split
 
-from moola.pretrain.exclusions import exclusion_record, overlapping_windows, protected_span
+from moola.pretrain.exclusions import (
+    exclusion_record,
+    fold_exclusions,
+    overlapping_windows,
+    protected_span,
+)
 
 
 def _day(n: int) -> pd.Timestamp:
@@ -56,7 +63,31 @@ def test_no_val_or_test_rows_leaves_nothing_out():
 
 def test_record_counts_and_states_the_rule():
     span = protected_span(LABELED, VAL_TEST, pd.Timedelta("5D"))
-    record = exclusion_record("fwd", span, np.array([True, False, True]))
-    assert record["split"] == "fwd" and record["n_left_out"] == 2 and record["n_kept"] == 1
-    assert "val and test" in record["rule"] and "embargo" in record["rule"]
+    record = exclusion_record("fwd", 2, span, np.array([True, False, True]))
+    assert record["split"] == "fwd" and record["fold"] == 2 and record["n_left_out"] == 2 and record["n_kept"] == 1
+    assert "fold i's val and test" in record["rule"] and "embargo" in record["rule"]
     assert record["span"] == {"start": _day(95).isoformat(), "end": _day(145).isoformat()}
+
+
+@pytest.mark.parametrize("strategy, n_folds", [("walk_forward", 2), ("cpcv", 4)])
+def test_each_fold_leaves_out_its_own_val_test_span_and_only_it(pretrain_project, strategy, n_folds):
+    data = pretrain_project / "data"
+    split = write_fold_split(data, "several", strategy)
+    labeled = pd.read_parquet(data / "labeled_windows/v1/windows.parquet")
+    unlabeled = pd.read_parquet(data / "unlabeled_windows/v1/windows.parquet")
+    embargo = pd.Timedelta("5D")
+    found = fold_exclusions(split, labeled, unlabeled, embargo)
+    assert [record["fold"] for _mask, record in found] == list(range(n_folds))
+    masks = [mask for mask, _record in found]
+    for fold, (mask, record) in enumerate(found):
+        rows = np.array(split["folds"][fold]["val_indices"] + split["folds"][fold]["test_indices"])
+        own = labeled.iloc[rows]
+        lo, hi = own["start"].min() - embargo, own["t1"].max() + embargo
+        expected = ((unlabeled["start"] <= hi) & (unlabeled["end"] >= lo)).to_numpy()
+        assert mask.tolist() == expected.tolist()  # its own span, widened by the embargo, and nothing else
+        assert record["span"] == {"start": lo.isoformat(), "end": hi.isoformat()}
+        assert record["n_left_out"] == int(expected.sum()) and 0 < record["n_kept"] < len(unlabeled)
+    assert len({mask.tobytes() for mask in masks}) == n_folds  # every fold leaves out a different set
+    every_fold = np.concatenate([split["folds"][f]["val_indices"] + split["folds"][f]["test_indices"] for f in range(n_folds)])
+    left_out_by_one_span = overlapping_windows(unlabeled, protected_span(labeled, every_fold, embargo))
+    assert all(mask.sum() < left_out_by_one_span.sum() for mask in masks)  # each fold keeps more than one shared span would

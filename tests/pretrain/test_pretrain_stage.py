@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -9,11 +10,15 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from pretrain_data import EXPECTED_KEPT, EXPECTED_LEFT_OUT, WINDOW
+from pretrain_data import EXPECTED_KEPT, EXPECTED_LEFT_OUT, WINDOW, write_fold_split
 
 from moola import cli
 from moola.models.encoders import BiLSTMEncoder, DilatedCNNEncoder, EncoderConfig
-from moola.pretrain.checkpoint import CHECKPOINT_FORMAT, encoder_from_checkpoint, load_encoder_checkpoint
+from moola.pretrain.checkpoint import (
+    CHECKPOINT_FORMAT,
+    encoder_from_checkpoint,
+    load_encoder_checkpoint,
+)
 
 OUTPUT = "artifacts/ts2vec/encoder_v1.pt"
 STATE = "artifacts/ts2vec/.encoder_v1.pt.state"
@@ -40,23 +45,30 @@ def test_writes_a_weights_only_checkpoint_with_every_record(pretrain_project):
     raw = torch.load(pretrain_project / OUTPUT, weights_only=True)
     checkpoint = load_encoder_checkpoint(pretrain_project / OUTPUT)
     assert raw["format"] == checkpoint["format"] == CHECKPOINT_FORMAT
-    assert all(t.device.type == "cpu" for t in checkpoint["state_dict"].values())
+    split_sha256 = hashlib.sha256((pretrain_project / "data/splits/fwd_chain_v3.json").read_bytes()).hexdigest()
+    assert checkpoint["n_folds"] == len(checkpoint["folds"]) == 1  # a split of one fold gives one encoder
+    assert checkpoint["split"] == {"name": "fwd_chain_v3", "sha256": split_sha256}
+    fold = checkpoint["folds"][0]
+    assert fold["fold"] == 0 and all(t.device.type == "cpu" for t in fold["state_dict"].values())
     assert checkpoint["encoder_config"] == EncoderConfig(kind="bilstm", input_dim=4, hidden=8, layers=1).to_dict()
-    assert checkpoint["exclusions"]["split"] == "fwd_chain_v3"
-    assert checkpoint["exclusions"]["n_left_out"] == EXPECTED_LEFT_OUT
-    assert checkpoint["exclusions"]["n_kept"] == EXPECTED_KEPT
+    assert fold["exclusions"]["split"] == "fwd_chain_v3" and fold["exclusions"]["fold"] == 0
+    assert fold["exclusions"]["n_left_out"] == EXPECTED_LEFT_OUT
+    assert fold["exclusions"]["n_kept"] == EXPECTED_KEPT
     meta = json.loads((pretrain_project / "data/unlabeled_windows/v1/meta.json").read_text())
     assert checkpoint["unlabeled"] == {"version": "v1", "fingerprint": meta["fingerprint"]}
-    assert len(checkpoint["scaler"]["ohlc_mean"]) == len(checkpoint["scaler"]["ohlc_std"]) == 4
+    assert len(fold["scaler"]["ohlc_mean"]) == len(fold["scaler"]["ohlc_std"]) == 4
     assert checkpoint["train_params"]["epochs"] == 2 and checkpoint["train_params"]["seed"] == 1337
-    assert len(checkpoint["loss_history"]) == 2
+    assert checkpoint["train_params"]["fold_seeds"] == [fold["seed"]] and fold["seed"] != 1337
+    assert len(fold["loss_history"]) == 2
     assert not (pretrain_project / STATE).exists()
 
     metrics = json.loads((pretrain_project / "metrics/pretrain.json").read_text())
-    assert metrics["windows"] == {"available": 144, "kept": 80, "left_out": 64, "per_epoch": 64}
-    assert metrics["epochs"] == 2 and metrics["loss"]["final"] == pytest.approx(checkpoint["loss_history"][-1], abs=1e-6)
+    assert metrics["fold_0"]["windows"] == {"kept": 80, "left_out": 64, "per_epoch": 64}
+    assert metrics["n_folds"] == 1 and metrics["windows_available"] == 144 and metrics["fold_0"]["epochs"] == 2
+    assert metrics["fold_0"]["loss"]["final"] == pytest.approx(fold["loss_history"][-1], abs=1e-6)
+    assert metrics["mean"]["loss"]["final"] == metrics["fold_0"]["loss"]["final"]
     csv = (pretrain_project / "plots/pretrain/loss.csv").read_text().splitlines()
-    assert csv[0] == "epoch,loss" and len(csv) == 3
+    assert csv[0] == "fold,epoch,loss" and len(csv) == 3
     assert (pretrain_project / "plots/pretrain/loss.png").read_bytes()[:4] == b"\x89PNG"
 
 
@@ -72,19 +84,20 @@ class HoldsEncoder(torch.nn.Module):
 def test_checkpoint_fills_every_encoder_tensor_of_a_classifier(pretrain_project):
     assert pretrain() == 0
     checkpoint = load_encoder_checkpoint(pretrain_project / OUTPUT)
+    state_dict = checkpoint["folds"][0]["state_dict"]
     config = EncoderConfig(**checkpoint["encoder_config"])
     encoder = BiLSTMEncoder(config)
-    encoder.load_state_dict(checkpoint["state_dict"], strict=True)
-    assert set(checkpoint["state_dict"]) == set(encoder.state_dict())
-    assert "lstm.weight_ih_l0" in checkpoint["state_dict"]
+    encoder.load_state_dict(state_dict, strict=True)
+    assert set(state_dict) == set(encoder.state_dict())
+    assert "lstm.weight_ih_l0" in state_dict
 
     model = HoldsEncoder(config)
-    prefixed = {f"encoder.{name}": tensor for name, tensor in checkpoint["state_dict"].items()}
+    prefixed = {f"encoder.{name}": tensor for name, tensor in state_dict.items()}
     result = model.load_state_dict(prefixed, strict=False)
     assert result.unexpected_keys == [] and set(result.missing_keys) == {"head.weight", "head.bias"}
-    for name, tensor in checkpoint["state_dict"].items():
+    for name, tensor in state_dict.items():
         assert torch.equal(model.encoder.state_dict()[name], tensor)
-    assert isinstance(encoder_from_checkpoint(checkpoint), BiLSTMEncoder)
+    assert isinstance(encoder_from_checkpoint(checkpoint, 0), BiLSTMEncoder)
 
 
 def test_checkpoint_fills_every_encoder_tensor_of_enhanced_simple_lstm(pretrain_project):
@@ -94,7 +107,7 @@ def test_checkpoint_fills_every_encoder_tensor_of_enhanced_simple_lstm(pretrain_
     checkpoint = load_encoder_checkpoint(pretrain_project / OUTPUT)
     model = ModelRegistry.create("enhanced_simple_lstm", encoder=checkpoint["encoder_config"], seed=0)
     encoder_keys = {name for name in model.state_dict() if name.startswith("encoder.")}
-    prefixed = {f"encoder.{name}": tensor for name, tensor in checkpoint["state_dict"].items()}
+    prefixed = {f"encoder.{name}": tensor for name, tensor in checkpoint["folds"][0]["state_dict"].items()}
     assert set(prefixed) == encoder_keys  # 100% of the encoder's tensors, nothing else
     result = model.load_state_dict(prefixed, strict=False)
     assert result.unexpected_keys == [] and not any(key.startswith("encoder.") for key in result.missing_keys)
@@ -109,15 +122,18 @@ def test_two_runs_give_byte_identical_outputs(pretrain_project):
     assert outputs(pretrain_project) == first
 
 
-def kill_after_saving_state(monkeypatch):
-    """Make the stage die (as on Ctrl-C) right after it saves its first epoch's state; returns the undo."""
+def kill_after_saving_state(monkeypatch, saves: int = 1):
+    """Make the stage die (as on Ctrl-C) right after it saves its `saves`-th epoch state; returns the undo."""
     from moola.artifacts import resume
 
     save_state = resume.save
+    done = []
 
     def save_then_die(*args):
         save_state(*args)
-        raise KeyboardInterrupt
+        done.append(1)
+        if len(done) == saves:
+            raise KeyboardInterrupt
 
     monkeypatch.setattr(resume, "save", save_then_die)
     return lambda: monkeypatch.setattr(resume, "save", save_state)
@@ -127,7 +143,7 @@ def test_a_killed_run_resumes_to_the_same_result(pretrain_project, monkeypatch, 
     set_params(pretrain_project, epochs=2)
     assert pretrain() == 0
     uninterrupted = outputs(pretrain_project)
-    uninterrupted_state = torch.load(pretrain_project / OUTPUT, weights_only=True)["state_dict"]
+    uninterrupted_state = torch.load(pretrain_project / OUTPUT, weights_only=True)["folds"][0]["state_dict"]
     for name in WRITTEN:
         (pretrain_project / name).unlink()
 
@@ -140,7 +156,7 @@ def test_a_killed_run_resumes_to_the_same_result(pretrain_project, monkeypatch, 
 
     assert pretrain() == 0
     assert "resuming from .encoder_v1.pt.state after epoch 1/2" in capsys.readouterr().out
-    resumed_state = torch.load(pretrain_project / OUTPUT, weights_only=True)["state_dict"]
+    resumed_state = torch.load(pretrain_project / OUTPUT, weights_only=True)["folds"][0]["state_dict"]
     assert resumed_state.keys() == uninterrupted_state.keys()
     for name, tensor in uninterrupted_state.items():
         assert torch.equal(resumed_state[name], tensor), name
@@ -162,12 +178,61 @@ def test_a_saved_state_from_other_params_is_not_resumed(pretrain_project, monkey
     assert outputs(pretrain_project) == restarted
 
 
+def test_each_fold_gets_its_own_encoder_that_left_out_its_own_span(pretrain_project, capsys):
+    import pandas as pd
+
+    from moola.pretrain.exclusions import fold_exclusions
+
+    data = pretrain_project / "data"
+    split = write_fold_split(data, "walk2", "walk_forward")
+    set_params(pretrain_project, split="walk2", epochs=2)
+    assert pretrain() == 0
+    out = capsys.readouterr().out
+    checkpoint = load_encoder_checkpoint(pretrain_project / OUTPUT)
+    assert checkpoint["n_folds"] == 2 and checkpoint["split"]["name"] == "walk2"
+    expected = fold_exclusions(split, pd.read_parquet(data / "labeled_windows/v1/windows.parquet"),
+                               pd.read_parquet(data / "unlabeled_windows/v1/windows.parquet"), pd.Timedelta("5D"))
+    assert [fold["exclusions"] for fold in checkpoint["folds"]] == [record for _mask, record in expected]
+    first, second = checkpoint["folds"]
+    assert first["exclusions"]["span"] != second["exclusions"]["span"] and first["seed"] != second["seed"]
+    assert first["scaler"] != second["scaler"]  # fitted on each fold's own kept windows
+    assert any(not torch.equal(first["state_dict"][name], second["state_dict"][name]) for name in first["state_dict"])
+    for fold in (0, 1):
+        assert f"pretrain-ts2vec: fold {fold}: {expected[fold][1]['n_left_out']} windows left out" in out
+    metrics = json.loads((pretrain_project / "metrics/pretrain.json").read_text())
+    assert metrics["n_folds"] == 2 and metrics["fold_1"]["windows"]["kept"] == expected[1][1]["n_kept"]
+    finals = [metrics[f"fold_{fold}"]["loss"]["final"] for fold in (0, 1)]
+    assert metrics["mean"]["loss"]["final"] == pytest.approx(sum(finals) / 2, abs=1e-6)
+    assert metrics["mean"]["loss"]["final_min"] == min(finals) and metrics["mean"]["loss"]["final_max"] == max(finals)
+    rows = (pretrain_project / "plots/pretrain/loss.csv").read_text().splitlines()
+    assert rows[1:] == [f"{fold},{epoch},{checkpoint['folds'][fold]['loss_history'][epoch - 1]:.6f}"
+                        for fold in (0, 1) for epoch in (1, 2)]
+
+
+def test_a_run_killed_in_a_later_fold_resumes_at_that_fold_and_epoch(pretrain_project, monkeypatch, capsys):
+    write_fold_split(pretrain_project / "data", "walk2", "walk_forward")
+    set_params(pretrain_project, split="walk2", epochs=2)
+    assert pretrain() == 0
+    uninterrupted = outputs(pretrain_project)
+    for name in WRITTEN:
+        (pretrain_project / name).unlink()
+    revive = kill_after_saving_state(monkeypatch, saves=3)  # fold 0 done, fold 1 after its first epoch
+    assert pretrain() == 130
+    revive()
+    capsys.readouterr()
+    assert pretrain() == 0
+    out = capsys.readouterr().out
+    assert "resuming from .encoder_v1.pt.state after epoch 1/2 of fold 1" in out
+    assert "fold 0: epoch" not in out and out.count("fold 1: epoch") == 1  # only the epoch left is trained
+    assert outputs(pretrain_project) == uninterrupted
+
+
 def test_dilated_cnn_encoder_is_selectable(pretrain_project):
     set_params(pretrain_project, encoder="dilated_cnn", cnn_hidden=8, cnn_blocks=2, cnn_output_dim=12)
     assert pretrain() == 0
     checkpoint = load_encoder_checkpoint(pretrain_project / OUTPUT)
     assert checkpoint["encoder_config"]["kind"] == "dilated_cnn"
-    encoder = encoder_from_checkpoint(checkpoint)
+    encoder = encoder_from_checkpoint(checkpoint, 0)
     assert isinstance(encoder, DilatedCNNEncoder)
     assert encoder(torch.zeros(2, WINDOW, 4)).shape == (2, WINDOW, 12)
 

@@ -531,7 +531,7 @@ CASES: tuple[Case, ...] = (
         "encoder_is_a_classifier",
         ("train",),
         lambda root: (root / ENCODER).write_bytes((root / CHECKPOINT).read_bytes()),
-        ("encoder_v1.pt", "moola.ts2vec/1"),
+        ("encoder_v1.pt", "moola.ts2vec/2"),
     ),
     Case(
         "record_of_other_run",

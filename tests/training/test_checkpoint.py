@@ -83,7 +83,7 @@ def test_checkpoint_with_pickled_object_refused(tmp_path, capsys):
 
 
 def test_encoder_file_is_not_a_classifier_checkpoint(tmp_path):
-    torch.save({"format": "moola.ts2vec/1", "state_dict": {}}, tmp_path / "enc.pt")
+    torch.save({"format": "moola.ts2vec/2", "folds": []}, tmp_path / "enc.pt")
     with pytest.raises(MoolaError, match="expected 'moola.checkpoint/1'"):
         load_checkpoint(tmp_path / "enc.pt")
 

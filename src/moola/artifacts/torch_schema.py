@@ -55,12 +55,17 @@ def typed_fields_problem(doc: dict[str, Any], fields: dict[str, type | tuple], w
     return None
 
 
-def document_problem(doc: Any, file_format: str, fields: dict[str, type | tuple], plain: tuple[str, ...]) -> str | None:
-    """None when `doc` is a dict of `file_format` with `fields` typed, a state dict of tensors and
-    the `plain` entries JSON-like; else the first fault found (the shared frame of every torch file)."""
-    if not isinstance(doc, dict) or doc.get("format") != file_format:
+def document_problem(doc: Any, file_format: str, fields: dict[str, type | tuple], plain: tuple[str, ...],
+                     what: str = "it") -> str | None:
+    """None when `doc` is a dict of `file_format` (None: format not checked) with `fields` typed, a
+    state dict of tensors when `fields` names `state_dict`, and the `plain` entries JSON-like; else
+    the first fault found (the shared frame of every torch file, and of an encoder file's folds)."""
+    if file_format is not None and (not isinstance(doc, dict) or doc.get("format") != file_format):
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        return f"it has format {str(found)[:40]!r}, expected {file_format!r}"
-    return (typed_fields_problem(doc, fields, "it")
-            or state_dict_problem(doc["state_dict"], "its state_dict")
-            or plain_problem({key: doc[key] for key in plain}, "it"))
+        return f"{what} has format {str(found)[:40]!r}, expected {file_format!r}"
+    if not isinstance(doc, dict):
+        return f"{what} is a {type(doc).__name__}, not a mapping"
+    problem = typed_fields_problem(doc, fields, what)
+    if problem is None and "state_dict" in fields:
+        problem = state_dict_problem(doc["state_dict"], f"{'its' if what == 'it' else what} state_dict")
+    return problem or plain_problem({key: doc[key] for key in plain}, what)

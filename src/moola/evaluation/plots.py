@@ -8,7 +8,7 @@ Figures are drawn on a private Agg canvas (no pyplot global state) and saved wit
 from __future__ import annotations
 
 import io
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from moola.evaluation.metrics import ReliabilityBin
 
@@ -149,19 +149,24 @@ def reliability_png(bins: Sequence[ReliabilityBin], n_bins: int, ece: float, tit
     return _png_bytes(figure)
 
 
-def loss_csv(loss_history: Sequence[float]) -> str:
-    """`epoch,loss` rows of a pretraining run, one per epoch."""
-    lines = ["epoch,loss"] + [f"{epoch},{loss:.6f}" for epoch, loss in enumerate(loss_history, start=1)]
+def loss_csv(histories: Mapping[int, Sequence[float]]) -> str:
+    """`fold,epoch,loss` rows of a pretraining run, one per fold's encoder and epoch."""
+    lines = ["fold,epoch,loss"] + [
+        f"{fold},{epoch},{loss:.6f}" for fold, history in histories.items() for epoch, loss in enumerate(history, start=1)
+    ]
     return "\n".join(lines) + "\n"
 
 
-def loss_png(loss_history: Sequence[float], title: str = "TS2Vec pretraining loss") -> bytes:
-    """Mean pretraining loss per epoch."""
+def loss_png(histories: Mapping[int, Sequence[float]], title: str = "TS2Vec pretraining loss") -> bytes:
+    """Mean pretraining loss per epoch, one line per fold's encoder."""
     from matplotlib.ticker import MaxNLocator
 
     figure = _figure(5.0, 3.2)
     axes = figure.add_subplot()
-    axes.plot(list(range(1, len(loss_history) + 1)), list(loss_history), marker="o")
+    for fold, history in histories.items():
+        axes.plot(list(range(1, len(history) + 1)), list(history), marker="o", label=f"fold {fold}")
+    if len(histories) > 1:
+        axes.legend(fontsize="small")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel("epoch")
     axes.set_ylabel("hierarchical contrastive loss")

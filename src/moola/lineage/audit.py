@@ -211,16 +211,28 @@ def _check_pretrained(root: Path, manifest: dict) -> str:
     _expect(paths.get("checkpoints"), "the manifest names no checkpoints")
     folder, record = _checkpoint_files(root, manifest)
     encoder = encoder_artifact.read(root / paths["encoder"])
-    checkpoint = checkpoint_artifact.read(folder / f"fold_{record['n_folds'] - 1}.pt")
-    report = compare_state_dicts(
-        {name: tuple(t.shape) for name, t in checkpoint["state_dict"].items()},
-        {name: tuple(t.shape) for name, t in encoder["state_dict"].items()},
-        prefix=claimed.get("prefix", "encoder."),
-    )
-    recomputed = (len(report.matched), report.model_tensors)
-    stated = (claimed.get("matched_count"), claimed.get("model_tensors"))
-    _expect(recomputed == stated, f"recomputed matched {recomputed[0]}/{recomputed[1]}, manifest says {stated[0]}/{stated[1]}")
-    return f"matched {recomputed[0]}/{recomputed[1]} encoder tensors, as stated"
+    n_folds = record["n_folds"]
+    stated_folds = claimed.get("folds")
+    _expect(isinstance(stated_folds, list) and len(stated_folds) == n_folds
+            and all(isinstance(f, dict) for f in stated_folds), f"the manifest states no pretrained load for each of {n_folds} folds")
+    _expect(encoder["n_folds"] == n_folds, f"the encoder file holds {encoder['n_folds']} fold encoder(s), the run has {n_folds} fold(s)")
+    _expect(encoder["split"].get("sha256") == manifest["data"].get("split_sha256"),
+            f"the encoder file was pretrained for split {encoder['split'].get('name')} with other bytes than the run's split")
+    figures = []
+    for fold, stated_load in enumerate(stated_folds):  # fold i's classifier against fold i's encoder
+        _expect(stated_load.get("fold") == fold, f"the manifest's pretrained load {fold} names fold {stated_load.get('fold')!r}")
+        checkpoint = checkpoint_artifact.read(folder / f"fold_{fold}.pt")
+        report = compare_state_dicts(
+            {name: tuple(t.shape) for name, t in checkpoint["state_dict"].items()},
+            {name: tuple(t.shape) for name, t in encoder["folds"][fold]["state_dict"].items()},
+            prefix=stated_load.get("prefix", "encoder."),
+        )
+        recomputed = (len(report.matched), report.model_tensors)
+        stated = (stated_load.get("matched_count"), stated_load.get("model_tensors"))
+        _expect(recomputed == stated,
+                f"fold {fold}: recomputed matched {recomputed[0]}/{recomputed[1]}, manifest says {stated[0]}/{stated[1]}")
+        figures.append(f"{recomputed[0]}/{recomputed[1]}")
+    return f"matched {', '.join(figures)} encoder tensors in fold(s) 0..{n_folds - 1}, each from its own fold's encoder, as stated"
 
 
 def _check_checkpoint_lineage(root: Path, manifest: dict) -> str:

@@ -29,6 +29,7 @@ class LoadReport:
     model_tensors: int = 0  # tensors of the model under `prefix`
     frozen_parameters: int = 0  # parameters with requires_grad False at the start of training
     total_parameters: int = 0
+    fold: int | None = None  # which fold's encoder of the file was loaded (one per fold of the split)
 
     @property
     def match_fraction(self) -> float:
@@ -45,8 +46,13 @@ class LoadReport:
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> "LoadReport":
         names = {"source", "prefix", "matched", "missing", "mismatched", "unexpected", "model_tensors",
-                 "frozen_parameters", "total_parameters"}
+                 "frozen_parameters", "total_parameters", "fold"}
         return cls(**{k: v for k, v in record.items() if k in names})
+
+    @property
+    def described_source(self) -> str:
+        """The file, and which fold's encoder of it: `artifacts/ts2vec/encoder_v1.pt (fold 1's encoder)`."""
+        return self.source if self.fold is None else f"{self.source} (fold {self.fold}'s encoder)"
 
     def summary_line(self) -> str:
         """`matched 8/8 encoder tensors (100%), missing 0, mismatched 0, unexpected 0, frozen 33,792 params`."""
@@ -67,7 +73,7 @@ class LoadReport:
 
     def format(self) -> str:
         """Multi-line text: the summary, then every tensor that did not match."""
-        lines = [f"pretrained load from {self.source}: {self.summary_line()}"]
+        lines = [f"pretrained load from {self.described_source}: {self.summary_line()}"]
         for m in self.mismatched:
             lines.append(f"  mismatched {m['name']}: model {m['model_shape']} vs file {m['file_shape']}")
         for m in self.missing:
@@ -119,7 +125,7 @@ def count_parameters(model: Any) -> tuple[int, int]:
 
 
 def report_state_dict_load(model: Any, file_state_dict: Mapping[str, Any], prefix: str = ENCODER_PREFIX,
-                           source: str = "") -> LoadReport:
+                           source: str = "", fold: int | None = None) -> LoadReport:
     """Load the matching tensors of `file_state_dict` into `model` under `prefix` and report.
 
     Only tensors whose name and shape both match are copied; nothing else in the model changes
@@ -132,6 +138,7 @@ def report_state_dict_load(model: Any, file_state_dict: Mapping[str, Any], prefi
         file_state_dict: tensors named relative to the encoder (`lstm.weight_ih_l0`, ...).
         prefix: where the encoder lives in the model.
         source: the file's name for the report.
+        fold: which fold's encoder of the file `file_state_dict` is, for the report.
 
     Returns:
         The LoadReport, with parameter counts filled in.
@@ -154,14 +161,24 @@ def report_state_dict_load(model: Any, file_state_dict: Mapping[str, Any], prefi
     if hasattr(model, "apply_freeze_schedule"):
         model.apply_freeze_schedule(0)
     report.frozen_parameters, report.total_parameters = count_parameters(model)
+    report.fold = fold
     return report
 
 
+def fold_loads_record(reports: list) -> dict | None:
+    """The training record's (and manifest's) `load_report`: the last fold's figures, as before, and
+    `folds`, every fold's report in fold order; None when no fold loaded an encoder."""
+    if all(report is None for report in reports):
+        return None
+    last = next(report for report in reversed(reports) if report is not None)
+    return {**last.to_dict(), "folds": [None if report is None else report.to_dict() for report in reports]}
+
+
 def read_encoder_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a TS2Vec encoder file (`moola.ts2vec/1`) with weights_only=True.
+    """Read a TS2Vec encoder file (`moola.artifacts.encoder.FORMAT`) with weights_only=True.
 
     Returns:
-        The checkpoint dict; its `state_dict` holds the encoder's tensors without prefix.
+        The checkpoint dict; each entry of its `folds` holds a `state_dict` of the encoder's tensors without prefix.
     """
     from moola.artifacts.encoder import read
 

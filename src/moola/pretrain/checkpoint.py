@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from moola.artifacts.encoder import FORMAT as CHECKPOINT_FORMAT, build, read as load_encoder_checkpoint  # noqa: F401
+from moola.artifacts.encoder import FORMAT as CHECKPOINT_FORMAT, build, fold_entry, read as load_encoder_checkpoint  # noqa: F401
 from moola.models.encoders import EncoderConfig, build_encoder
 
 
@@ -15,8 +15,8 @@ def make_encoder_checkpoint(*, encoder_config: EncoderConfig, **fields: Any) -> 
     return build(encoder_config=encoder_config.to_dict(), **fields)
 
 
-def encoder_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:
-    """Rebuild the pretrained encoder from a loaded checkpoint (all tensors must match, strict)."""
+def encoder_from_checkpoint(checkpoint: dict[str, Any], fold: int) -> nn.Module:
+    """Rebuild fold `fold`'s pretrained encoder from a loaded checkpoint (all tensors must match, strict)."""
     encoder = build_encoder(EncoderConfig(**checkpoint["encoder_config"]))
-    encoder.load_state_dict(checkpoint["state_dict"], strict=True)
+    encoder.load_state_dict(fold_entry(checkpoint, fold, "checkpoint")["state_dict"], strict=True)
     return encoder

@@ -15,7 +15,7 @@ class PretrainParams:
     """Section `pretrain_ts2vec:`."""
 
     unlabeled_version: str = "v1"  # data/unlabeled_windows/<version>
-    split: str = "fwd_chain_v3"  # windows meeting this split's val/test time (plus embargo) are left out
+    split: str = "fwd_chain_v3"  # one encoder per fold, each without its fold's val/test time (plus embargo)
     output: str = "artifacts/ts2vec/encoder_v1.pt"  # encoder checkpoint, relative to the project
     encoder: typing.Literal["bilstm", "dilated_cnn"] = "bilstm"  # bilstm uses the encoder: section
     epochs: int = 3  # passes over the kept windows (each capped at max_windows)

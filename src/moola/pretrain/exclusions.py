@@ -1,11 +1,15 @@
-"""Which unlabeled windows pretraining must leave out so the encoder never sees val/test time.
+"""Which unlabeled windows each fold's encoder must leave out, so it never sees that fold's val/test time.
 
 Leakage here is about calendar time, not symbols: indices move together, so an encoder that
-pretrained on any symbol's bars from the val/test period has seen that period. The rule:
+pretrained on any symbol's bars from the val/test period has seen that period. One encoder is
+pretrained per fold of the split (fold i's classifier loads encoder i), and the rule is:
 
-    protected span = [min start, max t1] over the split's val and test rows,
-                     widened by the split's embargo on both sides;
-    an unlabeled window [start, end] is left out when it intersects the protected span.
+    protected span of fold i = [min start, max t1] over fold i's val and test rows,
+                               widened by the split's embargo on both sides;
+    encoder i leaves out every unlabeled window [start, end] that intersects that span.
+
+Protecting every fold's val/test time in one shared encoder would, with k-fold splits that test
+every labeled window once, leave nothing of the history to pretrain on.
 
 Widening on both sides is deliberate: the split's embargo separates parts in time, and the
 same gap keeps an unlabeled window that ends just before val from sharing its last bars'
@@ -22,8 +26,8 @@ import numpy as np
 import pandas as pd
 
 EXCLUSION_RULE = (
-    "left out: unlabeled windows whose [start, end] intersects [min start, max t1] of the "
-    "val and test rows of every fold of the split, widened by the split's embargo on both sides (any symbol)"
+    "left out of fold i's encoder: unlabeled windows whose [start, end] intersects [min start, max t1] of "
+    "fold i's val and test rows, widened by the split's embargo on both sides (any symbol)"
 )
 
 
@@ -66,12 +70,35 @@ def overlapping_windows(unlabeled_windows: pd.DataFrame, span: ProtectedSpan | N
     return ((starts <= span.end) & (ends >= span.start)).to_numpy(dtype=bool)
 
 
-def exclusion_record(split_name: str, span: ProtectedSpan | None, left_out: np.ndarray) -> dict[str, Any]:
-    """The `exclusions` entry of the checkpoint: split, count left out, the rule and the span."""
+def exclusion_record(split_name: str, fold: int, span: ProtectedSpan | None, left_out: np.ndarray) -> dict[str, Any]:
+    """The `exclusions` entry of fold `fold`'s encoder: split, fold, count left out, the rule and the span."""
     return {
         "split": split_name,
+        "fold": int(fold),
         "n_left_out": int(np.count_nonzero(left_out)),
         "n_kept": int(left_out.size - np.count_nonzero(left_out)),
         "rule": EXCLUSION_RULE,
         "span": None if span is None else span.to_dict(),
     }
+
+
+def fold_exclusions(
+    split: dict[str, Any], labeled_windows: pd.DataFrame, unlabeled_windows: pd.DataFrame, embargo: pd.Timedelta
+) -> list[tuple[np.ndarray, dict[str, Any]]]:
+    """Per fold of `split`: (mask of the unlabeled windows its encoder leaves out, its `exclusions` record).
+
+    Args:
+        split: a split document already checked against `labeled_windows` (`folds`, `name`).
+        labeled_windows: the labeled windows.parquet frame (`start`, `t1`).
+        unlabeled_windows: the unlabeled windows.parquet frame (`start`, `end`).
+        embargo: the split's embargo.
+    """
+    from moola.artifacts import split as split_artifact
+
+    found = []
+    for fold in range(len(split["folds"])):
+        protected_rows = np.concatenate([split_artifact.rows(split, part, fold) for part in ("val", "test")])
+        span = protected_span(labeled_windows, protected_rows, embargo)
+        left_out = overlapping_windows(unlabeled_windows, span)
+        found.append((left_out, exclusion_record(split["name"], fold, span, left_out)))
+    return found

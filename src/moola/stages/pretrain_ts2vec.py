@@ -1,6 +1,6 @@
-"""Stage 4 `moola pretrain-ts2vec`: TS2Vec encoder pretraining on unlabeled windows, leakage-safe.
+"""Stage 4 `moola pretrain-ts2vec`: one TS2Vec encoder per fold of the split, each leakage-safe.
 
-The work is `moola.pretrain.run` (inputs, exclusions, resumable training, outputs); this module
+The work is `moola.pretrain.run` (inputs, per-fold exclusions, resumable training, outputs); this module
 reads the params and command line and composes it. Runs as one process or under
 `torchrun --nproc_per_node N` (DistributedDataParallel).
 """

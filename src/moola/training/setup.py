@@ -24,11 +24,19 @@ def build_model(name: str, params: dict[str, Any], seed: int, n_classes: int) ->
     return model, spec, sections
 
 
-def load_pretrained(model: Any, spec: Any, name: str, model_section: dict, encoder_file: str) -> tuple[Any, str | None]:
-    """Load the TS2Vec encoder into the model when it takes one; return (LoadReport or None, path or None).
+def load_pretrained(
+    model: Any, spec: Any, name: str, model_section: dict, encoder_file: str, fold: int, split: dict[str, Any]
+) -> tuple[Any, str | None]:
+    """Load fold `fold`'s TS2Vec encoder into the model when it takes one; return (LoadReport or None, path or None).
 
-    A model with pretrain_use "none", or with `use_pretrained: false` in its section, loads
-    nothing. A named file that does not exist is refused (the guard names what to run).
+    The encoder file holds one encoder per fold of the split it was pretrained for; fold i's
+    encoder never saw fold i's val/test time, so only it may go into fold i's classifier, and
+    only when the file was pretrained for the split this run trains with. A model with
+    pretrain_use "none", or with `use_pretrained: false` in its section, loads nothing. A named
+    file that does not exist is refused (the guard names what to run).
+
+    Args:
+        split: the training split's identity, {name, sha256, n_folds}.
     """
     from moola.artifacts import encoder as encoder_artifact
     from moola.lineage.load_report import report_state_dict_load
@@ -46,7 +54,16 @@ def load_pretrained(model: Any, spec: Any, name: str, model_section: dict, encod
             f"pretrained encoder {encoder_file} not found: run `moola pretrain-ts2vec` (or `dvc repro pretrain_ts2vec`); {hint}"
         )
     checkpoint = encoder_artifact.read(path)
-    report = report_state_dict_load(model, checkpoint["state_dict"], source=encoder_file)
+    made_for = checkpoint["split"]
+    if made_for.get("sha256") != split["sha256"] or checkpoint["n_folds"] != split["n_folds"]:
+        raise MoolaError(
+            f"pretrained encoder {encoder_file} holds {checkpoint['n_folds']} fold encoder(s) for split "
+            f"{made_for.get('name')} ({str(made_for.get('sha256'))[:12]}), but this run trains on split {split['name']} "
+            f"({split['sha256'][:12]}, {split['n_folds']} fold(s)): set pretrain_ts2vec.split: {split['name']} and "
+            f"rerun moola pretrain-ts2vec"
+        )
+    entry = encoder_artifact.fold_entry(checkpoint, fold, encoder_file)
+    report = report_state_dict_load(model, entry["state_dict"], source=encoder_file, fold=fold)
     return report, str(path)
 
 
@@ -75,6 +92,7 @@ def training_record(*, runs: list, name: str, seed: int, spec: Any, checkpoint_s
     """
     from moola.artifacts.checkpoint import RECORD_FORMAT
     from moola.device import describe_device
+    from moola.lineage.load_report import fold_loads_record
     from moola.lineage.manifest import package_versions
     from moola.lineage.status import describe_model
 
@@ -95,7 +113,7 @@ def training_record(*, runs: list, name: str, seed: int, spec: Any, checkpoint_s
         "inputs": identity["inputs"],
         "paths": trainer.relative_paths(),
         "data": trainer.data.audit,  # the last (default) fold's; every fold's in `folds`
-        "load_report": load_report.to_dict() if load_report is not None else None,
+        "load_report": fold_loads_record([report for _f, _t, _r, report in runs]),
         "guards": result.guard_claims,
         "training": result.summary(),
         "metrics": result.metrics(),
@@ -184,12 +202,14 @@ def train_folds(name: str, params: dict, settings: Any, *, seed: int, device: An
         model, spec, model_sections = build_model(name, params, seed, n_classes=len(data.class_names))
         load_report, encoder_path = None, None
         if ablation != "pretraining":
-            load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}), settings.pretrained_encoder)
-        if load_report is not None and fold == 0:
-            log(load_report.format())
+            split_identity = {"name": data.split["name"], "sha256": data.audit["split_sha256"], "n_folds": n_folds}
+            load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}),
+                                                        settings.pretrained_encoder, fold, split_identity)
         used_params = {"model": name, **model_sections, "train": train_params_used(settings, encoder_path), "base": {"seed": seed}}
         variant = f", ablation: {REMOVED[ablation]}" if ablation else ""
         log(f"==== fold {fold + 1}/{n_folds} of split {data.split['name']}{variant}")
+        if load_report is not None:
+            log(load_report.format())
         trainer = Trainer(
             model, data, config=settings.trainer_config(seed=seed, device=device.type, ece_bins=10),
             model_name=name, load_report=load_report, encoder_path=encoder_path, params=used_params,
