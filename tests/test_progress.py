@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import sys
 import types
 
@@ -57,17 +58,19 @@ def _bar_text(monkeypatch, level: int) -> str:
 
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
-    os.set_blocking(master, False)
     with os.fdopen(slave, "w") as terminal:
-        monkeypatch.setattr(sys, "stderr", terminal)
-        progress.configure_logging(level)
-        items = list(progress.progress(iter(range(3)), total=3, desc="demo bar", unit="step"))
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, "stderr", terminal)
+            progress.configure_logging(level)
+            items = list(progress.progress(iter(range(3)), total=3, desc="demo bar", unit="step"))
+        terminal.write("END-OF-TEST\n")  # the terminal hands writes over piece by piece: read up to this
         terminal.flush()
-        monkeypatch.undo()
-        try:
-            text = os.read(master, 65536).decode()
-        except BlockingIOError:  # nothing written
-            text = ""
+        received = b""
+        while b"END-OF-TEST" not in received:
+            ready, _, _ = select.select([master], [], [], 30)
+            assert ready, f"the pseudo-terminal stopped after {received!r}"
+            received += os.read(master, 65536)
+    text = received.decode().split("END-OF-TEST")[0]
     os.close(master)
     assert items == [0, 1, 2]
     return text
@@ -141,8 +144,14 @@ def test_chunks_count_matches_the_blocks_yielded():
     bars = np.cumsum(np.ones((n_bars, 4), dtype=np.float64), axis=0) + 100.0
     bars[:, 1] += 1.0  # high above open/close
     bars[:, 2] -= 1.0  # low below
-    raw = RawSeries(symbol="S", source="s.parquet", timestamps=np.arange(n_bars).astype("datetime64[m]").astype("datetime64[ns]"),
-                    ohlc=bars, volume=None, sha256="0" * 64)
+    raw = RawSeries(
+        symbol="S",
+        source="s.parquet",
+        timestamps=np.arange(n_bars).astype("datetime64[m]").astype("datetime64[ns]"),
+        ohlc=bars,
+        volume=None,
+        sha256="0" * 64,
+    )
     plan = windows.unlabeled_windows([raw], window, 1, None, list(windows.CLASS_NAMES))
     assert plan.n_chunks() == 2
     assert sum(1 for _ in plan.chunks()) == plan.n_chunks()
