@@ -1,4 +1,4 @@
-"""Logs and progress bars: the `moola` logger's level and the one tqdm wrapper (docs/ARCHITECTURE.md).
+"""Logs and progress bars: the `moola` logger's level and the one tqdm wrapper (README, Everyday commands).
 
 Diagnostics go to `logging.getLogger(__name__)` in each module (children of `moola`); result
 tables and status reports stay plain prints on stdout. The level comes from `moola -q` /
@@ -71,7 +71,11 @@ def configure_logging(level: int) -> logging.Logger:
 
 
 def bars_enabled() -> bool:
-    """True when stderr is a terminal and the `moola` logger shows info (not `-q`)."""
+    """True when stderr is a terminal and the `moola` logger shows info (not `-q`).
+
+    From Python without the command line, bars show once the logger is at info, e.g. after
+    `configure_logging(logging.INFO)`.
+    """
     isatty = getattr(sys.stderr, "isatty", None)
     try:
         tty = bool(isatty()) if isatty else False
