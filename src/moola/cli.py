@@ -39,9 +39,8 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     from moola import __version__
 
     parser.add_argument("--version", action="version", version=f"moola {__version__}")
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="log warnings and errors only (results still print), no progress bars"
-    )
+    quiet_help = "log warnings and errors only (results still print), no progress bars"
+    parser.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
     parser.add_argument("-v", "--verbose", action="store_true", help="also debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
