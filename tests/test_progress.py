@@ -50,14 +50,14 @@ def test_bars_are_off_when_stderr_is_not_a_terminal(capsys):
     assert capsys.readouterr().err == ""
 
 
-def _bar_text(monkeypatch, level: int) -> str:
-    """What progress() writes to a pseudo-terminal standing in for stderr, at the given level."""
+def _bar_text(monkeypatch, level: int, columns: int = 100) -> str:
+    """What progress() writes to a pseudo-terminal of `columns` standing in for stderr, at the given level."""
     import fcntl
     import struct
     import termios
 
     master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a 100-column terminal
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24 if columns else 0, columns, 0, 0))
     with os.fdopen(slave, "w") as terminal:
         with monkeypatch.context() as patch:
             patch.setattr(sys, "stderr", terminal)
@@ -76,8 +76,9 @@ def _bar_text(monkeypatch, level: int) -> str:
     return text
 
 
-def test_bars_are_on_for_a_terminal(monkeypatch):
-    text = _bar_text(monkeypatch, logging.INFO)
+@pytest.mark.parametrize("columns", [100, 0])  # 0: a pseudo-terminal that reports no size
+def test_bars_are_on_for_a_terminal(monkeypatch, columns):
+    text = _bar_text(monkeypatch, logging.INFO, columns)
     assert "demo bar" in text and "3/3" in text
 
 

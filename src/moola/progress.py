@@ -99,4 +99,10 @@ def progress(
         return iter(iterable)
     from tqdm import tqdm
 
-    return iter(tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, dynamic_ncols=True, **options))
+    try:
+        sized = os.get_terminal_size(sys.stderr.fileno()).columns > 0
+    except (AttributeError, OSError, ValueError):  # no file descriptor behind sys.stderr
+        sized = False
+    # A terminal that reports no size (some containers' pseudo-terminals) gets 80 x 20, not an empty bar.
+    width = {"dynamic_ncols": True} if sized else {"ncols": 80, "nrows": 20}
+    return iter(tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr, **width, **options))
