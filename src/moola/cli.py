@@ -39,6 +39,9 @@ def build_parser(selected: str | None = None) -> argparse.ArgumentParser:
     from moola import __version__
 
     parser.add_argument("--version", action="version", version=f"moola {__version__}")
+    quiet_help = "log warnings and errors only (results still print), no progress bars"
+    parser.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+    parser.add_argument("-v", "--verbose", action="store_true", help="also debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
@@ -70,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     _configure_threads()
     try:
+        from moola.progress import configure_logging, log_level
+
+        configure_logging(log_level(args.quiet, args.verbose))
         code = args._run(args)
     except MoolaError as exc:
         # One line, whatever a file or key named in the message holds.

@@ -23,12 +23,15 @@ from 0 in each file for messages; `start_bar` in windows.parquet counts rows of 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from moola.errors import MoolaError
 from moola.paths import relative_to_root
+
+log = logging.getLogger(__name__)
 
 REQUIRED_COLUMNS = ("timestamp", "open", "high", "low", "close")
 PRICE_COLUMNS = ("open", "high", "low", "close")
@@ -393,9 +396,11 @@ def read_symbols(
         (one series per symbol in order, one series per file read), the latter for the manifest.
     """
     from moola.paths import resolve_inside
+    from moola.progress import progress
 
     series, files = [], []
-    for symbol, names in resolve_raw_files(raw_dir, raw_files, symbols).items():
+    resolved = resolve_raw_files(raw_dir, raw_files, symbols)
+    for symbol, names in progress(resolved.items(), total=len(resolved), desc="raw files", unit="symbol"):
         min_bars = window if len(names) == 1 else 1
         parts = [
             read_raw_series(resolve_inside(raw_dir, name, f"raw file {name!r} in build_windows.raw_files"), name, min_bars)
@@ -403,4 +408,5 @@ def read_symbols(
         ]
         files.extend(parts)
         series.append(join_series(symbol, parts, window))
+        log.debug("%s: %d bars from %s", symbol, series[-1].n_bars, ", ".join(names))
     return series, files

@@ -128,7 +128,9 @@ class WindowPlan:
             workers: threads computing blocks ahead (numpy releases the GIL in its loops); the
                 blocks and their order are the same for any count.
         """
-        jobs = self._chunk_jobs()
+        from moola.progress import progress
+
+        jobs = progress(self._chunk_jobs(), total=self.n_chunks(), desc=f"{self.kind} windows", unit="block")
         if workers <= 1:
             for job in jobs:
                 yield _window_block(*job)
@@ -143,6 +145,10 @@ class WindowPlan:
                     yield pending.popleft().result()
             while pending:
                 yield pending.popleft().result()
+
+    def n_chunks(self) -> int:
+        """How many blocks `chunks` yields."""
+        return int(sum(-(-len(picked) // CHUNK_WINDOWS) for picked in self.starts))
 
     def _chunk_jobs(self):
         from numpy.lib.stride_tricks import sliding_window_view

@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import math
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
@@ -146,6 +147,13 @@ def _as_float_tensor(X: Any, name: str) -> torch.Tensor:
         row = int((~torch.isfinite(tensor)).flatten(1).any(1).nonzero()[0, 0])
         raise MoolaError(f"MiniRocket: {name} row {row} holds NaN or infinite values: clean or drop that series")
     return tensor
+
+
+def _bar(starts: list[int]) -> Iterator[int]:
+    """The transform's chunk starts, with a bar on a terminal when a transform runs past a second."""
+    from moola.progress import progress
+
+    return progress(starts, total=len(starts), desc="MiniRocket transform", unit="chunk", leave=False, delay=1.0)
 
 
 def _resolve_device(device: Any) -> torch.device:
@@ -473,7 +481,7 @@ class MiniRocket:
         )
         chunk = self.chunk_size or _CPU_CHUNK
         starts = list(range(0, len(X), chunk))
-        remaining = iter(starts)
+        remaining = _bar(starts)
         lock = threading.Lock()
 
         def work() -> None:
@@ -518,11 +526,11 @@ class MiniRocket:
 
         workers = min(torch.get_num_threads(), len(starts)) if on_cpu else 1
         if workers <= 1:
-            remaining = iter(starts)
+            remaining = _bar(starts)
             transform_chunks(lambda: next(remaining, None))
             return features
         lock = threading.Lock()
-        remaining = iter(starts)
+        remaining = _bar(starts)
 
         def claim_next() -> int | None:
             with lock:
