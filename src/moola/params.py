@@ -36,7 +36,7 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
     except _DuplicateKey as exc:
         raise MoolaError(f"{file} line {exc.line}: key {exc.key!r} appears twice in one section: keep one") from None
     except _Alias as exc:
-        raise MoolaError(f"{file} line {exc.line}: YAML anchor or alias {exc.anchor!r}: write each value out "
+        raise MoolaError(f"{file} line {exc.line}: YAML anchor or alias {exc.anchor!r}: write it out in full, key by key "
                          "(`dvc exp run -S` rewrites the file as plain block YAML)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -776,4 +776,25 @@ AUDIT_ROUND_TWO: tuple[Case, ...] = (
     Case("compare_manifest_labeled_outside_the_project", ("compare", MANIFEST, MANIFEST), _labeled_outside_the_project,
          (MANIFEST, "absolute")),
 )
-CASES = CASES + AUDIT_ROUND_TWO
+
+_ALIAS_BOMB = "lol:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"  {b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+
+
+def _cpcv_of_184756_folds(params: dict) -> None:
+    params["make_splits"].update(strategy="cpcv", n_groups=20, n_test_groups=10)
+
+
+PARAMS_ROUND_TWO: tuple[Case, ...] = (
+    Case("params_section_misspelled", ("check-params",), edit_params(lambda p: p.update(trian=p["train"])),
+         ("unknown section 'trian'", "did you mean 'train'")),
+    Case("params_alias_bomb_in_an_unknown_section", ("check-params",), _params_text(lambda text: text + _ALIAS_BOMB),
+         ("params.yaml", "anchor or alias")),
+    Case("params_max_gap_without_a_unit", ("check-params",), set_param("build_windows", "max_gap", "1"),
+         ("build_windows.max_gap", "with a unit")),
+    Case("params_version_rewritten_with_other_params", ("check-params",), set_param("build_windows", "barrier_k", 3.5),
+         ("data/labeled_windows/v1", "build_windows.barrier_k", "never rewritten")),
+    Case("params_cpcv_folds_over_the_cap", ("check-params",), edit_params(_cpcv_of_184756_folds),
+         ("make_splits.n_test_groups", "184,756", "1,000")),
+)
+CASES = CASES + AUDIT_ROUND_TWO + PARAMS_ROUND_TWO

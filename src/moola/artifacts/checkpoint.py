@@ -182,3 +182,16 @@ def read_record(path: Path, folder: Path) -> dict:
                 f"({str(sha256)[:12]}): it was changed after training; restore it (dvc checkout) or retrain"
             )
     return record
+
+
+def train_metrics(per_fold: list[dict]) -> dict:
+    """metrics/train.json from each fold's training metrics (`FoldResult.metrics()`, kept in the training record too)."""
+    n = len(per_fold)
+    return {
+        **{f"fold_{fold}": metrics for fold, metrics in enumerate(per_fold)},
+        "mean": {
+            "val_accuracy": sum(m["val"]["accuracy"] for m in per_fold) / n,
+            "train_accuracy": sum(m["train"]["accuracy"] for m in per_fold) / n,
+            "epochs_run": sum(m["epochs_run"] for m in per_fold) / n,
+        },
+    }

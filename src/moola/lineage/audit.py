@@ -593,7 +593,7 @@ def _eval_metrics(root: Path, manifest: dict, context: dict) -> tuple[dict, str]
 
 def _train_metrics(root: Path, manifest: dict, context: dict) -> tuple[dict, str]:
     """metrics/train.json rebuilt from the training record's per-fold metrics (the record is hash-checked)."""
-    from moola.training.setup import train_metrics
+    from moola.artifacts.checkpoint import train_metrics
 
     _folder, record = _checkpoint_files(root, manifest)
     folds = record.get("folds")

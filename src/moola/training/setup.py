@@ -111,17 +111,6 @@ def training_record(*, runs: list, name: str, seed: int, spec: Any, checkpoint_s
 
 def fold_results(runs: list) -> dict:
     """metrics/train.json: each fold's training metrics and their mean (nested, numeric)."""
+    from moola.artifacts.checkpoint import train_metrics
+
     return train_metrics([result.metrics() for _fold, _trainer, result, _report in runs])
-
-
-def train_metrics(per_fold: list[dict]) -> dict:
-    """metrics/train.json from each fold's `FoldResult.metrics()` (the training record's copy too)."""
-    n = len(per_fold)
-    return {
-        **{f"fold_{fold}": metrics for fold, metrics in enumerate(per_fold)},
-        "mean": {
-            "val_accuracy": sum(m["val"]["accuracy"] for m in per_fold) / n,
-            "train_accuracy": sum(m["train"]["accuracy"] for m in per_fold) / n,
-            "epochs_run": sum(m["epochs_run"] for m in per_fold) / n,
-        },
-    }
