@@ -483,6 +483,7 @@ def _check_metrics(root: Path, manifest: dict, context: dict, beside: Path) -> s
     import numpy as np
 
     from moola.artifacts import common
+    from moola.artifacts.windows import class_names_of
     from moola.evaluation.significance import OutOfFold
     from moola.io import sha256_file
 
@@ -492,7 +493,7 @@ def _check_metrics(root: Path, manifest: dict, context: dict, beside: Path) -> s
     _expect(file.is_file(), f"the manifest lists predictions {common.shown(file)} but the file is missing")
     _expect(claimed_sha == sha256_file(file), f"{file.name} does not match its sha256 in the manifest")
     labeled = _labeled_files(Path(context["labeled"]), context)
-    class_names = list(labeled["meta"].get("class_names") or [])
+    class_names = class_names_of(labeled["meta"], common.shown(Path(context["labeled"])))
     oof = OutOfFold.from_frame(common.read_parquet(file, "predictions"), class_names, where=file.name)
     ids = labeled["windows"]["id"].astype(str).tolist()
     row_of = {window_id: row for row, window_id in enumerate(ids)}
