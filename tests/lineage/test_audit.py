@@ -414,3 +414,17 @@ def test_a_manifest_entry_of_the_wrong_type_is_one_line(with_predictions, capsys
     _edit_manifests(with_predictions, lambda manifest: manifest.update({key: value}))
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err) and f"field {key!r} is a" in err and "manifest.json" in err
+
+
+def test_compare_refuses_a_manifest_naming_a_folder_outside_the_project(with_predictions, capsys):
+    outside = with_predictions.parent / "elsewhere_windows"
+    outside.mkdir()
+
+    def point_outside(manifest):  # with a sha256 entry, so the schema holds and only the path check can refuse
+        manifest["paths"]["labeled"] = str(outside)
+        manifest["inputs"][f"{outside}/meta.json"] = {"role": "labeled", "sha256": "0" * 64}
+
+    _edit_manifests(with_predictions, point_outside)
+    code = cli.main(["compare", MANIFEST, MANIFEST])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "is an absolute path" in err[0] and "manifest.json" in err[0], err
