@@ -29,7 +29,8 @@ CASES = (
     (("train.epochs=-3",), "params key train.epochs: must be >= 1, got -3"),
     (("train.lr=fast",), "params key train.lr"),
     (("model=tcn",), "tcn"),  # a retired (legacy) model
-    (("enhanced_simple_lstm.no_such_key=1",), "enhanced_simple_lstm.no_such_key"),
+    (("+enhanced_simple_lstm.no_such_key=1",), "enhanced_simple_lstm.no_such_key"),  # `+`: DVC adds a new key
+    (("+trian.epochs=3",), "unknown section 'trian': did you mean 'train'"),
     (("evaluate.alpha=0.9",), "evaluate.alpha"),
     (("pod.state_upload_minutes=-1",), "pod.state_upload_minutes"),
 )
