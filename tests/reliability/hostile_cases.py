@@ -786,7 +786,7 @@ def _cpcv_of_184756_folds(params: dict) -> None:
 
 
 PARAMS_ROUND_TWO: tuple[Case, ...] = (
-    Case("params_section_misspelled", ("check-params",), edit_params(lambda p: p.update(trian=p["train"])),
+    Case("params_section_misspelled", ("check-params",), edit_params(lambda p: p.update(trian=dict(epochs=3))),
          ("unknown section 'trian'", "did you mean 'train'")),
     Case("params_alias_bomb_in_an_unknown_section", ("check-params",), _params_text(lambda text: text + _ALIAS_BOMB),
          ("params.yaml", "anchor or alias")),

@@ -53,8 +53,8 @@ def test_a_refused_value_under_dvc_exp_run_changes_no_output(prepared_project, t
         started = [line for line in text.splitlines() if line.startswith("Running stage '")]
         assert started == ["Running stage 'check_params':"], started
         assert snapshot(root) == before, f"-S {override}: a refused run changed an output"
-        # What `dvc exp run` leaves behind: the override applied to params.yaml in the workspace.
-        assert git(root, "diff", "--name-only").stdout.split() == ["params.yaml"]
+        # What `dvc exp run` leaves behind: at most the override applied to params.yaml in the workspace.
+        assert set(git(root, "diff", "--name-only").stdout.split()) <= {"params.yaml"}, override
         git(root, "checkout", "--", "params.yaml")
     status = run([str(BIN_DIR / "dvc"), "status"], root, timeout=120)
     assert "up to date" in status.stdout, status.stdout
