@@ -60,6 +60,16 @@ def _configure_threads() -> None:
             os.environ.setdefault(var, threads)
 
 
+def _quiet_closed_stdout() -> None:
+    """The reader of stdout went away: point stdout at /dev/null so the exit flush stays silent."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (captured in-process)
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `moola` console script."""
     from moola.errors import MoolaError
@@ -77,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
 
         configure_logging(log_level(args.quiet, args.verbose))
         code = args._run(args)
+        sys.stdout.flush()  # inside the try: a reader that closed the pipe is met here, not at exit
+    except BrokenPipeError:
+        _quiet_closed_stdout()
+        return 141  # as a shell reports a writer stopped by SIGPIPE (`moola data | head -1`)
     except MoolaError as exc:
         # One line, whatever a file or key named in the message holds.
         message = "\\n".join(str(exc).splitlines())

@@ -35,6 +35,9 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
         data = loader.get_single_data()
     except _DuplicateKey as exc:
         raise MoolaError(f"{file} line {exc.line}: key {exc.key!r} appears twice in one section: keep one") from None
+    except _Alias as exc:
+        raise MoolaError(f"{file} line {exc.line}: YAML anchor or alias {exc.anchor!r}: write it out in full, key by key "
+                         "(`dvc exp run -S` rewrites the file as plain block YAML)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -59,6 +62,12 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
+class _Alias(Exception):
+    def __init__(self, anchor: str, line: int):
+        super().__init__(anchor)
+        self.anchor, self.line = anchor, line
+
+
 class _DuplicateKey(Exception):
     def __init__(self, key: Any, line: int):
         super().__init__(key)
@@ -70,6 +79,13 @@ def _strict_loader() -> type:
     import yaml
 
     class StrictLoader(yaml.SafeLoader):
+        def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+            event = self.peek_event()
+            if isinstance(event, yaml.events.AliasEvent) or getattr(event, "anchor", None):
+                # refused before anything is expanded: an alias bomb never reaches memory
+                raise _Alias(str(event.anchor)[:40], event.start_mark.line + 1)
+            return super().compose_node(parent, index)
+
         def construct_mapping(self, node, deep=False):  # noqa: ANN001 - PyYAML's signature
             seen = set()
             for key_node, _ in node.value:
@@ -363,12 +379,10 @@ class BuildWindowsParams:
             return None
         import pandas as pd
 
+        from moola.timespans import parse_duration
+
         key = f"{BUILD_WINDOWS}.max_gap"
-        try:
-            gap = pd.Timedelta(self.max_gap)
-        except (ValueError, TypeError, OverflowError):
-            gap = pd.NaT
-        require(gap is not pd.NaT, key, f"{self.max_gap!r} is not a pandas Timedelta: use e.g. 90min, 2h or 3D")
+        gap = parse_duration(self.max_gap, f"params key {key}", example="'90min', '2h' or '3D'")
         require(gap > pd.Timedelta(0), key, f"= {self.max_gap!r} must be > 0 (or '' for no limit)")
         require(
             gap <= pd.Timedelta(MAX_GAP_LIMIT),

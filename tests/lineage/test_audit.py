@@ -58,8 +58,8 @@ def _rehash_predictions(project):
 
 
 def _predictions_file(project):
-    run_id = json.loads((project / MANIFEST).read_text())["run_id"]
-    return project / "artifacts/runs" / run_id / "predictions.parquet"
+    """The table beside the audited manifest (artifacts/runs/latest/), the one the audit must read."""
+    return (project / MANIFEST).parent / "predictions.parquet"
 
 
 @pytest.fixture
@@ -70,7 +70,9 @@ def with_predictions(evaluated_project):
 
 
 def test_untouched_run_passes_every_claim(evaluated_project, capsys):
-    _predictions_file(evaluated_project).unlink(missing_ok=True)  # a run evaluated before predictions were stored
+    for file in _manifest_files(evaluated_project):  # a run evaluated before predictions were stored
+        (file.parent / "predictions.parquet").unlink()
+    _edit_manifests(evaluated_project, lambda manifest: manifest.pop("outputs"))
     code, out, _ = _audit(capsys)
     assert code == 0, out
     assert not _failed_claims(out)
@@ -80,7 +82,7 @@ def test_untouched_run_passes_every_claim(evaluated_project, capsys):
                   "labeled fingerprint re-derived", "synthetic fingerprint re-derived", "synthetic cache lineage and provenance",
                   "synthetic cache KS statistics re-derived: ks_pval", "checkpoints are the ones trained"):
         assert f"✓ {claim}" in out
-    assert "– metrics re-derived from stored predictions: not re-derivable: no predictions stored" in out
+    assert "– metrics re-derived from stored predictions: not re-derivable: the manifest lists no predictions table" in out
     assert "1 not re-derivable from what the run stored: metrics re-derived from stored predictions" in out
 
 
@@ -134,7 +136,8 @@ def test_edited_metric_fails_against_the_stored_predictions(with_predictions, ca
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err) and "metrics re-derived from stored predictions" in err
     failed = _failed_claims(out)
-    assert len(failed) == 1 and failed[0].startswith("✗ metrics re-derived from stored predictions: metrics.test.accuracy is 0.99")
+    assert failed[0].startswith("✗ metrics re-derived from stored predictions: metrics.test.accuracy is 0.99")
+    assert failed[1:] == [line for line in failed if line.startswith("✗ metrics/eval.json re-derived: eval.test.accuracy")]
 
 
 def test_edited_verdict_fails_against_the_stored_predictions(with_predictions, capsys):
@@ -231,7 +234,7 @@ def test_named_predictions_that_are_missing_fail(with_predictions, capsys):
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     assert f"✗ sha256 {relative}: file is missing" in out
-    assert f"✗ metrics re-derived from stored predictions: the manifest names predictions {relative} but the file is missing" in out
+    assert f"✗ metrics re-derived from stored predictions: the manifest lists predictions {relative} but the file is missing" in out
 
 
 def test_tampered_split_is_caught(evaluated_project, capsys):
@@ -350,3 +353,111 @@ def test_a_huge_ece_bins_in_the_manifest_fails_at_once(with_predictions, capsys)
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     assert "evaluate.ece_bins: must be in 1..100, got 1000000000000" in out
+
+
+def test_predictions_rewritten_beside_the_manifest_fail(with_predictions, capsys):
+    import pandas as pd
+
+    table_file = _predictions_file(with_predictions)  # artifacts/runs/latest/: the run folder's copy untouched
+    table = pd.read_parquet(table_file)
+    proba = [column for column in table.columns if column.startswith("proba_")]
+    table[proba] = np.eye(len(proba))[table["y_true"].to_numpy()]  # every window "right"
+    table["predicted"] = table["y_true"]
+    table.to_parquet(table_file, index=False)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "✗ sha256 artifacts/runs/latest/predictions.parquet: is " in out
+    assert "✗ metrics re-derived from stored predictions: predictions.parquet does not match its sha256" in out
+
+
+def test_predictions_the_manifest_lists_but_that_are_gone_fail(with_predictions, capsys):
+    for file in _manifest_files(with_predictions):
+        (file.parent / "predictions.parquet").unlink()
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "✗ sha256 artifacts/runs/latest/predictions.parquet: file is missing, though the manifest lists it" in out
+    assert "not re-derivable" not in out
+
+
+def test_invented_rows_of_a_fold_the_split_lacks_fail(with_predictions, capsys):
+    import pandas as pd
+
+    split = json.loads((with_predictions / "data/splits/fwd_chain_v3.json").read_text())
+    windows = pd.read_parquet(with_predictions / "data/labeled_windows/v1/windows.parquet")
+    labels = np.load(with_predictions / "data/labeled_windows/v1/y.npy")
+    table_file = _predictions_file(with_predictions)
+    table = pd.read_parquet(table_file)
+    train = [row for row in split["train_indices"] if str(windows["id"].iloc[row]) not in set(table["window_id"])][:5]
+    extra = table.iloc[: len(train)].copy()
+    extra["window_id"] = windows["id"].iloc[train].astype(str).to_numpy()
+    extra["y_true"] = labels[train]
+    extra["fold"] = 7
+    pd.concat([table, extra], ignore_index=True).to_parquet(table_file, index=False)
+    _rehash_predictions(with_predictions)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert f"predictions.parquet scores fold 7, the split has folds 0..{split['n_folds'] - 1}" in out
+
+
+def test_rows_that_are_not_probabilities_fail(with_predictions, capsys):
+    import pandas as pd
+
+    table_file = _predictions_file(with_predictions)
+    table = pd.read_parquet(table_file)
+    proba = [column for column in table.columns if column.startswith("proba_")]
+    table[proba] = 3 * table[proba] - 0.5  # arg-max kept, rows sum to 2.5, some entries negative
+    table.to_parquet(table_file, index=False)
+    _rehash_predictions(with_predictions)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "predictions.parquet holds probabilities outside [0, 1]" in out
+
+
+def test_rows_that_do_not_sum_to_one_fail(with_predictions, capsys):
+    import pandas as pd
+
+    table_file = _predictions_file(with_predictions)
+    table = pd.read_parquet(table_file)
+    proba = [column for column in table.columns if column.startswith("proba_")]
+    table[proba] = table[proba] * 0.9
+    table.to_parquet(table_file, index=False)
+    _rehash_predictions(with_predictions)
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    assert "sums to 0.9, not 1 within 1e-06" in out
+
+
+@pytest.mark.parametrize("stage, edit", [
+    ("eval", lambda metrics: metrics["test"].update(accuracy=0.905)),
+    ("train", lambda metrics: metrics["mean"].update(val_accuracy=0.99)),
+])
+def test_an_edited_dvc_metrics_file_fails(with_predictions, capsys, stage, edit):
+    file = with_predictions / f"metrics/{stage}.json"
+    metrics = json.loads(file.read_text())
+    edit(metrics)
+    file.write_text(json.dumps(metrics, indent=2))
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err)
+    failed = _failed_claims(out)
+    assert len(failed) == 1 and failed[0].startswith(f"✗ metrics/{stage}.json re-derived: {stage}."), failed
+
+
+@pytest.mark.parametrize("key, value", [("pretrained", "yes"), ("outputs", ["predictions.parquet"]), ("seed", "1")])
+def test_a_manifest_entry_of_the_wrong_type_is_one_line(with_predictions, capsys, key, value):
+    _edit_manifests(with_predictions, lambda manifest: manifest.update({key: value}))
+    code, out, err = _audit(capsys)
+    assert _one_line_refusal(code, err) and f"field {key!r} is a" in err and "manifest.json" in err
+
+
+def test_compare_refuses_a_manifest_naming_a_folder_outside_the_project(with_predictions, capsys):
+    outside = with_predictions.parent / "elsewhere_windows"
+    outside.mkdir()
+
+    def point_outside(manifest):  # with a sha256 entry, so the schema holds and only the path check can refuse
+        manifest["paths"]["labeled"] = str(outside)
+        manifest["inputs"][f"{outside}/meta.json"] = {"role": "labeled", "sha256": "0" * 64}
+
+    _edit_manifests(with_predictions, point_outside)
+    code = cli.main(["compare", MANIFEST, MANIFEST])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1 and "is an absolute path" in err[0] and "manifest.json" in err[0], err

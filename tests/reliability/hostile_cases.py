@@ -720,6 +720,31 @@ def own_labels(edit: Callable, **build_windows) -> Callable[[Path], None]:
     return mutate
 
 
+# ----- the second red team's audit, compare and params cases (an audit nothing fools) -------------
+
+PREDICTIONS = "artifacts/runs/latest/predictions.parquet"
+
+
+def _edit_predictions(change: Callable, rehash: bool = True) -> Callable[[Path], None]:
+    """Rewrite the table beside the latest manifest with `change(frame)`; with `rehash` both
+    manifests' `outputs` follow it, as a forger who also rewrote the manifest would leave them."""
+
+    def mutate(root: Path) -> None:
+        import hashlib
+
+        import pandas as pd
+
+        change(root, pd.read_parquet(root / PREDICTIONS)).to_parquet(root / PREDICTIONS, index=False)
+        if rehash:
+            digest = hashlib.sha256((root / PREDICTIONS).read_bytes()).hexdigest()
+            for manifest_file in _manifest_files(root):
+                manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+                manifest["outputs"]["predictions.parquet"] = digest
+                manifest_file.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+    return mutate
+
+
 def _grade_class_d(frame) -> str:
     frame["quality"] = ["D" if label == "retracement" else "A" for label in frame["label"]]
     return frame.to_csv(index=False)
@@ -773,3 +798,96 @@ OWN_LABEL_CASES: tuple[Case, ...] = (
          (OWN_LABELS, "no row has code 0", "codes 0..K-1")),
 )
 CASES = CASES + OWN_LABEL_CASES
+
+
+def _manifest_files(root: Path) -> list[Path]:
+    run_id = json.loads((root / MANIFEST).read_text(encoding="utf-8"))["run_id"]
+    return [root / MANIFEST, root / "artifacts/runs" / run_id / "manifest.json"]
+
+
+def _every_window_right(root: Path, frame):
+    import numpy as np
+
+    proba = [column for column in frame.columns if column.startswith("proba_")]
+    frame[proba] = np.eye(len(proba))[frame["y_true"].to_numpy()]
+    frame["predicted"] = frame["y_true"]
+    return frame
+
+
+def _train_rows_as_fold_7(root: Path, frame):
+    import numpy as np
+    import pandas as pd
+
+    split = json.loads((root / SPLIT).read_text(encoding="utf-8"))
+    windows = pd.read_parquet(root / LABELED / "windows.parquet")
+    tested = set(frame["window_id"])
+    train = [row for row in split["train_indices"] if str(windows["id"].iloc[row]) not in tested][:5]
+    extra = frame.iloc[: len(train)].copy()
+    extra["window_id"] = windows["id"].iloc[train].astype(str).to_numpy()
+    extra["y_true"] = np.load(root / LABELED / "y.npy")[train]
+    extra["fold"] = 7
+    return pd.concat([frame, extra], ignore_index=True)
+
+
+def _not_probabilities(root: Path, frame):
+    proba = [column for column in frame.columns if column.startswith("proba_")]
+    frame[proba] = 3 * frame[proba] - 0.5  # arg-max kept; rows sum to 2.5, entries negative
+    return frame
+
+
+def _remove_predictions(root: Path) -> None:
+    for manifest_file in _manifest_files(root):
+        (manifest_file.parent / "predictions.parquet").unlink()
+
+
+def _labeled_outside_the_project(root: Path) -> None:
+    """Both manifests name, with a sha256, a labeled folder outside the project."""
+    outside = root.parent / "elsewhere_windows"
+    outside.mkdir(exist_ok=True)
+    for manifest_file in _manifest_files(root):
+        manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+        manifest["paths"]["labeled"] = str(outside)
+        manifest["inputs"][f"{outside}/meta.json"] = {"role": "labeled", "sha256": "0" * 64}
+        manifest_file.write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+
+
+CLAIMS_FAIL = (MANIFEST, "claims", "do not hold")
+AUDIT_ROUND_TWO: tuple[Case, ...] = (
+    Case("audit_predictions_rewritten_beside_the_manifest", ("audit", MANIFEST),
+         _edit_predictions(_every_window_right, rehash=False), CLAIMS_FAIL),
+    Case("audit_predictions_listed_but_deleted", ("audit", MANIFEST), _remove_predictions, CLAIMS_FAIL),
+    Case("audit_predictions_rows_invented_as_fold_7", ("audit", MANIFEST), _edit_predictions(_train_rows_as_fold_7),
+         CLAIMS_FAIL + ("metrics re-derived from stored predictions",)),
+    Case("audit_predictions_not_probabilities", ("audit", MANIFEST), _edit_predictions(_not_probabilities),
+         CLAIMS_FAIL + ("metrics re-derived from stored predictions",)),
+    Case("audit_eval_metrics_file_edited", ("audit", MANIFEST),
+         edit_json("metrics/eval.json", lambda m: m["test"].update(accuracy=0.905)), CLAIMS_FAIL + ("metrics/eval.json",)),
+    Case("audit_train_metrics_file_edited", ("audit", MANIFEST),
+         edit_json("metrics/train.json", lambda m: m["mean"].update(val_accuracy=0.99)), CLAIMS_FAIL + ("metrics/train.json",)),
+    Case("audit_pretrained_entry_is_a_string", ("audit", MANIFEST),
+         edit_json(MANIFEST, lambda m: m.update(pretrained="yes")), (MANIFEST, "'pretrained'", "str")),
+    Case("compare_manifest_labeled_outside_the_project", ("compare", MANIFEST, MANIFEST), _labeled_outside_the_project,
+         (MANIFEST, "absolute")),
+)
+
+_ALIAS_BOMB = "lol:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"  {b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+
+
+def _cpcv_of_184756_folds(params: dict) -> None:
+    params["make_splits"].update(strategy="cpcv", n_groups=20, n_test_groups=10)
+
+
+PARAMS_ROUND_TWO: tuple[Case, ...] = (
+    Case("params_section_misspelled", ("check-params",), edit_params(lambda p: p.update(trian=dict(epochs=3))),
+         ("unknown section 'trian'", "did you mean 'train'")),
+    Case("params_alias_bomb_in_an_unknown_section", ("check-params",), _params_text(lambda text: text + _ALIAS_BOMB),
+         ("params.yaml", "anchor or alias")),
+    Case("params_max_gap_without_a_unit", ("check-params",), set_param("build_windows", "max_gap", "1"),
+         ("build_windows.max_gap", "with a unit")),
+    Case("params_version_rewritten_with_other_params", ("check-params",), set_param("build_windows", "barrier_k", 3.5),
+         ("data/labeled_windows/v1", "build_windows.barrier_k", "never rewritten")),
+    Case("params_cpcv_folds_over_the_cap", ("check-params",), edit_params(_cpcv_of_184756_folds),
+         ("make_splits.n_test_groups", "184,756", "1,000")),
+)
+CASES = CASES + AUDIT_ROUND_TWO + PARAMS_ROUND_TWO

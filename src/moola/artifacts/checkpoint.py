@@ -199,3 +199,16 @@ def ablations(record: dict) -> dict[str, dict]:
     if not isinstance(found, dict) or not all(isinstance(entry, dict) for entry in found.values()):
         raise MoolaError("the training record's ablations block is not a mapping of ablation entries: rerun `moola train`")
     return found
+
+
+def train_metrics(per_fold: list[dict]) -> dict:
+    """metrics/train.json from each fold's training metrics (`FoldResult.metrics()`, kept in the training record too)."""
+    n = len(per_fold)
+    return {
+        **{f"fold_{fold}": metrics for fold, metrics in enumerate(per_fold)},
+        "mean": {
+            "val_accuracy": sum(m["val"]["accuracy"] for m in per_fold) / n,
+            "train_accuracy": sum(m["train"]["accuracy"] for m in per_fold) / n,
+            "epochs_run": sum(m["epochs_run"] for m in per_fold) / n,
+        },
+    }

@@ -56,9 +56,21 @@ def refuse_rewrite(
     return True
 
 
+def _differing_keys(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """Dotted names of the keys whose values differ, nested mappings followed down."""
+    found = []
+    for key in sorted(set(old) | set(new), key=str):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            found += _differing_keys(a, b, f"{prefix}{key}.")
+        elif a != b:
+            found.append(f"{prefix}{key}")
+    return found
+
+
 def _difference(old: Any, new: Any) -> str:
     if isinstance(old, dict) and isinstance(new, dict):
-        keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        keys = _differing_keys(old, new)
         return "differs in " + ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
     if isinstance(old, str) and isinstance(new, str):
         return f"fingerprint {old[:12]} on disk, {new[:12]} now"

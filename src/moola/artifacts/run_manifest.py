@@ -21,6 +21,9 @@ from moola.errors import MoolaError
 FORMAT = "moola.manifest/1"
 BLOCKS = {"format": str, "run_id": str, "inputs": dict, "paths": dict, "data": dict, "model": dict,
           "metrics": dict, "params": dict, "training": dict}
+# Entries a manifest may lack (older runs), each of one type when present.
+OPTIONAL = {"pretrained": (dict, type(None)), "outputs": dict, "verdicts": dict, "seed": int, "git": dict,
+            "device": dict, "code": dict, "packages": dict}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -29,10 +32,13 @@ def problems(manifest: Any) -> list[str]:
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         return [f"it is not a moola run manifest (format {str(found)[:40]!r})"]
-    problem = torch_schema.typed_fields_problem(manifest, BLOCKS, "it") or torch_schema.plain_problem(manifest, "it")
+    present = {name: kind for name, kind in OPTIONAL.items() if name in manifest}
+    problem = (torch_schema.typed_fields_problem(manifest, {**BLOCKS, **present}, "it")
+               or torch_schema.plain_problem(manifest, "it"))
     if problem:
         return [problem]
-    found = []
+    found = [f"its output {str(name)[:60]} has no sha256" for name, digest in manifest.get("outputs", {}).items()
+             if not isinstance(digest, str) or not _SHA256.match(digest)]
     for path, entry in manifest["inputs"].items():
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or not _SHA256.match(entry["sha256"]):
             found.append(f"its input {str(path)[:60]} has no sha256")
@@ -45,6 +51,21 @@ def problems(manifest: Any) -> list[str]:
         elif not any(name == path or name.startswith(path.rstrip("/") + "/") for name in hashed):
             found.append(f"it names {role} {path} but records no sha256 for it")
     return found
+
+
+def named_paths(manifest: dict) -> list[str]:
+    """Every path a sound manifest names (its inputs and its `paths` roles), relative to the project root."""
+    return list(manifest["inputs"]) + [value for value in manifest["paths"].values() if value]
+
+
+def refuse_paths_outside(manifest: dict, root: Path, where: str) -> None:
+    """A manifest may only name files inside the project: no command reads or vouches for others."""
+    from moola.paths import resolve_inside
+
+    for relative in named_paths(manifest):
+        if not isinstance(relative, str):
+            raise MoolaError(f"{where} names a path that is not a string ({str(relative)[:40]!r}): it is damaged; rerun `moola evaluate`")
+        resolve_inside(root, relative, f"path named in {where}")
 
 
 def read(path: str | Path) -> dict:

@@ -206,6 +206,32 @@ def refuse_rewrite(data: Path, kind: str, version: str, fingerprint_now: str, bu
     )
 
 
+# build_windows params that shape no window (only plots/data/): a version may be rebuilt with others.
+PRESENTATION_PARAMS = ("plot_examples",)
+
+
+def content_params(params: dict) -> dict:
+    """The params that shape a version's windows: `PRESENTATION_PARAMS` left out of each section."""
+    return {section: {k: v for k, v in values.items() if k not in PRESENTATION_PARAMS} if isinstance(values, dict) else values
+            for section, values in params.items()}
+
+
+def stored_params(folder: Path, defaults: dict) -> dict:
+    """`content_params` of the params a version folder was built with (its manifest.json).
+
+    A key added to a section since the version was built counts as stored with its default (in
+    `defaults`, section -> {key: value}), so adding a param never bars an existing version.
+    Raises KeyError/TypeError/MoolaError when the manifest cannot be read (refuse_rewrite says so).
+    """
+    from moola import io
+
+    stored = io.read_json(folder / layout.MANIFEST, common.shown(folder / layout.MANIFEST))["params"]
+    if not isinstance(stored, dict):
+        raise TypeError("params is not a mapping")
+    return content_params({section: {**defaults.get(section, {}), **values} if isinstance(values, dict) else values
+                           for section, values in stored.items()})
+
+
 def write(data: Path, kind: str, version: str, arrays: dict[str, Any], windows: Any, meta: dict, manifest: dict) -> Path:
     """Write one in-memory version folder atomically: arrays, windows.parquet, meta.json, manifest.json.
 

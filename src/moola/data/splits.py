@@ -40,6 +40,7 @@ near-copies of test windows into train and inflates every metric.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -311,6 +312,8 @@ def _time_range(starts: np.ndarray, t1s: np.ndarray, rows: list[int]) -> dict[st
     return {"start": iso(int(starts[picked].min())), "end": iso(int(t1s[picked].max()))}
 
 
+# cpcv writes C(n_groups, n_test_groups) folds and every later stage trains one model per fold.
+MAX_CPCV_FOLDS = 1000
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -358,3 +361,7 @@ class MakeSplitsParams:
         require(2 <= self.n_groups <= 20, "make_splits.n_groups", f"must be in 2..20, got {self.n_groups}")
         require(1 <= self.n_test_groups < self.n_groups, "make_splits.n_test_groups",
                 f"must be in 1..n_groups - 1, got {self.n_test_groups}")
+        folds = math.comb(self.n_groups, self.n_test_groups)
+        require(self.strategy != "cpcv" or folds <= MAX_CPCV_FOLDS, "make_splits.n_test_groups",
+                f"C({self.n_groups}, {self.n_test_groups}) = {folds:,} cpcv folds is more than {MAX_CPCV_FOLDS:,} "
+                "(every later stage trains one model per fold): lower n_groups or n_test_groups")

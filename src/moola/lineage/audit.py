@@ -23,6 +23,9 @@ from moola.errors import MoolaError
 # rounded to 6 digits and recomputed with the same rounding; metrics are recomputed from the same
 # probabilities, so only the summation order of a few hundred rows can move their last bits).
 TOLERANCE = 1e-9
+# Each stored row of probabilities must sum to 1 within this (a float32 softmax over a few classes
+# is off by ~1e-7; a table rescaled or shifted by hand is off by far more).
+PROBA_TOLERANCE = 1e-6
 
 @dataclass(frozen=True)
 class Claim:
@@ -71,23 +74,29 @@ def load_manifest(path: str | Path) -> dict:
     return run_manifest.read(path)
 
 
-def audit_manifest(manifest: dict, root: str | Path) -> list[Claim]:
+def audit_manifest(manifest: dict, root: str | Path, manifest_file: str | Path | None = None) -> list[Claim]:
     """Check every claim of a manifest against the files under `root`.
 
     Args:
         manifest: the parsed manifest (`load_manifest`).
         root: the project root the manifest's paths are relative to.
+        manifest_file: the file it was read from; its `outputs` (the predictions table) lie
+            beside it. None: the run's own folder, artifacts/runs/<run_id>/.
 
     Returns:
         The claims, in a stable order; any with ok False means the run does not stand.
     """
-    from moola.artifacts import run_manifest
+    from moola.artifacts import layout, run_manifest
 
     root = Path(root)
-    _refuse_paths_outside(manifest, root)
     schema = run_manifest.problems(manifest)  # `load_manifest` refuses these; a dict given directly is checked too
-    claims = [Claim("manifest schema", not schema, "; ".join(schema[:2]) if schema else "every named file has a sha256")]
+    if schema:
+        raise MoolaError(f"the manifest is not sound: {schema[0]}: give artifacts/runs/<run_id>/manifest.json or rerun `moola evaluate`")
+    run_manifest.refuse_paths_outside(manifest, root, "the manifest")
+    beside = Path(manifest_file).parent if manifest_file is not None else layout.run_dir(root, manifest["run_id"])
+    claims = [Claim("manifest schema", True, "every named file has a sha256")]
     claims += [_check_hash(root, path, entry) for path, entry in sorted(manifest["inputs"].items())]
+    claims += [_check_output(beside, name, digest) for name, digest in sorted(manifest.get("outputs", {}).items())]
     paths = manifest["paths"]
     labeled = root / paths["labeled"] if paths.get("labeled") else None
     split_file = root / paths["split"] if paths.get("split") else None
@@ -117,19 +126,25 @@ def audit_manifest(manifest: dict, root: str | Path) -> list[Claim]:
         claims.append(_claim_from("checkpoint lineage", lambda: _check_checkpoint_lineage(root, manifest)))
     if "split" in context:
         claims.append(_claim_from("metrics re-derived from stored predictions",
-                                  lambda: _check_metrics(root, manifest, context)))
+                                  lambda: _check_metrics(root, manifest, context, beside)))
+        claims += _check_metrics_files(root, manifest, context)
     return claims
 
 
-def _refuse_paths_outside(manifest: dict, root: Path) -> None:
-    """A manifest may only name files inside the project: an audit never reads or vouches for others."""
+def _check_output(folder: Path, name: str, digest: str) -> Claim:
+    """An output the manifest lists (a table written beside it) is there and is the one it hashed."""
+    from moola.artifacts import common
+    from moola.io import sha256_file
     from moola.paths import resolve_inside
 
-    named = list(manifest["inputs"]) + [value for value in manifest["paths"].values() if value]
-    for relative in named:
-        if not isinstance(relative, str):
-            raise MoolaError(f"manifest names a path that is not a string ({relative!r}): it is damaged; rerun `moola evaluate`")
-        resolve_inside(root, relative, "path named in the manifest")
+    file = resolve_inside(folder, name, "output named in the manifest")
+    label = f"sha256 {common.shown(file)}"
+    if not file.is_file():
+        return Claim(label, False, "file is missing, though the manifest lists it among its outputs")
+    actual = sha256_file(file)
+    if actual != digest:
+        return Claim(label, False, f"is {actual[:12]}, manifest says {digest[:12]} (the file changed)")
+    return Claim(label, True, actual[:12])
 
 
 def _check_hash(root: Path, relative: str, entry: dict) -> Claim:
@@ -434,71 +449,76 @@ def _differences(claimed: Any, recomputed: Any, where: str) -> list[str]:
     return []
 
 
-def _predictions_file(root: Path, manifest: dict) -> tuple[Path, bool]:
-    """(where the run's predictions table is, whether the manifest names it itself)."""
+def _predictions_file(root: Path, manifest: dict, beside: Path) -> tuple[Path, str | None]:
+    """(where the run's predictions table is, the sha256 the manifest holds for it, None: it lists none).
+
+    The table is the one the manifest lists among its `outputs`, beside the manifest file given
+    (or one it names under `paths.predictions`, hashed among its inputs)."""
     from moola.artifacts import layout
 
     named = manifest["paths"].get("predictions")
     if named:
-        return root / named, True
-    return layout.run_dir(root, manifest["run_id"]) / layout.PREDICTIONS, False
+        return root / named, manifest["inputs"][named]["sha256"]
+    return beside / layout.PREDICTIONS, manifest.get("outputs", {}).get(layout.PREDICTIONS)
 
 
-def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
+def _check_rows(oof: Any, rows: Any, split: dict, where: str) -> None:
+    """The table scores exactly the split's tested rows: fold ids in range, each fold's test rows once, no other."""
+    import numpy as np
+
+    from moola.artifacts import split as split_artifact
+
+    n_folds = int(split["n_folds"])
+    outside = sorted(set(oof.fold.tolist()) - set(range(n_folds)))
+    _expect(not outside, f"{where} scores fold {outside[0] if outside else ''}, the split has folds 0..{n_folds - 1}")
+    for fold in range(n_folds):
+        scored = sorted(rows[oof.fold == fold].tolist())
+        expected = sorted(split_artifact.tested_rows(split, fold).tolist())
+        _expect(scored == expected, f"{where} scores other windows for fold {fold} than the split's test rows "
+                                    f"({len(scored)} scored, {len(expected)} tested)")
+    low, sums = float(np.min(oof.proba, initial=0.0)), oof.proba.sum(axis=1)
+    _expect(low >= 0.0 and float(np.max(oof.proba, initial=0.0)) <= 1.0,
+            f"{where} holds probabilities outside [0, 1] (lowest {low:.3g}): it is not a model's output")
+    worst = int(np.argmax(np.abs(sums - 1.0))) if sums.size else 0
+    _expect(not sums.size or abs(float(sums[worst]) - 1.0) <= PROBA_TOLERANCE,
+            f"{where} row {worst} sums to {float(sums[worst]) if sums.size else 0:.6g}, not 1 within {PROBA_TOLERANCE:g}")
+
+
+def _check_metrics(root: Path, manifest: dict, context: dict, beside: Path) -> str:
     """The metrics, intervals, tests and verdicts recomputed from the stored out-of-fold table.
 
-    The table (`artifacts/runs/<run_id>/predictions.parquet`, `moola.evaluation.significance.OutOfFold`)
+    The table (`predictions.parquet` beside the manifest, `moola.evaluation.significance.OutOfFold`)
     has one row per out-of-fold test window: `window_id`, `fold`, `y_true`, `proba_<class>`,
-    `predicted`. Its windows must be exactly each fold's scored rows and its y_true the labeled
-    version's labels; the baselines are refitted on each fold's real train rows, and the whole
-    pack is recomputed by the function `moola evaluate` used (`evaluation.report`).
+    `predicted`. It must be the file the manifest hashed; its windows exactly each fold's tested
+    rows (`_check_rows`), its rows probabilities and its y_true the labeled version's labels; the
+    baselines are refitted on each fold's real train rows, and the whole pack is recomputed by
+    the function `moola evaluate` used (`evaluation.report.out_of_fold_report`).
     """
     import numpy as np
 
-    from moola.artifacts import common, split as split_artifact
-    from moola.evaluation.report import out_of_fold_report
-    from moola.evaluation.significance import OutOfFold, logistic_baseline_proba, majority_baseline_proba
+    from moola.artifacts import common
+    from moola.artifacts.windows import class_names_of
+    from moola.evaluation.significance import OutOfFold
     from moola.io import sha256_file
 
-    file, named = _predictions_file(root, manifest)
-    if not file.is_file():
-        _expect(not named, f"the manifest names predictions {manifest['paths'].get('predictions')} but the file is missing")
-        raise NotRederivable("no predictions stored (the metrics are only re-read from the manifest)")
-    claimed_sha = (manifest.get("outputs") or {}).get(file.name)
-    _expect(claimed_sha is None or claimed_sha == sha256_file(file), f"{file.name} does not match its sha256 in the manifest")
+    file, claimed_sha = _predictions_file(root, manifest, beside)
+    if claimed_sha is None:
+        raise NotRederivable("the manifest lists no predictions table (the metrics are only re-read from the manifest)")
+    _expect(file.is_file(), f"the manifest lists predictions {common.shown(file)} but the file is missing")
+    _expect(claimed_sha == sha256_file(file), f"{file.name} does not match its sha256 in the manifest")
     labeled = _labeled_files(Path(context["labeled"]), context)
-    class_names = list(labeled["meta"].get("class_names") or [])
+    class_names = class_names_of(labeled["meta"], common.shown(Path(context["labeled"])))
     oof = OutOfFold.from_frame(common.read_parquet(file, "predictions"), class_names, where=file.name)
     ids = labeled["windows"]["id"].astype(str).tolist()
     row_of = {window_id: row for row, window_id in enumerate(ids)}
     unknown = [w for w in oof.window_id if w not in row_of]
     _expect(not unknown, f"{file.name} names window {str(unknown[0])[:40]!r}, which is not in the labeled version" if unknown else "")
     rows = np.asarray([row_of[w] for w in oof.window_id], dtype=np.int64)
-    y, feats, split = np.asarray(labeled["y"]), np.asarray(labeled["feats"]), context["split"]
+    y = np.asarray(labeled["y"])
     wrong = np.flatnonzero(oof.y_true != y[rows])
     _expect(not wrong.size, f"{file.name} window {oof.window_id[wrong[0]]} has y_true {oof.y_true[wrong[0]]}, the labeled version {y[rows[wrong[0]]]}" if wrong.size else "")
-    from moola.evaluation.config import EvaluateParams
-    from moola.params import from_mapping
-
-    stored = manifest["params"].get("evaluate")
-    _expect(isinstance(stored, dict), "the manifest's params hold no evaluate section")
-    settings = vars(from_mapping(EvaluateParams, stored, "the manifest's params evaluate"))  # the stage's own bounds
-    seed = manifest.get("seed")
-    _expect(isinstance(seed, int) and not isinstance(seed, bool), "the manifest holds no integer seed")
-    majority, logistic = np.zeros(oof.proba.shape), np.zeros(oof.proba.shape)
-    for fold in range(int(split["n_folds"])):
-        mine = oof.fold == fold
-        expected = sorted(split_artifact.tested_rows(split, fold).tolist())
-        _expect(sorted(rows[mine].tolist()) == expected, f"{file.name} scores other windows for fold {fold} than the split's test rows")
-        train = split_artifact.rows(split, "train", fold)
-        majority[mine] = majority_baseline_proba(y[train], int(mine.sum()), len(class_names))
-        logistic[mine] = logistic_baseline_proba(feats[train], y[train], feats[rows[mine]], len(class_names),
-                                                 C=settings["logistic_C"], seed=seed)
-    numbers, pack = out_of_fold_report(
-        oof, {"majority": majority, "logistic": logistic}, alpha=settings["alpha"],
-        collapse_threshold=settings["collapse_threshold"], n_resamples=settings["n_resamples"], seed=seed,
-        ece_bins=settings["ece_bins"],
-    )
+    _check_rows(oof, rows, context["split"], file.name)
+    numbers, pack = _recomputed_report(manifest, oof, rows, labeled, context["split"])
     claimed = {key: manifest["metrics"].get(key) for key in numbers}
     claimed["test"] = {key: manifest["metrics"]["test"].get(key) for key in numbers["test"]}
     found = _differences(claimed, numbers, "metrics")
@@ -508,7 +528,8 @@ def _check_metrics(root: Path, manifest: dict, context: dict) -> str:
     _expect(stated == pack["verdict"], f"the manifest's verdicts {stated} are not the recomputed {pack['verdict']}")
     stated_skill = (manifest.get("verdicts") or {}).get("skill")
     _expect(stated_skill == pack["skill"], f"the manifest's skill line {stated_skill!r} is not the recomputed {pack['skill']!r}")
-    ablations = _check_ablations(file.parent, manifest, oof, class_names, {**settings, "ablations": stored.get("ablations", [])}, seed)
+    ablations = _check_ablations(file.parent, manifest, oof, class_names, _evaluate_settings(manifest), manifest["seed"])
+    context["metrics_rederived"] = True
     return (f"metrics, 95% intervals, paired tests, no-skill test, detectable effects and verdicts recomputed from "
             f"{file.name} ({oof.n} out-of-fold windows, baselines refitted per fold): {pack['skill']}; "
             f"{'; '.join(pack['verdict'].values())}{ablations}")
@@ -537,3 +558,96 @@ def _check_ablations(folder: Path, manifest: dict, oof: Any, class_names: list, 
     stated = (manifest.get("verdicts") or {}).get("ablation") or {}
     _expect(stated == sentences, f"the manifest's ablation verdicts {stated} are not the recomputed {sentences}")
     return "".join(f"; {sentence}" for sentence in sentences.values())
+
+
+def _evaluate_settings(manifest: dict) -> dict:
+    """The run's evaluate section, through the stage's own bounds; the manifest's seed must be an integer."""
+    from moola.evaluation.config import EvaluateParams
+    from moola.params import from_mapping
+
+    stored = manifest["params"].get("evaluate")
+    _expect(isinstance(stored, dict), "the manifest's params hold no evaluate section")
+    seed = manifest.get("seed")
+    _expect(isinstance(seed, int) and not isinstance(seed, bool), "the manifest holds no integer seed")
+    return vars(from_mapping(EvaluateParams, stored, "the manifest's params evaluate"))
+
+
+def _recomputed_report(manifest: dict, oof: Any, rows: Any, labeled: dict, split: dict) -> tuple[dict, dict]:
+    """`out_of_fold_report` of the table, with the baselines refitted on each fold's train rows
+    and the test block's per-class figures (`metrics_pack`) as `moola evaluate` adds them."""
+    import numpy as np
+
+    from moola.artifacts import split as split_artifact
+    from moola.evaluation.metrics import metrics_pack
+    from moola.evaluation.report import out_of_fold_report
+    from moola.evaluation.significance import logistic_baseline_proba, majority_baseline_proba
+
+    settings = _evaluate_settings(manifest)
+    seed = manifest["seed"]
+    y, feats, k = np.asarray(labeled["y"]), np.asarray(labeled["feats"]), len(oof.class_names)
+    majority, logistic = np.zeros(oof.proba.shape), np.zeros(oof.proba.shape)
+    for fold in range(int(split["n_folds"])):
+        mine = oof.fold == fold
+        train = split_artifact.rows(split, "train", fold)
+        majority[mine] = majority_baseline_proba(y[train], int(mine.sum()), k)
+        logistic[mine] = logistic_baseline_proba(feats[train], y[train], feats[rows[mine]], k, C=settings["logistic_C"], seed=seed)
+    numbers, pack = out_of_fold_report(
+        oof, {"majority": majority, "logistic": logistic}, alpha=settings["alpha"],
+        collapse_threshold=settings["collapse_threshold"], n_resamples=settings["n_resamples"], seed=seed,
+        ece_bins=settings["ece_bins"],
+    )
+    per_class = metrics_pack(oof.y_true, oof.proba, list(oof.class_names), settings["ece_bins"])
+    numbers["test"].update({key: per_class[key] for key in ("f1", "average_precision") if key in per_class})
+    return numbers, pack
+
+
+def _check_metrics_files(root: Path, manifest: dict, context: dict) -> list[Claim]:
+    """The DVC metrics files of the run (when it is the latest run, whose files they are): each
+    the figures the run recorded, which the claims above re-derived or hash-checked."""
+    from moola.artifacts import layout
+    from moola.io import read_json
+
+    latest = layout.latest_run_dir(root) / layout.MANIFEST
+    try:
+        latest_id = read_json(latest, "latest manifest").get("run_id") if latest.is_file() else None
+    except (MoolaError, AttributeError):
+        latest_id = None
+    claims = []
+    for stage, derive in (("eval", _eval_metrics), ("train", _train_metrics)):
+        name = f"metrics/{stage}.json re-derived"
+        file = layout.metrics_file(root, stage)
+        if latest_id != manifest["run_id"]:
+            claims.append(Claim(name, True, f"not re-derivable: it belongs to the latest run {latest_id}, not this one", checked=False))
+            continue
+        claims.append(_claim_from(name, lambda: _same_metrics(file, derive(root, manifest, context))))
+    return claims
+
+
+def _same_metrics(file: Path, expected: tuple[dict, str]) -> str:
+    from moola.artifacts import common
+    from moola.io import read_json
+
+    figures, source = expected
+    _expect(file.is_file(), f"{common.shown(file)} is missing")
+    stored = read_json(file, common.shown(file))
+    if stored != figures:
+        found = _differences(stored, figures, file.stem) if isinstance(stored, dict) else [f"{file.name} is not a JSON object"]
+        raise AuditFailed((found[0] if found else f"{file.name} differs from {source}") + f" ({source})")
+    return f"equal to {source}"
+
+
+def _eval_metrics(root: Path, manifest: dict, context: dict) -> tuple[dict, str]:
+    """metrics/eval.json is the manifest's metrics block (whose figures `_check_metrics` re-derives)."""
+    source = "the manifest's metrics, re-derived above" if context.get("metrics_rederived") else "the manifest's metrics"
+    return manifest["metrics"], source
+
+
+def _train_metrics(root: Path, manifest: dict, context: dict) -> tuple[dict, str]:
+    """metrics/train.json rebuilt from the training record's per-fold metrics (the record is hash-checked)."""
+    from moola.artifacts.checkpoint import train_metrics
+
+    _folder, record = _checkpoint_files(root, manifest)
+    folds = record.get("folds")
+    _expect(isinstance(folds, list) and all(isinstance(f, dict) and isinstance(f.get("metrics"), dict) for f in folds),
+            "the training record lists no per-fold metrics")
+    return train_metrics([fold["metrics"] for fold in folds]), "the training record's per-fold metrics"

@@ -15,8 +15,8 @@ def run(args: argparse.Namespace) -> int:
     from moola.paths import project_root
 
     manifest = load_manifest(args.manifest)
-    claims = audit_manifest(manifest, project_root())
-    print(f"audit of run {manifest.get('run_id')} ({manifest.get('model', {}).get('name')}) from {args.manifest}")
+    claims = audit_manifest(manifest, project_root(), manifest_file=args.manifest)
+    print(f"audit of run {manifest['run_id']} ({manifest['model'].get('name')}) from {args.manifest}")
     for claim in claims:
         print(claim.line())
     failed = [claim for claim in claims if not claim.ok]

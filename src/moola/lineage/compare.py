@@ -51,7 +51,11 @@ def _out_of_fold(text: str):
     claimed = (manifest.get("outputs") or {}).get(layout.PREDICTIONS)
     if claimed != sha256_file(table_file):
         raise MoolaError(f"{common.shown(table_file)} does not match its sha256 in {common.shown(path)}: restore or re-evaluate it")
-    labeled = project_root() / manifest["paths"]["labeled"]
+    root = project_root()
+    run_manifest.refuse_paths_outside(manifest, root, common.shown(path))
+    if not manifest["paths"].get("labeled"):
+        raise MoolaError(f"{common.shown(path)} names no labeled folder: it is damaged; rerun `moola evaluate`")
+    labeled = root / manifest["paths"]["labeled"]
     classes = class_names_of(read_json(labeled / layout.META, "labeled meta.json"), common.shown(labeled))
     return manifest, OutOfFold.from_frame(common.read_parquet(table_file, common.shown(table_file)), classes, common.shown(table_file))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -27,6 +28,19 @@ def restore_config(root: Path) -> bool:
     return True
 
 
+def _require_remote(root: Path, remote: str, dvc_command: Callable[..., list[str]]) -> None:
+    """Refuse, in one line and before DVC is asked to change anything, a remote that is not configured."""
+    from moola.errors import MoolaError
+
+    listed = subprocess.run(dvc_command("remote", "list"), cwd=root, capture_output=True, text=True, errors="replace")
+    if listed.returncode != 0:
+        return  # DVC cannot read its config: the next step reports that in its own words
+    names = sorted(line.split()[0] for line in listed.stdout.splitlines() if line.strip())
+    if remote not in names:
+        raise MoolaError(f"DVC remote {remote!r} (from --remote or $MOOLA_DVC_REMOTE) is not configured in .dvc/config "
+                         f"(configured: {', '.join(names) or 'none'}): name one of those or add it with `dvc remote add`")
+
+
 @contextlib.contextmanager
 def temporary_remote_config(root: Path, remote: str, url: str | None,
                             run: Callable[..., object], dvc_command: Callable[..., list[str]]) -> Iterator[None]:
@@ -45,6 +59,7 @@ def temporary_remote_config(root: Path, remote: str, url: str | None,
     """
     local, saved = _paths(root)
     restore_config(root)
+    _require_remote(root, remote, dvc_command)
     saved.parent.mkdir(parents=True, exist_ok=True)
     saved.write_text(local.read_text() if local.is_file() else ABSENT)
     hint = "check .dvc/config and .dvc/config.local"

@@ -33,8 +33,11 @@ def check(params: dict) -> list[str]:
     from moola.pretrain.config import PretrainParams
     from moola.training.config import TrainParams
 
-    load_base(params)
-    check_window(load_section(BuildWindowsParams, BUILD_WINDOWS, params).window)
+    refuse_unknown_sections(params)
+    base = load_base(params)
+    build = load_section(BuildWindowsParams, BUILD_WINDOWS, params)
+    check_window(build.window)
+    refuse_version_rewrite(build, base.seed)
     labeled_version(params)
     from_mapping(MakeSplitsParams, params.get("make_splits"), "make_splits")
     from_mapping(SynthCacheParams, params.get("synth_cache"), "synth_cache")
@@ -49,6 +52,46 @@ def check(params: dict) -> list[str]:
     load_pod(params)
     return ["base", BUILD_WINDOWS, "make_splits", "synth_cache", "pretrain_ts2vec", "encoder", "train",
             f"model ({selected})", "evaluate", "pod"]
+
+
+SECTIONS = ("base", "build_windows", "make_splits", "synth_cache", "pretrain_ts2vec", "encoder", "model", "train",
+            "evaluate", "pod")  # and one section per model (`ModelRegistry.names()`)
+
+
+def refuse_unknown_sections(params: dict) -> None:
+    """A misspelled section (`trian:`) would leave its stage on defaults: refuse it, with the likely name."""
+    import difflib
+
+    from moola.errors import MoolaError
+    from moola.models.registry import ModelRegistry
+
+    known = [*SECTIONS, *ModelRegistry.names()]
+    for name in params:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise MoolaError(f"params.yaml: unknown section {str(name)[:40]!r}: {hint}rename or remove it "
+                             f"(known sections are {', '.join(known)})")
+
+
+def refuse_version_rewrite(build, seed: int) -> None:
+    """`build_windows.version` names a version built with other params: refused now, before DVC
+    deletes any output, by the rule every versioned artifact keeps (`artifacts.common.refuse_rewrite`)."""
+    import dataclasses
+    import json
+
+    from moola.artifacts import common, layout
+    from moola.artifacts.windows import content_params, next_free_version, stored_params
+    from moola.params import BUILD_WINDOWS
+    from moola.paths import data_root
+
+    defaults = {BUILD_WINDOWS: json.loads(json.dumps(dataclasses.asdict(type(build)())))}
+    bump = f"set {BUILD_WINDOWS}.version to a new name (e.g. {next_free_version(data_root(), build.version)})"
+    now = content_params(json.loads(json.dumps({BUILD_WINDOWS: dataclasses.asdict(build), "base": {"seed": seed}})))
+    for kind in layout.WINDOW_DIRS:
+        common.refuse_rewrite(layout.window_dir(data_root(), kind, build.version), now,
+                              lambda target: stored_params(target, defaults),
+                              what=f"{kind} window version built with other params", bump=bump)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -129,15 +129,9 @@ def training_record(*, runs: list, name: str, seed: int, spec: Any, checkpoint_s
 
 def fold_results(runs: list) -> dict:
     """metrics/train.json: each fold's training metrics and their mean (nested, numeric)."""
-    per_fold = {f"fold_{fold}": result.metrics() for fold, _trainer, result, _report in runs}
-    return {
-        **per_fold,
-        "mean": {
-            "val_accuracy": sum(r.val_accuracy for _f, _t, r, _p in runs) / len(runs),
-            "train_accuracy": sum(r.train_accuracy for _f, _t, r, _p in runs) / len(runs),
-            "epochs_run": sum(r.outcome.epochs_run for _f, _t, r, _p in runs) / len(runs),
-        },
-    }
+    from moola.artifacts.checkpoint import train_metrics
+
+    return train_metrics([result.metrics() for _fold, _trainer, result, _report in runs])
 
 
 REMOVED = {"pretraining": "no pretraining", "augmentation": "no synthetic rows"}
