@@ -1,4 +1,4 @@
-"""Purged, embargoed time folds of a labeled window set: walk-forward and combinatorial purged CV.
+"""Purged, embargoed time folds of a labeled window set: walk-forward, purged k-fold and CPCV.
 
 Every window i occupies the span [start_i, t1_i] (first bar to label horizon end). The rule that
 every fold obeys, whichever strategy made it, and that `fold_problems` checks: for a row a in one
@@ -22,6 +22,16 @@ straddling a cut moves whole into the later part). Purge and embargo then run ex
 (a) purge: an earlier-part row whose t1 reaches the first start of a later part is purged;
 (b) embargo: a later-part row starting at or before the last kept earlier t1 + embargo is
 purged. With k = 1 this is the single forward-chaining split, index for index.
+
+Purged k-fold (`purged_kfold`, López de Prado, Advances in Financial Machine Learning, ch. 7).
+Rows in time order are cut into k contiguous blocks of (nearly) equal size (cuts on start times,
+as in CPCV's groups). Fold i tests every row of block i; test rows are never purged, so the k
+folds together test every window exactly once. Its val part (for early stopping) is the
+`val_fraction` share of all rows nearest block i on one side: the end of the rows before it (for
+block 0: the start of the rows after it); val rows that conflict with the test block under the
+embargo are purged. Train is every other row, less those that conflict with a test or a kept
+val span, before or after it. The blocks are the plan's groups and its single path is fold i
+supplying block i. Why training after a test block is acceptable: docs/DATA_LINEAGE.md.
 
 CPCV (`cpcv`, López de Prado, Advances in Financial Machine Learning, ch. 12). Rows in time
 order are cut into N groups of (nearly) equal size; every choice of k test groups is a fold, so
@@ -59,11 +69,12 @@ class Fold:
     """One fold: sorted row indices of each part (int64 arrays), and for CPCV its test groups.
 
     Attributes:
-        index: the fold's number, 0-based, in time order (walk-forward) or combination order (CPCV).
+        index: the fold's number, 0-based, in time order (walk-forward, purged k-fold) or
+            combination order (CPCV).
         train, val, test: rows of the parts (val is empty for CPCV).
         purged: rows dropped by purge or embargo.
         unused: rows outside the fold (walk-forward: after its test part, or before a rolling window).
-        test_groups: CPCV: the groups tested; walk-forward: ().
+        test_groups: CPCV: the groups tested; purged k-fold: (i,); walk-forward: ().
     """
 
     index: int
@@ -115,11 +126,12 @@ class FoldPlan:
     """All folds of one strategy, and (CPCV) its groups and backtest paths.
 
     Attributes:
-        strategy: "walk_forward" or "cpcv".
+        strategy: "walk_forward", "purged_kfold" or "cpcv".
         folds: the folds.
-        groups: CPCV: (N,) arrays of the rows of each group, in time order; walk-forward: ().
+        groups: CPCV: (N,) arrays of the rows of each group, in time order; purged k-fold: its k
+            blocks; walk-forward: ().
         paths: CPCV: (phi, N) int array, paths[p, g] = the fold whose test of group g is in path p;
-            walk-forward: shape (1, k), the single path made of every fold's test part.
+            walk-forward and purged k-fold: shape (1, k), the single path made of every fold's test part.
     """
 
     strategy: str
@@ -268,12 +280,13 @@ def n_backtest_paths(n_groups: int, n_test_groups: int) -> int:
     return math.comb(n_groups - 1, n_test_groups - 1)
 
 
-def time_groups(starts: Any, t1s: Any, n_groups: int) -> tuple[np.ndarray, ...]:
+def time_groups(starts: Any, t1s: Any, n_groups: int, strategy: str = "cpcv", knob: str = "n_groups") -> tuple[np.ndarray, ...]:
     """Cut the rows in time order into `n_groups` groups of nearly equal size, ties kept together.
 
     Args:
         starts, t1s: (N,) window times.
         n_groups: N >= 2.
+        strategy, knob: the strategy and the make_splits key named when a group would be empty.
 
     Returns:
         N sorted int64 arrays of row indices; raises MoolaError when a group would be empty.
@@ -287,10 +300,67 @@ def time_groups(starts: Any, t1s: Any, n_groups: int) -> tuple[np.ndarray, ...]:
     empty = [g for g, rows in enumerate(groups) if rows.size == 0]
     if empty:
         raise MoolaError(
-            f"cpcv: group {empty[0]} of {n_groups} is empty ({n} windows, many sharing a start time): "
-            "lower make_splits.n_groups or label more windows"
+            f"{strategy}: group {empty[0]} of {n_groups} is empty ({n} windows, many sharing a start time): "
+            f"lower make_splits.{knob} or label more windows"
         )
     return groups
+
+
+def _val_rows(starts: np.ndarray, order: np.ndarray, blocks: tuple[np.ndarray, ...], i: int, n_val: int) -> np.ndarray:
+    """Rows of block i's val part: the n_val rows nearest it on one side (before it; block 0: after it).
+
+    Blocks are contiguous in time order. The far cut falls on a start time like every other cut
+    (`starts < cut`), so a tie that straddles it moves whole into the later part.
+    """
+    if i > 0:
+        first = sum(block.size for block in blocks[:i])  # sorted position of block i's first row
+        lower = _cut_time(starts, order, max(0, first - n_val))
+        return np.flatnonzero((starts >= lower) & (starts < _cut_time(starts, order, first)))
+    after = blocks[0].size
+    upper = _cut_time(starts, order, min(order.size, after + n_val))
+    return np.flatnonzero((starts >= _cut_time(starts, order, after)) & (starts < upper))
+
+
+def purged_kfold(starts: Any, t1s: Any, n_folds: int, val_fraction: float, embargo: pd.Timedelta) -> FoldPlan:
+    """Purged, embargoed k-fold over contiguous time blocks (AFML ch. 7; see the module docstring).
+
+    Args:
+        starts, t1s: (N,) window times, any row order.
+        n_folds: k >= 2 blocks, each tested by one fold.
+        val_fraction: share of all rows in each fold's val part, taken next to its test block.
+        embargo: minimum gap between a train span and any val or test span, and between val and test.
+
+    Returns:
+        A FoldPlan of k folds, the k blocks as its groups, and the single path (1, k) in which
+        fold i tests block i: every row is tested exactly once.
+    """
+    starts, t1s = _checked_times(starts, t1s)
+    if not isinstance(n_folds, (int, np.integer)) or isinstance(n_folds, bool) or n_folds < 2:
+        raise MoolaError(f"purged_kfold: n_folds must be an integer >= 2, got {n_folds!r}")
+    if not 0 <= val_fraction < 1 - 1 / n_folds:
+        raise MoolaError(
+            f"purged_kfold: val_fraction {val_fraction} must lie in [0, 1 - 1/n_folds) = [0, {1 - 1 / n_folds:g}) "
+            "so that each fold keeps train rows"
+        )
+    blocks = time_groups(starts, t1s, n_folds, strategy="purged_kfold", knob="n_folds")
+    order = _time_order(starts, t1s)
+    n, embargo_ns = starts.size, int(embargo.value)
+    n_val = int(round(n * val_fraction))
+    folds = []
+    for i, test_rows in enumerate(blocks):
+        part = np.full(n, TRAIN, dtype=np.int8)
+        part[test_rows] = TEST
+        val_rows = _val_rows(starts, order, blocks, i, n_val)
+        part[val_rows] = VAL
+        clash = conflicting_rows(starts[val_rows], t1s[val_rows], starts[test_rows], t1s[test_rows], embargo_ns)
+        part[val_rows[clash]] = PURGED
+        held_out = np.flatnonzero((part == VAL) | (part == TEST))
+        train_rows = np.flatnonzero(part == TRAIN)
+        clash = conflicting_rows(starts[train_rows], t1s[train_rows], starts[held_out], t1s[held_out], embargo_ns)
+        part[train_rows[clash]] = PURGED
+        folds.append(fold_from_codes(i, part, (i,)))
+    paths = np.arange(n_folds, dtype=np.int64)[None, :]  # (1, k): fold i supplies block i
+    return FoldPlan(strategy="purged_kfold", folds=tuple(folds), groups=blocks, paths=paths)
 
 
 def cpcv(
@@ -364,9 +434,9 @@ def fold_problems(starts: Any, t1s: Any, fold: Fold, embargo: pd.Timedelta) -> l
 
 
 def plan_problems(starts: Any, t1s: Any, plan: FoldPlan, embargo: pd.Timedelta) -> list[str]:
-    """`fold_problems` of every fold, plus (CPCV) the path table: each path tests each group once."""
+    """`fold_problems` of every fold, plus (CPCV, purged k-fold) the path table: each path tests each group once."""
     problems = [p for fold in plan.folds for p in fold_problems(starts, t1s, fold, embargo)]
-    if plan.strategy == "cpcv":
+    if plan.groups:
         n_groups = len(plan.groups)
         for p, row in enumerate(plan.paths):
             for g, fold_index in enumerate(row):
