@@ -18,7 +18,9 @@ def numeric_metrics(pack: dict[str, Any], class_names: list[str]) -> dict[str, A
     """metrics/eval.json from a significance pack: plain numbers only, so `dvc metrics diff` shows all.
 
     Every metric of the out-of-fold test windows carries `<metric>_ci_low` / `<metric>_ci_high`;
-    every comparison its difference, interval and one-sided p-value; the verdicts are 0/1 flags.
+    every comparison its difference, interval and one-sided p-value, and its accuracy comparison
+    the detectable effect (`vs_<baseline>.detectable_effect`, `.windows_for_10_points`); the no-skill
+    test is `no_skill.p_value` with its 0/1 `no_skill.beats`; the verdicts are 0/1 flags.
     """
     test = {"n": pack["n"]}
     for name, interval in pack["metrics"].items():
@@ -34,6 +36,7 @@ def numeric_metrics(pack: dict[str, Any], class_names: list[str]) -> dict[str, A
             "collapsed": collapse["collapsed"],
             "recall": {name: value for name, value in collapse["recall"].items() if value is not None},
         },
+        "no_skill": dict(pack["no_skill"]),
         "beats": dict(pack["beats"]),
     }
     for key, block in pack.items():
@@ -66,8 +69,9 @@ def out_of_fold_report(
 
 
 def verdict_lines(pack: dict[str, Any]) -> dict[str, str]:
-    """The lines the status report prints: one verdict per baseline, and the collapse state."""
-    lines = {f"vs {name} baseline": text for name, text in pack["verdict"].items()}
+    """The lines the status report prints: the no-skill line, one verdict per baseline, the collapse state."""
+    lines = {"skill": pack["skill"]}
+    lines.update({f"vs {name} baseline": text for name, text in pack["verdict"].items()})
     collapse = pack["collapse"]
     lines["most-predicted class"] = f"{collapse['top_class']} on {collapse['top_share']:.0%} of test windows" + (
         " (collapsed)" if collapse["collapsed"] else ""

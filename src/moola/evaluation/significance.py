@@ -21,13 +21,26 @@ and every comparison is paired on the same windows:
   1/2) >= n_10). The other metrics use a paired permutation test: under "interchangeable", the
   two predictions of each window may be swapped; p = (1 + #{swapped differences >= observed})
   / (1 + resamples).
+- No skill (`no_skill_test`): a within-fold permutation test of the model's accuracy. The labels
+  are permuted within each fold against the model's predictions, so each fold keeps its own class
+  mix and a class drift between folds creates no skill; p = (1 + #{permuted accuracy >= observed})
+  / (1 + resamples).
+- Detectable effect (`detectable`, `moola.evaluation.power`): beside each accuracy comparison, the
+  smallest true gain its windows would show with 80% power, and the windows a 10-point gain needs.
 - Class collapse (`class_collapse`): per-class recall and the share of the most-predicted class;
   a share >= threshold (0.9) is "collapsed to <class>".
-- Verdict (`verdict`): "beats the <baseline> (p = ...)" only when p < alpha and the model has not
-  collapsed; else "not distinguishable from the <baseline> (p = ...)" or "collapsed to <class>".
+- Verdict (`verdict`, the one place of the rule): "beats the <baseline> (p = ...)" only when the
+  McNemar p against that baseline is below alpha AND the no-skill p is below alpha AND the model
+  has not collapsed. Each null is tested at alpha and both must fall (an intersection-union
+  test), so the claim keeps level alpha; the no-skill null is needed because the majority
+  baseline is the train part's majority class, which scores below chance on test when the
+  classes drift between folds, so McNemar against it alone rejects on label-independent
+  predictions. Otherwise "not distinguishable from the <baseline> (p = ...)", "not shown to beat
+  the <baseline> (p = ...): no evidence of skill (...)" or "collapsed to <class>".
   A model can beat the logistic baseline without beating the majority class (on noise the
   logistic regression overfits and scores below the majority class); `significance_pack` then
-  adds ", but not the majority baseline" to that verdict.
+  adds ", but not the majority baseline" to that verdict, and every verdict ends with its
+  detectable effect. docs/METRICS.md explains the method.
 
 The metrics are moola's own (`moola.evaluation.metrics`, equal to scikit-learn's where scikit-learn
 has them): accuracy, macro F1, macro PR-AUC, multi-class Brier and top-label ECE.
@@ -41,12 +54,13 @@ from typing import Any, Callable, Literal, Sequence
 import numpy as np
 
 from moola.errors import MoolaError
-from moola.evaluation import metrics
+from moola.evaluation import metrics, power
 
 METRICS = ("accuracy", "f1_macro", "pr_auc_macro", "brier", "ece")
 HIGHER_IS_BETTER = {"accuracy": True, "f1_macro": True, "pr_auc_macro": True, "brier": False, "ece": False}
 MCNEMAR = "exact McNemar (binomial test on the windows where exactly one is right)"
 PERMUTATION = "paired permutation (per-window swap of the two predictions)"
+NO_SKILL = "within-fold permutation of the labels against the model's predictions (accuracy)"
 BASELINE_LABELS = {"majority": "majority baseline", "logistic": "logistic baseline"}
 OOF_COLUMNS = ("window_id", "fold", "y_true", "proba_<class> (one per class, in class order)", "predicted")
 
@@ -303,6 +317,8 @@ class Comparison:
         test: the test's name (MCNEMAR or PERMUTATION).
         alternative: "better" or "two-sided".
         n: windows compared.
+        model_only, other_only: for accuracy, the windows only the model (only the other) gets
+            right, which the detectable effect needs; None for the other metrics.
     """
 
     metric: str
@@ -313,6 +329,8 @@ class Comparison:
     test: str
     alternative: str
     n: int
+    model_only: int | None = None
+    other_only: int | None = None
 
     def to_dict(self) -> dict[str, float]:
         return {"difference": self.difference, "ci_low": self.ci_low, "ci_high": self.ci_high, "p_value": self.p_value}
@@ -332,13 +350,18 @@ def mcnemar_exact(
     """
     from scipy.stats import binomtest
 
-    model_only = int(np.sum(correct_model & ~correct_baseline))
-    baseline_only = int(np.sum(~correct_model & correct_baseline))
+    model_only, baseline_only = discordant_counts(correct_model, correct_baseline)
     discordant = model_only + baseline_only
     if discordant == 0:
         return 1.0
     side = "greater" if alternative == "better" else "two-sided"
     return float(binomtest(model_only, discordant, 0.5, alternative=side).pvalue)
+
+
+def discordant_counts(correct_model: np.ndarray, correct_other: np.ndarray) -> tuple[int, int]:
+    """(windows only the model gets right, windows only the other gets right)."""
+    correct_model, correct_other = np.asarray(correct_model, dtype=bool), np.asarray(correct_other, dtype=bool)
+    return int(np.sum(correct_model & ~correct_other)), int(np.sum(~correct_model & correct_other))
 
 
 def paired_comparison(
@@ -395,8 +418,10 @@ def paired_comparison(
     else:
         extreme = np.abs(swapped_gain) >= np.abs(observed_gain) - tolerance
     p_values = dict(zip(permuted, (1.0 + extreme.sum(axis=0)) / (1.0 + n_resamples)))
+    right_model, right_baseline = oof.predicted == oof.y_true, baseline.predicted == oof.y_true
     if "accuracy" in names:
-        p_values["accuracy"] = mcnemar_exact(oof.predicted == oof.y_true, baseline.predicted == oof.y_true, alternative)
+        p_values["accuracy"] = mcnemar_exact(right_model, right_baseline, alternative)
+    counts = discordant_counts(right_model, right_baseline)
     result = {}
     for j, m in enumerate(names):
         p = float(p_values[m])
@@ -409,6 +434,7 @@ def paired_comparison(
             test=MCNEMAR if m == "accuracy" else PERMUTATION,
             alternative=alternative,
             n=oof.n,
+            **(dict(zip(("model_only", "other_only"), counts)) if m == "accuracy" else {}),
         )
     return result
 
@@ -605,6 +631,59 @@ def class_collapse(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[
 
 
 @dataclasses.dataclass(frozen=True)
+class NoSkill:
+    """The within-fold permutation test of the model's accuracy (see the module docstring).
+
+    Attributes:
+        accuracy: the model's observed out-of-fold accuracy.
+        permuted_accuracy: mean accuracy over the within-fold permutations (what no skill scores).
+        p_value: (1 + #{permuted accuracy >= observed}) / (1 + n_resamples).
+        n_resamples: permutations drawn.
+    """
+
+    accuracy: float
+    permuted_accuracy: float
+    p_value: float
+    n_resamples: int
+
+    def beats(self, alpha: float) -> bool:
+        return self.p_value < alpha
+
+    def text(self, alpha: float) -> str:
+        """"above no skill (within-fold permutation p = 0.003)" or "no evidence of skill (...)"."""
+        said = "above no skill" if self.beats(alpha) else "no evidence of skill"
+        return f"{said} (within-fold permutation p = {self.p_value:.3g})"
+
+    def to_dict(self, alpha: float) -> dict[str, float]:
+        return {"p_value": self.p_value, "beats": int(self.beats(alpha)), "accuracy": self.accuracy,
+                "permuted_accuracy": self.permuted_accuracy}
+
+
+def no_skill_test(oof: OutOfFold, n_resamples: int = 1000, seed: int = 0) -> NoSkill:
+    """Is the model's accuracy above what label-independent predictions score? (module docstring)
+
+    Args:
+        oof: the model's out-of-fold predictions.
+        n_resamples: permutations, params key evaluate.n_resamples.
+        seed: seed of the permutations, params key base.seed.
+
+    Returns:
+        The NoSkill; the labels of each fold are permuted among that fold's windows only.
+    """
+    _check_resampling(oof.n, n_resamples, 0.95)
+    predicted = oof.predicted
+    observed_hits = int(np.sum(predicted == oof.y_true))
+    rng = np.random.default_rng([seed, 2])
+    hits = np.zeros(n_resamples, dtype=np.int64)
+    for value in np.unique(oof.fold):
+        rows = np.flatnonzero(oof.fold == value)
+        permuted = rng.permuted(np.tile(oof.y_true[rows], (n_resamples, 1)), axis=1)  # (B, rows)
+        hits += np.sum(permuted == predicted[rows], axis=1)
+    p = (1.0 + np.sum(hits >= observed_hits)) / (1.0 + n_resamples)
+    return NoSkill(observed_hits / oof.n, float(hits.mean() / oof.n), float(p), int(n_resamples))
+
+
+@dataclasses.dataclass(frozen=True)
 class Verdict:
     """The one sentence a run may say about a baseline, and whether it is a "beats"."""
 
@@ -614,8 +693,10 @@ class Verdict:
     collapsed_to: str | None
 
 
-def verdict(comparison: Comparison, collapse: Collapse, baseline: str, alpha: float = 0.05) -> Verdict:
-    """The honest verdict against one baseline (see the module docstring).
+def verdict(
+    comparison: Comparison, collapse: Collapse, baseline: str, alpha: float = 0.05, *, no_skill: NoSkill
+) -> Verdict:
+    """The honest verdict against one baseline: the one place of the rule (module docstring).
 
     Args:
         comparison: the model-vs-baseline Comparison of the verdict's metric (accuracy by default
@@ -623,9 +704,11 @@ def verdict(comparison: Comparison, collapse: Collapse, baseline: str, alpha: fl
         collapse: the model's Collapse.
         baseline: "majority", "logistic" or a free label ("random-forest baseline").
         alpha: params key evaluate.alpha (0.05), in (0, 1).
+        no_skill: the model's within-fold permutation test (`no_skill_test`).
 
     Returns:
-        The Verdict: "beats the <baseline> (p = ...)" only when p < alpha and not collapsed.
+        The Verdict: "beats the <baseline> (p = ...)" only when p < alpha, the no-skill p < alpha
+        and not collapsed (an intersection-union test: level alpha).
     """
     if not 0 < alpha < 1:
         raise MoolaError(f"params key evaluate.alpha must be in (0, 1), got {alpha}")
@@ -636,9 +719,34 @@ def verdict(comparison: Comparison, collapse: Collapse, baseline: str, alpha: fl
     if collapse.collapsed_to is not None:
         text = f"collapsed to {collapse.collapsed_to} ({collapse.top_share:.0%} of windows predicted {collapse.collapsed_to})"
         return Verdict(False, p, text, collapse.collapsed_to)
-    if p < alpha:
-        return Verdict(True, p, f"beats the {label} (p = {p:.3g})", None)
-    return Verdict(False, p, f"not distinguishable from the {label} (p = {p:.3g})", None)
+    if p >= alpha:
+        return Verdict(False, p, f"not distinguishable from the {label} (p = {p:.3g})", None)
+    if not no_skill.beats(alpha):
+        return Verdict(False, p, f"not shown to beat the {label} (p = {p:.3g}): {no_skill.text(alpha)}", None)
+    return Verdict(True, p, f"beats the {label} (p = {p:.3g})", None)
+
+
+def detectable(comparison: Comparison, alpha: float, power_wanted: float = 0.8, target_gain: float = 0.10) -> dict:
+    """`power.detectability` of an accuracy Comparison: the gain its windows would show, and the windows 10 points need.
+
+    A two-sided comparison (two runs) rejects for "A is better" when the one-sided p is below
+    alpha / 2, so its detectable effect is taken at alpha / 2.
+
+    Returns:
+        The plain-number dict of `power.detectability`.
+    """
+    if comparison.model_only is None or comparison.other_only is None:
+        raise MoolaError(f"the detectable effect is defined for the accuracy comparison, not {comparison.metric}")
+    level = alpha if comparison.alternative == "better" else alpha / 2
+    return power.detectability(comparison.n, comparison.model_only, comparison.other_only, level, power_wanted, target_gain)
+
+
+def detectable_fields(found: dict) -> dict[str, float]:
+    """The numeric fields a `vs_<baseline>` block carries: `detectable_effect`, `windows_for_10_points`, ..."""
+    points = f"{100 * found['target_gain']:.3g}".replace(".", "_")
+    return {"detectable_effect": found["detectable_effect"], f"windows_for_{points}_points": found["windows_for_target"],
+            "windows_capped": found["windows_capped"], "detected_within_grid": found["detected_within_grid"],
+            "discordant_share": found["discordant_share"]}
 
 
 # ----- baselines --------------------------------------------------------------------------
@@ -753,41 +861,48 @@ def significance_pack(
     ece_bins: int = 10,
     verdict_metric: str = "accuracy",
 ) -> dict[str, Any]:
-    """Intervals, baseline comparisons, collapse and verdicts as nested JSON for metrics/eval.json.
+    """Intervals, baseline comparisons, no skill, collapse and verdicts as nested JSON for metrics/eval.json.
 
     Args:
         oof: the model's out-of-fold predictions.
         baselines: {"majority": (n, K) proba, "logistic": (n, K) proba} on the same rows.
         alpha: significance level of the verdicts.
         collapse_threshold: share of one predicted class that counts as collapse.
-        n_resamples, seed, ece_bins: as in `bootstrap_intervals`.
+        n_resamples, seed, ece_bins: as in `bootstrap_intervals` (and the no-skill permutations).
         verdict_metric: the metric whose one-sided p decides the verdicts.
 
     Returns:
         {"n", "metrics": {m: {value, ci_low, ci_high}}, "vs_<baseline>": {m: {difference,
-        ci_low, ci_high, p_value}}, "collapse": {...}, "beats": {baseline: 0 | 1},
-        "verdict": {baseline: sentence}, "tests": {metric: test name}}; numbers are plain
-        floats, so `dvc metrics diff` shows every bound.
+        ci_low, ci_high, p_value}, and the `detectable_fields` of its accuracy comparison},
+        "no_skill": {p_value, beats, accuracy, permuted_accuracy}, "collapse": {...}, "beats":
+        {baseline: 0 | 1}, "verdict": {baseline: sentence}, "skill": sentence, "tests": {name:
+        test}}; numbers are plain floats, so `dvc metrics diff` shows every bound.
     """
     if verdict_metric not in METRICS:
         raise MoolaError(f"params key evaluate.verdict_metric {verdict_metric!r}: choose one of {', '.join(METRICS)}")
     collapse = class_collapse(oof.y_true, oof.proba, oof.class_names, collapse_threshold)
+    skill = no_skill_test(oof, n_resamples, seed)
     pack: dict[str, Any] = {
         "n": oof.n,
         "metrics": {m: i.to_dict() for m, i in bootstrap_intervals(oof, n_resamples, 0.95, seed, ece_bins).items()},
+        "no_skill": skill.to_dict(alpha),
         "collapse": collapse.to_dict(),
         "beats": {},
         "verdict": {},
-        "tests": {m: MCNEMAR if m == "accuracy" else PERMUTATION for m in METRICS},
+        "skill": skill.text(alpha),
+        "tests": {**{m: MCNEMAR if m == "accuracy" else PERMUTATION for m in METRICS},
+                  "no_skill": NO_SKILL, "detectable_effect": power.METHOD},
     }
     # The majority baseline first: a model that beats a weaker baseline but not the majority
     # class has shown nothing, and its other verdicts say so.
     for name in sorted(baselines, key=lambda name: name != "majority"):
         comparisons = paired_comparison(oof, baselines[name], n_resamples, 0.95, seed, ece_bins)
-        pack[f"vs_{name}"] = {m: c.to_dict() for m, c in comparisons.items()}
-        said = verdict(comparisons[verdict_metric], collapse, name, alpha)
+        found = detectable(comparisons["accuracy"], alpha)
+        pack[f"vs_{name}"] = {**{m: c.to_dict() for m, c in comparisons.items()}, **detectable_fields(found)}
+        said = verdict(comparisons[verdict_metric], collapse, name, alpha, no_skill=skill)
         pack["beats"][name] = int(said.beats)
-        pack["verdict"][name] = said.text
+        text = said.text
         if name != "majority" and said.beats and pack["beats"].get("majority") == 0:
-            pack["verdict"][name] += ", but not the majority baseline"
+            text += ", but not the majority baseline"
+        pack["verdict"][name] = f"{text}; {power.detectability_text(found)}"
     return pack
