@@ -24,11 +24,13 @@ Models, each a readout fitted per fold (cheap, so the seeds go there):
   product's generator (`moola.data.synth`, `synth_cache:` settings through
   `SynthCacheParams.augmentation`) grows from those train rows alone.
 
-Verdicts, each counted as a claim when it says "beats": every model against the majority
-baseline and (all but `logistic`) against the logistic baseline, by the product's own
+Verdicts, each counted as a claim when it says "beats" or "above": every model's no-skill test
+(within-fold permutation), and every model against the majority baseline and (all but
+`logistic`) against the logistic baseline, by the product's own
 `moola.evaluation.report.out_of_fold_report`; "pretraining adds" (`ts2vec_probe` against
 `ts2vec_random`) and "synthetic adds" (`logistic_synth` against `logistic`) by the product's
-paired one-sided McNemar and verdict rule (`significance.paired_comparison`, `verdict`).
+paired one-sided McNemar and verdict rule (`significance.paired_comparison`, `no_skill_test`,
+`verdict`: the McNemar p and the no-skill p of the model both below alpha, not collapsed).
 
 Power runs: per strength, `--corpora` unlabeled corpora (one encoder each) x `--labelings`
 labeled plantings. Null runs: `--null-corpora` planted sets at `--shuffled-strength` (signal in
@@ -37,8 +39,15 @@ label permutations that reuse its transform and encoder. The pretraining effect 
 difference in out-of-fold accuracy, its mean over runs with a t interval. Same arguments, same
 output; timings are printed, not stored. Results go to `benchmarks/results/power.json`.
 
-    PYTHONPATH=src python benchmarks/bench_power.py --part power   # about 10 min on one core
-    PYTHONPATH=src python benchmarks/bench_power.py --part null    # about 8 min on one core
+A run is one `--part` (power or null) stored as one `--section`; sections `family:name` of a
+family are summarised together, so the tables in docs/METRICS.md were made by five processes:
+
+    B="python benchmarks/bench_power.py"   # with PYTHONPATH=src, one thread each
+    $B --part null --null-corpora 5 --first-null-corpus 0 --section null:a
+    $B --part null --null-corpora 5 --first-null-corpus 5 --section null:b
+    $B --part power --strengths 2 --corpora 4 --labelings 4 --section power:s2
+    $B --part power --strengths 1 4 --corpora 3 --labelings 4 --section power:s14
+    $B --part power --strengths 2 --corpora 1 --labelings 8 --models logistic minirocket minirocket_avg --section averaging
 """
 
 from __future__ import annotations
@@ -66,12 +75,13 @@ RESULTS = Path(__file__).resolve().parent / "results" / "power.json"
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["power", "null", "all"], default="all")
+    parser.add_argument("--part", choices=["power", "null"], default="power")
     parser.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), choices=MODELS)
     parser.add_argument("--strengths", nargs="+", type=float, default=[1.0, 2.0, 4.0])
     parser.add_argument("--corpora", type=int, default=4, help="power: unlabeled corpora (encoders) per strength")
     parser.add_argument("--labelings", type=int, default=5, help="power: labeled plantings per corpus")
     parser.add_argument("--null-corpora", type=int, default=10, help="null: planted sets (transform, encoder)")
+    parser.add_argument("--first-null-corpus", type=int, default=0, help="null: index of the first planted set (split a run)")
     parser.add_argument("--null-shuffles", type=int, default=12, help="null: label permutations per planted set")
     parser.add_argument("--shuffled-strength", type=float, default=2.0, help="null: strength planted before shuffling")
     parser.add_argument("--unlabeled-windows", type=int, default=600, help="windows of the unlabeled corpus")
@@ -184,13 +194,15 @@ def run_verdicts(plan, data, inputs: dict, params: dict, args: argparse.Namespac
             table, baselines, alpha=alpha, collapse_threshold=collapse_at, n_resamples=args.resamples, seed=seed, ece_bins=10
         )
         row[f"{name}.accuracy"] = numbers["accuracy"]
+        row[f"{name}.beats no skill"] = bool(numbers["no_skill"]["beats"])
         for baseline, beats in numbers["beats"].items():
             row[f"{name}.beats {baseline}"] = bool(beats)
     for claim, (model, without) in ABLATIONS.items():
         if model in oof and without in oof:
             comparison = significance.paired_comparison(oof[model], oof[without].proba, args.resamples, seed=seed, names=("accuracy",))["accuracy"]
             collapse = significance.class_collapse(oof[model].y_true, oof[model].proba, classes, collapse_at)
-            said = significance.verdict(comparison, collapse, f"{without} model", alpha)
+            skill = significance.no_skill_test(oof[model], args.resamples, seed)
+            said = significance.verdict(comparison, collapse, f"{without} model", alpha, no_skill=skill)
             row[f"{claim}"] = bool(said.beats)
             row[f"{claim}.difference"] = comparison.difference
             row[f"{claim}.p"] = comparison.p_value
@@ -218,7 +230,7 @@ def null_runs(real, real_unlabeled, plan, params: dict, args: argparse.Namespace
     """Shuffled labels: null_corpora planted sets (encoder, transform) x null_shuffles label permutations."""
     rows = []
     began = time.perf_counter()
-    for corpus in range(args.null_corpora):
+    for corpus in range(args.first_null_corpus, args.first_null_corpus + args.null_corpora):
         seed = 1000 + corpus
         unlabeled = planted_signal.unlabeled_corpus(real_unlabeled, args.shuffled_strength, seed, args.shape_bars)
         probes = pretrained_probes(params, unlabeled, seed, args)
@@ -255,7 +267,7 @@ def share(flags: pd.Series) -> dict:
 
 
 def claim_columns(table: pd.DataFrame) -> list[str]:
-    """Every verdict column of a results table (model beats baseline, pretraining adds, synthetic adds)."""
+    """Every verdict column of a results table (no skill, model beats baseline, pretraining adds, synthetic adds)."""
     return [c for c in table.columns if ".beats " in c or c in ABLATIONS]
 
 
@@ -308,12 +320,27 @@ def print_null(summary: dict, alpha: float) -> None:
         print(f"  {name:<36}{e['claims']:>4}/{e['runs']:<4} {pct(e)}  {flag}")
 
 
-def write_section(path: Path, key: str, value: dict, settings: dict) -> None:
-    """Replace one section of the results JSON, keeping the other part's."""
+def record(path: Path, section: str, part: str, rows: list[dict], settings: dict) -> dict:
+    """Store one run's rows under `runs/<section>` and re-summarise every family of sections.
+
+    A section `family:name` joins its family's summary (`power:s2` and `power:s14` make "power"),
+    so one table can be run as several processes; the other sections of the file are kept.
+    """
     current = json.loads(path.read_text()) if path.is_file() else {}
-    current[key] = {"settings": settings} | value
+    current.setdefault("runs", {})[section] = {"settings": settings | {"part": part}, "rows": rows}
+    summaries = {}
+    for name, block in sorted(current["runs"].items()):
+        summaries.setdefault(name.split(":")[0], []).append(block)
+    current["summary"] = {}
+    for family, blocks in summaries.items():
+        table = pd.DataFrame([row for block in blocks for row in block["rows"]])
+        if blocks[0]["settings"]["part"] == "power":
+            current["summary"][family] = summarise_power(table, blocks[0]["settings"]["models"])
+        else:
+            current["summary"][family] = summarise_null(table)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
+    return current["summary"]
 
 
 def main() -> None:
@@ -335,19 +362,14 @@ def main() -> None:
         f"{args.strategy}, {args.folds} folds, embargo {args.embargo}: {tested} windows tested out of fold; "
         + "; ".join(f"train {c['train']} test {c['test']} purged {c['purged']}" for c in counts)
     )
-    settings = {k: v for k, v in vars(args).items() if k not in ("output", "section")}
+    settings = {k: v for k, v in vars(args).items() if k not in ("output", "section", "part")}
     settings["labeled_windows"], settings["unlabeled_corpus_windows"], settings["tested_out_of_fold"] = len(real.starts), len(real_unlabeled.starts), tested
     alpha = float((params.get("evaluate") or {}).get("alpha", 0.05))
-    if args.part in ("power", "all"):
-        table = pd.DataFrame(power_runs(real, real_unlabeled, plan, params, args))
-        summary = summarise_power(table, args.models)
-        print_power(summary, tested)
-        write_section(args.output, args.section or "power", summary, settings)
-    if args.part in ("null", "all"):
-        table = pd.DataFrame(null_runs(real, real_unlabeled, plan, params, args))
-        summary = summarise_null(table)
-        print_null(summary, alpha)
-        write_section(args.output, args.section or "null", summary, settings)
+    runs = power_runs if args.part == "power" else null_runs
+    summaries = record(args.output, args.section or args.part, args.part, runs(real, real_unlabeled, plan, params, args), settings)
+    for family, summary in summaries.items():
+        print(f"\n== {family}")
+        print_power(summary, tested) if "runs" in summary and isinstance(summary["runs"], list) else print_null(summary, alpha)
     print(f"\ntotal {time.perf_counter() - started:.0f} s, one thread; written {args.output.name}")
 
 
