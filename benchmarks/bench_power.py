@@ -40,14 +40,15 @@ difference in out-of-fold accuracy, its mean over runs with a t interval. Same a
 output; timings are printed, not stored. Results go to `benchmarks/results/power.json`.
 
 A run is one `--part` (power or null) stored as one `--section`; sections `family:name` of a
-family are summarised together, so the tables in docs/METRICS.md were made by five processes:
+family are summarised together, so the tables in docs/METRICS.md were made by six processes:
 
     B="python benchmarks/bench_power.py"   # with PYTHONPATH=src, one thread each
-    $B --part null --null-corpora 5 --first-null-corpus 0 --section null:a
-    $B --part null --null-corpora 5 --first-null-corpus 5 --section null:b
-    $B --part power --strengths 2 --corpora 4 --labelings 4 --section power:s2
-    $B --part power --strengths 1 4 --corpora 3 --labelings 4 --section power:s14
-    $B --part power --strengths 2 --corpora 1 --labelings 8 --models logistic minirocket minirocket_avg --section averaging
+    $B --part null --null-corpora 3 --null-shuffles 17 --first-null-corpus 0 --section null:a
+    $B --part null --null-corpora 3 --null-shuffles 17 --first-null-corpus 3 --section null:b
+    $B --part power --strengths 2 --corpora 3 --labelings 5 --section power:s2
+    $B --part power --strengths 1 --corpora 2 --labelings 5 --section power:s1
+    $B --part power --strengths 4 --corpora 2 --labelings 5 --section power:s4
+    $B --part power --strengths 2 --corpora 1 --labelings 6 --models logistic minirocket minirocket_avg --section averaging
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import planted_signal  # noqa: E402
 
-from moola.evaluation import report, significance  # noqa: E402
+from moola.evaluation import significance  # noqa: E402
 
 MODELS = ("logistic", "minirocket", "minirocket_avg", "ts2vec_probe", "ts2vec_random", "logistic_synth")
 DEFAULT_MODELS = ("logistic", "minirocket", "ts2vec_probe", "ts2vec_random", "logistic_synth")
@@ -87,7 +88,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--unlabeled-windows", type=int, default=600, help="windows of the unlabeled corpus")
     parser.add_argument("--pretrain-epochs", type=int, help="TS2Vec epochs (default: pretrain_ts2vec.epochs)")
     parser.add_argument("--average-seeds", type=int, default=3, help="minirocket_avg: kernel seeds averaged")
-    parser.add_argument("--resamples", type=int, default=100, help="bootstrap draws of the intervals (the verdicts' McNemar is exact)")
+    parser.add_argument("--resamples", type=int, default=1000, help="no-skill permutations and bootstrap draws (evaluate.n_resamples)")
     parser.add_argument("--minirocket-features", type=int, default=2016, help="MiniRocket transform size (params.yaml has 9996; 2016 keeps the readouts cheap)")
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file; a run replaces only its own section")
     parser.add_argument("--section", help="name of this run's section of the JSON (default: the part's name)")
@@ -178,7 +179,12 @@ def readout(name: str, inputs: dict, data, params: dict, seed: int):
 
 
 def run_verdicts(plan, data, inputs: dict, params: dict, args: argparse.Namespace, seed: int) -> dict:
-    """Every model's out-of-fold verdicts and both ablation verdicts of one labeled set: one row."""
+    """Every model's verdicts (no skill, vs majority, vs logistic) and both ablation verdicts of one labeled set: one row.
+
+    The verdicts are `significance.verdict`'s, on the comparisons and the no-skill test that
+    `report.out_of_fold_report` computes for them (accuracy only: the intervals of the other
+    metrics decide no verdict and cost most of the time).
+    """
     evaluate = params.get("evaluate") or {}
     alpha, collapse_at = float(evaluate.get("alpha", 0.05)), float(evaluate.get("collapse_threshold", 0.9))
     classes, rows = planted_signal.CLASS_NAMES, np.arange(len(data.y))
@@ -187,25 +193,24 @@ def run_verdicts(plan, data, inputs: dict, params: dict, args: argparse.Namespac
         for name in args.models
     }
     majority = significance.out_of_fold(plan.folds, significance.BASELINES["majority"], rows, data.y, data.window_ids, classes, data.starts)
-    row = {"seed": seed, "n_oof": oof[args.models[0]].n}
+    others = {"majority": (majority, "majority"), "logistic": (oof.get("logistic"), "logistic")}
+    others |= {claim: (oof.get(without), f"{without} model") for claim, (_, without) in ABLATIONS.items()}
+    row = {"seed": seed, "n_oof": majority.n}
     for name, table in oof.items():
-        baselines = {"majority": majority.proba} | ({} if name == "logistic" else {"logistic": oof["logistic"].proba})
-        numbers, _ = report.out_of_fold_report(
-            table, baselines, alpha=alpha, collapse_threshold=collapse_at, n_resamples=args.resamples, seed=seed, ece_bins=10
-        )
-        row[f"{name}.accuracy"] = numbers["accuracy"]
-        row[f"{name}.beats no skill"] = bool(numbers["no_skill"]["beats"])
-        for baseline, beats in numbers["beats"].items():
-            row[f"{name}.beats {baseline}"] = bool(beats)
-    for claim, (model, without) in ABLATIONS.items():
-        if model in oof and without in oof:
-            comparison = significance.paired_comparison(oof[model], oof[without].proba, args.resamples, seed=seed, names=("accuracy",))["accuracy"]
-            collapse = significance.class_collapse(oof[model].y_true, oof[model].proba, classes, collapse_at)
-            skill = significance.no_skill_test(oof[model], args.resamples, seed)
-            said = significance.verdict(comparison, collapse, f"{without} model", alpha, no_skill=skill)
-            row[f"{claim}"] = bool(said.beats)
-            row[f"{claim}.difference"] = comparison.difference
-            row[f"{claim}.p"] = comparison.p_value
+        skill = significance.no_skill_test(table, args.resamples, seed)
+        collapse = significance.class_collapse(table.y_true, table.proba, classes, collapse_at)
+        row[f"{name}.accuracy"] = skill.accuracy
+        row[f"{name}.beats no skill"] = skill.beats(alpha)
+        wanted = ["majority"] + (["logistic"] if name != "logistic" else [])
+        wanted += [claim for claim, (model, without) in ABLATIONS.items() if model == name and without in oof]
+        for key in wanted:
+            other, label = others[key]
+            comparison = significance.paired_comparison(table, other.proba, args.resamples, seed=seed, names=("accuracy",))["accuracy"]
+            said = significance.verdict(comparison, collapse, label, alpha, no_skill=skill)
+            column = f"{name}.beats {key}" if key in ("majority", "logistic") else key
+            row[column] = bool(said.beats)
+            if key in ABLATIONS:
+                row[f"{key}.difference"], row[f"{key}.p"] = comparison.difference, comparison.p_value
     return row
 
 
