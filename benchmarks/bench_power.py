@@ -40,11 +40,10 @@ difference in out-of-fold accuracy, its mean over runs with a t interval. Same a
 output; timings are printed, not stored. Results go to `benchmarks/results/power.json`.
 
 A run is one `--part` (power or null) stored as one `--section`; sections `family:name` of a
-family are summarised together, so the tables in docs/METRICS.md were made by six processes:
+family are summarised together, so the tables in docs/METRICS.md were made by eight processes:
 
     B="python benchmarks/bench_power.py"   # with PYTHONPATH=src, one thread each
-    $B --part null --null-corpora 3 --null-shuffles 17 --first-null-corpus 0 --section null:a
-    $B --part null --null-corpora 3 --null-shuffles 17 --first-null-corpus 3 --section null:b
+    for k in 0 1 2 3; do $B --part null --null-corpora 2 --null-shuffles 13 --first-null-corpus $((2 * k)) --section null:$k & done
     $B --part power --strengths 2 --corpora 3 --labelings 5 --section power:s2
     $B --part power --strengths 1 --corpora 2 --labelings 5 --section power:s1
     $B --part power --strengths 4 --corpora 2 --labelings 5 --section power:s4
@@ -214,8 +213,10 @@ def run_verdicts(plan, data, inputs: dict, params: dict, args: argparse.Namespac
     return row
 
 
-def power_runs(real, real_unlabeled, plan, params: dict, args: argparse.Namespace) -> list[dict]:
-    """Per strength: corpora x labelings runs; one encoder per corpus, one transform per planted set."""
+def power_runs(real, real_unlabeled, plan, params: dict, args: argparse.Namespace):
+    """Per strength: corpora x labelings runs; one encoder per corpus, one transform per planted set.
+
+    Yields the rows so far after each corpus (the caller records them, so a cut run keeps its part)."""
     rows = []
     for strength in args.strengths:
         began = time.perf_counter()
@@ -227,12 +228,14 @@ def power_runs(real, real_unlabeled, plan, params: dict, args: argparse.Namespac
                 data = planted_signal.plant(real, strength, seed, args.shape_bars)
                 inputs = model_inputs(params, data, plan, probes, args, seed)
                 rows.append({"strength": strength, "corpus": corpus} | run_verdicts(plan, data, inputs, params, args, seed))
-        print(f"strength {strength:g}: {len(rows)} runs so far, {time.perf_counter() - began:.0f} s", flush=True)
-    return rows
+            print(f"strength {strength:g}: {len(rows)} runs so far, {time.perf_counter() - began:.0f} s", flush=True)
+            yield rows
 
 
-def null_runs(real, real_unlabeled, plan, params: dict, args: argparse.Namespace) -> list[dict]:
-    """Shuffled labels: null_corpora planted sets (encoder, transform) x null_shuffles label permutations."""
+def null_runs(real, real_unlabeled, plan, params: dict, args: argparse.Namespace):
+    """Shuffled labels: null_corpora planted sets (encoder, transform) x null_shuffles label permutations.
+
+    Yields the rows so far after each planted set."""
     rows = []
     began = time.perf_counter()
     for corpus in range(args.first_null_corpus, args.first_null_corpus + args.null_corpora):
@@ -245,7 +248,7 @@ def null_runs(real, real_unlabeled, plan, params: dict, args: argparse.Namespace
             data = planted_signal.relabeled(planted, 100 * seed + shuffle)
             rows.append({"corpus": corpus} | run_verdicts(plan, data, inputs, params, args, 100 * seed + shuffle))
         print(f"null: {len(rows)} runs, {time.perf_counter() - began:.0f} s", flush=True)
-    return rows
+        yield rows
 
 
 def exact_interval(successes: int, runs: int) -> list[float]:
@@ -329,8 +332,18 @@ def record(path: Path, section: str, part: str, rows: list[dict], settings: dict
     """Store one run's rows under `runs/<section>` and re-summarise every family of sections.
 
     A section `family:name` joins its family's summary (`power:s2` and `power:s14` make "power"),
-    so one table can be run as several processes; the other sections of the file are kept.
+    so one table can be run as several processes; the other sections of the file are kept. An
+    exclusive lock on `<path>.lock` keeps processes that finish together from losing a section.
     """
+    import fcntl
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _record(path, section, part, rows, settings)
+
+
+def _record(path: Path, section: str, part: str, rows: list[dict], settings: dict) -> dict:
     current = json.loads(path.read_text()) if path.is_file() else {}
     current.setdefault("runs", {})[section] = {"settings": settings | {"part": part}, "rows": rows}
     summaries = {}
@@ -343,7 +356,6 @@ def record(path: Path, section: str, part: str, rows: list[dict], settings: dict
             current["summary"][family] = summarise_power(table, blocks[0]["settings"]["models"])
         else:
             current["summary"][family] = summarise_null(table)
-    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(current, indent=1, sort_keys=True) + "\n")
     return current["summary"]
 
@@ -371,7 +383,8 @@ def main() -> None:
     settings["labeled_windows"], settings["unlabeled_corpus_windows"], settings["tested_out_of_fold"] = len(real.starts), len(real_unlabeled.starts), tested
     alpha = float((params.get("evaluate") or {}).get("alpha", 0.05))
     runs = power_runs if args.part == "power" else null_runs
-    summaries = record(args.output, args.section or args.part, args.part, runs(real, real_unlabeled, plan, params, args), settings)
+    for rows in runs(real, real_unlabeled, plan, params, args):
+        summaries = record(args.output, args.section or args.part, args.part, rows, settings)
     for family, summary in summaries.items():
         print(f"\n== {family}")
         print_power(summary, tested) if "runs" in summary and isinstance(summary["runs"], list) else print_null(summary, alpha)
