@@ -40,14 +40,13 @@ difference in out-of-fold accuracy, its mean over runs with a t interval. Same a
 output; timings are printed, not stored. Results go to `benchmarks/results/power.json`.
 
 A run is one `--part` (power or null) stored as one `--section`; sections `family:name` of a
-family are summarised together, so the tables in docs/METRICS.md were made by eight processes:
+family are summarised together, so the tables in docs/METRICS.md were made by seven processes:
 
     B="python benchmarks/bench_power.py"   # with PYTHONPATH=src, one thread each
     for k in 0 1 2 3; do $B --part null --null-corpora 2 --null-shuffles 13 --first-null-corpus $((2 * k)) --section null:$k & done
     $B --part power --strengths 2 --corpora 3 --labelings 5 --section power:s2
     $B --part power --strengths 1 --corpora 2 --labelings 5 --section power:s1
     $B --part power --strengths 4 --corpora 2 --labelings 5 --section power:s4
-    $B --part power --strengths 2 --corpora 1 --labelings 6 --models logistic minirocket minirocket_avg --section averaging
 """
 
 from __future__ import annotations
