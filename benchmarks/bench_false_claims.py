@@ -5,7 +5,8 @@ seeds: plant the signal into the real bars (`planted_signal.py`, about a hundred
 windows), cut purged, embargoed walk-forward folds (`moola.data.folds.walk_forward`), fit the
 model on each fold's train rows and predict its test rows (out of fold), then ask
 `moola.evaluation.significance` for the verdict against the majority baseline (exact one-sided
-McNemar on per-window correctness, alpha 0.05, class-collapse rule at 90%) and, for MiniRocket,
+McNemar on per-window correctness and the within-fold no-skill permutation test both below
+alpha 0.05, class-collapse rule at 90%) and, for MiniRocket,
 against the logistic baseline. Prints, per condition and model, the share of runs that got a
 "beats" verdict with its exact (Clopper-Pearson) 95% interval, and the out-of-fold accuracy.
 
@@ -106,7 +107,8 @@ def one_run(real, plan, condition, model_name, seed, args) -> dict:
     majority = significance.out_of_fold(plan.folds, significance.BASELINES["majority"], data.feats, data.y, data.window_ids, classes)
     collapse = significance.class_collapse(oof.y_true, oof.proba, classes)
     versus = significance.paired_comparison(oof, majority.proba, args.resamples, seed=seed, names=("accuracy",))["accuracy"]
-    said = significance.verdict(versus, collapse, "majority", args.alpha)
+    skill = significance.no_skill_test(oof, args.resamples, seed=seed)
+    said = significance.verdict(versus, collapse, "majority", args.alpha, no_skill=skill)
     row = {
         "condition": label,
         "model": model_name,
@@ -121,7 +123,7 @@ def one_run(real, plan, condition, model_name, seed, args) -> dict:
     if model_name != "logistic":
         logistic = significance.out_of_fold(plan.folds, model_fit("logistic", seed, args), data.feats, data.y, data.window_ids, classes)
         against = significance.paired_comparison(oof, logistic.proba, args.resamples, seed=seed, names=("accuracy",))
-        row["beats_logistic"] = significance.verdict(against["accuracy"], collapse, "logistic", args.alpha).beats
+        row["beats_logistic"] = significance.verdict(against["accuracy"], collapse, "logistic", args.alpha, no_skill=skill).beats
     return row
 
 

@@ -19,7 +19,13 @@ random walk over the shape's length. Strength 0 plants nothing, so the labels ca
 the labels). Labels end `horizon` bars after the window (t1), as triple-barrier labels do, so the
 windows can be purged and embargoed like the pipeline's.
 
-Same arguments and seed, same output: the draws come from one numpy Generator seeded here.
+The unlabeled corpus (`unlabeled_corpus`) is cut from the same bars at a finer stride (several
+hundred windows), and each of its windows carries a shape drawn with the same shares and strength,
+from its own seed stream: many more occurrences of the shapes than there are labels, and no
+labels, so TS2Vec pretraining has something to learn. `relabeled` permutes a planted set's labels
+again, so one planted set (and what was fitted on its bars alone) serves several null runs.
+
+Same arguments and seed, same output: the draws come from numpy Generators seeded here.
 """
 
 from __future__ import annotations
@@ -127,6 +133,7 @@ def plant(
     shape_bars: int = 24,
     class_shares: Sequence[float] = DEFAULT_SHARES,
     shuffle_labels: bool = False,
+    stream: int = 13,
 ) -> PlantedSet:
     """Label the real windows and plant each label's shape at `strength`.
 
@@ -137,11 +144,12 @@ def plant(
         shape_bars: bars a shape spans (< window).
         class_shares: probability of each class of CLASS_NAMES.
         shuffle_labels: permute the labels after planting (no signal left in the labels).
+        stream: second word of the Generator's seed (13 labeled sets, 17 unlabeled corpora).
 
     Returns:
         The PlantedSet.
     """
-    rng = np.random.default_rng([seed, 13])
+    rng = np.random.default_rng([seed, stream])
     n, window, _ = real.ohlc.shape
     labels = rng.choice(len(CLASS_NAMES), size=n, p=np.asarray(class_shares) / np.sum(class_shares))
     log_prices = np.log(real.ohlc)  # (N, T, 4)
@@ -158,25 +166,45 @@ def plant(
     return PlantedSet(ohlc, feats, labels.astype(np.int64), real.starts, real.t1s, real.window_ids, strength, shuffle_labels)
 
 
-def add_control_arguments(parser: argparse.ArgumentParser, folds: int, val_fraction: float) -> None:
-    """The control's command-line settings (windows and walk-forward folds), shared by the benchmarks."""
-    parser.add_argument("--n-windows", type=int, default=100)
+def unlabeled_corpus(real: RealWindows, strength: float, seed: int, shape_bars: int = 24) -> np.ndarray:
+    """The unlabeled corpus of `real` windows, each carrying a shape as `plant` draws it: (N, T, 4) prices."""
+    return plant(real, strength, seed, shape_bars, stream=17).ohlc
+
+
+def relabeled(data: PlantedSet, seed: int) -> PlantedSet:
+    """The same planted bars with the labels permuted by `seed` (no signal left in the labels)."""
+    order = np.random.default_rng([seed, 29]).permutation(len(data.y))
+    return dataclasses.replace(data, y=data.y[order], shuffled=True)
+
+
+def add_control_arguments(
+    parser: argparse.ArgumentParser, folds: int, val_fraction: float, n_windows: int = 100, strategy: str = "walk_forward"
+) -> None:
+    """The control's command-line settings (windows and folds), shared by the benchmarks."""
+    parser.add_argument("--n-windows", type=int, default=n_windows)
     parser.add_argument("--window", type=int, default=128, help="bars per window")
     parser.add_argument("--shape-bars", type=int, default=24)
     parser.add_argument("--folds", type=int, default=folds)
     parser.add_argument("--train-fraction", type=float, default=0.4)
     parser.add_argument("--val-fraction", type=float, default=val_fraction)
     parser.add_argument("--embargo", default="5D")
+    parser.add_argument(
+        "--strategy", choices=["purged_kfold", "walk_forward"], default=strategy,
+        help="purged_kfold: every window tested once (--folds blocks, --val-fraction per fold; --train-fraction unused)",
+    )
 
 
 def fold_plan(real: RealWindows, args: argparse.Namespace):
-    """Purged, embargoed walk-forward folds of the real windows from `add_control_arguments`' settings (checked)."""
+    """Purged, embargoed folds (`--strategy`) of the real windows from `add_control_arguments`' settings (checked)."""
     import pandas as pd
 
     from moola.data import folds
 
     embargo = pd.Timedelta(args.embargo)
-    plan = folds.walk_forward(real.starts, real.t1s, args.folds, args.train_fraction, args.val_fraction, embargo)
+    if getattr(args, "strategy", "walk_forward") == "purged_kfold":
+        plan = folds.purged_kfold(real.starts, real.t1s, args.folds, args.val_fraction, embargo)
+    else:
+        plan = folds.walk_forward(real.starts, real.t1s, args.folds, args.train_fraction, args.val_fraction, embargo)
     problems = folds.plan_problems(real.starts, real.t1s, plan, embargo)
     assert not problems, problems
     return plan
