@@ -40,11 +40,12 @@ def _eval_metrics(ablate: bool) -> dict:
     full = _table(labels, guessed)
     majority = majority_baseline_proba(labels, 60, 3)
     logistic = _table(labels, rng.integers(0, 3, 60)).proba
-    metrics, _ = out_of_fold_report(full, {"majority": majority, "logistic": logistic}, collapse_threshold=0.9, **SETTINGS)
+    baselines = {"majority": majority, "logistic": logistic}
+    metrics, _ = out_of_fold_report(full, baselines, collapse_threshold=0.9, **SETTINGS)
     if ablate:
         ablated = _table(labels, np.where(np.arange(60) < 10, (labels + 2) % 3, guessed))
-        metrics["ablation"], _ = ablation_report(full, {"pretraining": ablated},
-                                                 {"pretraining": None, "augmentation": "no synthetic cache"}, **SETTINGS)
+        reasons = {"pretraining": None, "augmentation": "no synthetic cache"}
+        metrics["ablation"], _ = ablation_report(full, {"pretraining": ablated}, reasons, **SETTINGS)
     return metrics
 
 
