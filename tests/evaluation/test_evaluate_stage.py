@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import torch
+import yaml
 
 from moola import cli
+from moola.evaluation.report import headline_metrics
 
 
 def _leaves(obj, path=""):
@@ -47,6 +50,10 @@ def test_evaluate_writes_metrics_pack_and_plots(built_project, capsys):
     assert set(metrics["test"]["f1"]) == {"down", "neutral", "up"}
     n_test = metrics["test"]["n"]
     assert n_test == sum(fold["test"]["n"] for fold in metrics["folds"].values())  # every fold's test windows, once
+    headline = json.loads((built_project / "metrics/headline.json").read_text())
+    assert headline == headline_metrics(metrics) and headline["acc"] == metrics["test"]["accuracy"]
+    stage = yaml.safe_load((Path(__file__).parents[2] / "dvc.yaml").read_text())["stages"]["evaluate"]
+    assert [next(iter(entry)) for entry in stage["metrics"]][0] == "metrics/headline.json"  # first in `dvc exp show`
     plots = built_project / "plots/eval"
     confusion = list(csv.DictReader((plots / "confusion.csv").open()))
     assert len(confusion) == n_test

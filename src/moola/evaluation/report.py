@@ -82,3 +82,41 @@ def verdict_lines(pack: dict[str, Any]) -> dict[str, str]:
 def interval_text(interval: dict[str, float]) -> str:
     """`0.421 [0.310, 0.530]`."""
     return f"{interval['value']:.3f} [{interval['ci_low']:.3f}, {interval['ci_high']:.3f}]"
+
+
+# metrics/headline.json: {key: (path into metrics/eval.json)}; each value is read, never recomputed.
+HEADLINE = {
+    "acc": ("test", "accuracy"),
+    "acc_lo": ("test", "accuracy_ci_low"),
+    "acc_hi": ("test", "accuracy_ci_high"),
+    "p_maj": ("vs_majority", "accuracy", "p_value"),
+    "beat_maj": ("beats", "majority"),
+    "p_log": ("vs_logistic", "accuracy", "p_value"),
+    "beat_log": ("beats", "logistic"),
+    "p_skill": ("no_skill", "p_value"),
+    "top": ("collapse", "top_share"),
+    "detect": ("vs_majority", "detectable_effect"),
+}
+HEADLINE_ABLATIONS = {"pretraining": "pre", "augmentation": "syn"}  # ablation -> key prefix: <p>_gain, <p>_p
+
+
+def headline_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """metrics/headline.json: about ten flat numbers picked from the metrics/eval.json dict, for `dvc exp show`.
+
+    Keys (docs/METRICS.md): accuracy and its 95% interval, the one-sided p and 0/1 verdict against
+    each baseline, the no-skill p, the most-predicted class's share, the detectable effect against
+    the majority baseline, and `pre_gain`/`pre_p`, `syn_gain`/`syn_p` for each ablation that was
+    fitted (no key when it was not requested or does not apply).
+    """
+    result = {}
+    for key, path in HEADLINE.items():
+        value: Any = metrics
+        for part in path:
+            value = value[part]
+        result[key] = value
+    for ablation, prefix in HEADLINE_ABLATIONS.items():
+        block = (metrics.get("ablation") or {}).get(ablation) or {}
+        if block.get("applies"):
+            result[f"{prefix}_gain"] = block["difference"]
+            result[f"{prefix}_p"] = block["p_value"]
+    return result

@@ -4,7 +4,8 @@ Reads the checkpoints and training record of the selected model (artifacts/model
 predicts every fold's test windows with that fold's model on the CPU (bitwise repeatable),
 fits the majority and logistic baselines on each fold's train rows, and writes
 metrics/eval.json (nested numeric JSON: every metric with its 95% interval, every comparison
-with its difference, interval and one-sided p-value), plots/eval/, the out-of-fold table and the
+with its difference, interval and one-sided p-value), metrics/headline.json (its ten-odd headline
+numbers, flat, for `dvc exp show`), plots/eval/, the out-of-fold table and the
 manifest at artifacts/runs/<run_id>/ and artifacts/runs/latest/. "Beats" is said only when the
 test says so (p < evaluate.alpha, and the within-fold no-skill p too) and the model did not
 collapse to one class; each verdict carries its detectable effect (docs/METRICS.md). Each ablation
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from moola.data.registry import DataRegistry
     from moola.evaluation.config import EvaluateParams
     from moola.evaluation.metrics import metrics_pack
-    from moola.evaluation.report import interval_text, out_of_fold_report, verdict_lines
+    from moola.evaluation.report import headline_metrics, interval_text, out_of_fold_report, verdict_lines
     from moola.lineage.manifest import build_manifest, hash_inputs
     from moola.lineage.status import format_results
     from moola.models.registry import ModelRegistry
@@ -84,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     manifest["outputs"] = {file_name: io.sha256_bytes(io.parquet_bytes(table)) for file_name, table in tables.items()}
 
     io.write_json(layout.metrics_file(root, "eval"), metrics)
+    io.write_json(layout.metrics_file(root, "headline"), headline_metrics(metrics))
     _write_plots(root, name, oof, settings.ece_bins, metrics["test"]["ece"], history)
     target = run_manifest.write(root, manifest, tables=tables)
     intervals = pack["metrics"]
