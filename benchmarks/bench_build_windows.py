@@ -60,7 +60,11 @@ def run_stage(root: Path, version: str, stride: int, workers: int) -> dict:
     begin = time.perf_counter()
     child = subprocess.Popen(
         [sys.executable, "-m", "moola.cli", "build-windows", "--version", version],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     output = child.stdout.read()
     _, status, usage = os.wait4(child.pid, 0)
@@ -104,20 +108,27 @@ def main() -> None:
             folders = {kind: project / "data" / f"{kind}_windows" / version for kind in ("labeled", "unlabeled")}
             arrays = sum(
                 (folder / name).stat().st_size
-                for folder in folders.values() for name in ("X_ohlc.npy", "X_feats20.npy", "y.npy")
+                for folder in folders.values()
+                for name in ("X_ohlc.npy", "X_feats20.npy", "y.npy")
                 if (folder / name).exists()
             )
             n_unlabeled = json.loads((folders["unlabeled"] / "meta.json").read_text())["n"]
             dropped = json.loads((folders["unlabeled"] / "manifest.json").read_text())["dropped"].get("max_gap", 0)
             ratio = result["peak_rss"] / arrays
-            print(f"\nstride {stride}: {n_unlabeled:,} unlabeled windows ({dropped:,} dropped across gaps), "
-                  f"time {result['seconds']:.1f} s = {result['seconds'] / TARGET_SECONDS:.2f}x the {TARGET_SECONDS:.0f} s target")
+            print(
+                f"\nstride {stride}: {n_unlabeled:,} unlabeled windows ({dropped:,} dropped across gaps), "
+                f"time {result['seconds']:.1f} s = {result['seconds'] / TARGET_SECONDS:.2f}x the {TARGET_SECONDS:.0f} s target"
+            )
             # Wall time depends on what else runs; CPU seconds do not, and bound the wall time on
             # `workers` free cores from below by cpu / workers.
-            print(f"  CPU (user + sys) {result['cpu']:.1f} s -> {result['cpu'] / args.workers:.1f} s on {args.workers} free cores "
-                  f"= {result['cpu'] / args.workers / TARGET_SECONDS:.2f}x the target; load average at start {load_before:.1f}")
-            print(f"  peak RSS {result['peak_rss'] / 2**20:,.0f} MiB = {ratio:.2f}x the output arrays "
-                  f"({arrays / 2**20:,.0f} MiB; target < {TARGET_MEMORY_RATIO:.0f}x)")
+            print(
+                f"  CPU (user + sys) {result['cpu']:.1f} s -> {result['cpu'] / args.workers:.1f} s on {args.workers} free cores "
+                f"= {result['cpu'] / args.workers / TARGET_SECONDS:.2f}x the target; load average at start {load_before:.1f}"
+            )
+            print(
+                f"  peak RSS {result['peak_rss'] / 2**20:,.0f} MiB = {ratio:.2f}x the output arrays "
+                f"({arrays / 2**20:,.0f} MiB; target < {TARGET_MEMORY_RATIO:.0f}x)"
+            )
             for kind, folder in folders.items():
                 size = folder_bytes(folder)
                 print(f"  {kind:<9} folder {size / 2**20:>10,.1f} MiB = {size / bars:>8.1f} bytes per raw bar")

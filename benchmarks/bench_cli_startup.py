@@ -38,7 +38,7 @@ def heavy_imports(argv: list[str]) -> list[str]:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     marker = [line for line in result.stdout.splitlines() if line.startswith("HEAVY:")][-1]
-    return [name for name in marker[len("HEAVY:"):].split(",") if name]
+    return [name for name in marker[len("HEAVY:") :].split(",") if name]
 
 
 def main() -> None:

@@ -33,22 +33,32 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import planted_signal  # noqa: E402
 
+import planted_signal  # noqa: E402
 from moola.data.normalise import volatility_scaled  # noqa: E402
 from moola.evaluation import significance  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["logistic", "minirocket"], choices=["logistic", "minirocket", "simple_lstm"])
+    parser.add_argument(
+        "--models", nargs="+", default=["logistic", "minirocket"], choices=["logistic", "minirocket", "simple_lstm"]
+    )
     parser.add_argument("--strengths", nargs="+", type=float, default=[0.0, 1.0, 2.0, 4.0, 8.0])
     parser.add_argument("--shuffled-strength", type=float, default=4.0, help="strength planted before shuffling")
     parser.add_argument("--seeds", type=int, default=20, help="logistic: runs per condition with a planted signal")
-    parser.add_argument("--null-seeds", type=int, default=100, help="logistic: runs per no-signal condition (strength 0, shuffled)")
-    parser.add_argument("--deep-seeds", type=int, default=10, help="MiniRocket, LSTM: runs per planted-signal condition")
-    parser.add_argument("--deep-null-seeds", type=int, default=20, help="MiniRocket, LSTM: runs per no-signal condition")
-    parser.add_argument("--lstm-epochs", type=int, default=15, help="simple_lstm: fixed epochs per fold (no early stopping)")
+    parser.add_argument(
+        "--null-seeds", type=int, default=100, help="logistic: runs per no-signal condition (strength 0, shuffled)"
+    )
+    parser.add_argument(
+        "--deep-seeds", type=int, default=10, help="MiniRocket, LSTM: runs per planted-signal condition"
+    )
+    parser.add_argument(
+        "--deep-null-seeds", type=int, default=20, help="MiniRocket, LSTM: runs per no-signal condition"
+    )
+    parser.add_argument(
+        "--lstm-epochs", type=int, default=15, help="simple_lstm: fixed epochs per fold (no early stopping)"
+    )
     planted_signal.add_control_arguments(parser, folds=4, val_fraction=0.1)
     parser.add_argument("--minirocket-features", type=int, default=2016)
     parser.add_argument("--alpha", type=float, default=0.05)
@@ -103,10 +113,16 @@ def one_run(real, plan, condition, model_name, seed, args) -> dict:
     data = planted_signal.plant(real, strength, seed, args.shape_bars, shuffle_labels=shuffled)
     inputs = data.feats if model_name == "logistic" else volatility_scaled(data.ohlc)
     classes = planted_signal.CLASS_NAMES
-    oof = significance.out_of_fold(plan.folds, model_fit(model_name, seed, args), inputs, data.y, data.window_ids, classes)
-    majority = significance.out_of_fold(plan.folds, significance.BASELINES["majority"], data.feats, data.y, data.window_ids, classes)
+    oof = significance.out_of_fold(
+        plan.folds, model_fit(model_name, seed, args), inputs, data.y, data.window_ids, classes
+    )
+    majority = significance.out_of_fold(
+        plan.folds, significance.BASELINES["majority"], data.feats, data.y, data.window_ids, classes
+    )
     collapse = significance.class_collapse(oof.y_true, oof.proba, classes)
-    versus = significance.paired_comparison(oof, majority.proba, args.resamples, seed=seed, names=("accuracy",))["accuracy"]
+    versus = significance.paired_comparison(oof, majority.proba, args.resamples, seed=seed, names=("accuracy",))[
+        "accuracy"
+    ]
     skill = significance.no_skill_test(oof, args.resamples, seed=seed)
     said = significance.verdict(versus, collapse, "majority", args.alpha, no_skill=skill)
     row = {
@@ -121,9 +137,13 @@ def one_run(real, plan, condition, model_name, seed, args) -> dict:
         "collapsed": collapse.collapsed_to is not None,
     }
     if model_name != "logistic":
-        logistic = significance.out_of_fold(plan.folds, model_fit("logistic", seed, args), data.feats, data.y, data.window_ids, classes)
+        logistic = significance.out_of_fold(
+            plan.folds, model_fit("logistic", seed, args), data.feats, data.y, data.window_ids, classes
+        )
         against = significance.paired_comparison(oof, logistic.proba, args.resamples, seed=seed, names=("accuracy",))
-        row["beats_logistic"] = significance.verdict(against["accuracy"], collapse, "logistic", args.alpha, no_skill=skill).beats
+        row["beats_logistic"] = significance.verdict(
+            against["accuracy"], collapse, "logistic", args.alpha, no_skill=skill
+        ).beats
     return row
 
 
@@ -182,7 +202,9 @@ def main() -> None:
         claims = int(group["beats_majority"].sum())
         low, high = exact_interval(claims, len(group))
         verdict = "ok" if low <= args.alpha else "TOO HIGH"
-        print(f"  {model_name:<12}{claims}/{len(group)} = {claims / len(group):.1%} [95% CI {low:.1%}, {high:.1%}]  {verdict} (target <= {args.alpha:.0%})")
+        print(
+            f"  {model_name:<12}{claims}/{len(group)} = {claims / len(group):.1%} [95% CI {low:.1%}, {high:.1%}]  {verdict} (target <= {args.alpha:.0%})"
+        )
         if "beats_logistic" in group and group["beats_logistic"].notna().all():
             wins = int(group["beats_logistic"].sum())
             lo, hi = exact_interval(wins, len(group))
@@ -190,7 +212,9 @@ def main() -> None:
                 f"  {model_name:<12}'beats the logistic baseline' on no signal: {wins}/{len(group)} = {wins / len(group):.1%} "
                 f"[95% CI {lo:.1%}, {hi:.1%}] (the logistic baseline itself scores below the majority class here)"
             )
-    print(f"\ntotal {time.perf_counter() - started:.0f} s; every condition's runs use seeds 0, 1, ... (labels, shape places, model)")
+    print(
+        f"\ntotal {time.perf_counter() - started:.0f} s; every condition's runs use seeds 0, 1, ... (labels, shape places, model)"
+    )
 
 
 if __name__ == "__main__":

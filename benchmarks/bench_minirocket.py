@@ -266,7 +266,7 @@ def throughput(args, folder: str) -> bool:
             moola_times.append(moola_seconds())
             aeon_times.append(worker.ask(cmd="time")["seconds"])
         worker.close()
-        ratios = [a / m for a, m in zip(aeon_times, moola_times)]
+        ratios = [a / m for a, m in zip(aeon_times, moola_times, strict=False)]
         faster = sum(r > args.target for r in ratios)
         p_value = sign_test_p(faster, len(ratios))
         median_ratio = statistics.median(ratios)

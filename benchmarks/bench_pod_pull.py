@@ -64,8 +64,9 @@ def bench_project(scratch: Path, quick: bool) -> Path:
         for i, symbol in enumerate(["AAA_1d", "BBB_1d"]):
             frame = make_ohlc_frame(900, seed=i, start="2001-01-01")
             frame.to_parquet(project / "data" / "raw" / f"{symbol}.parquet", index=False)
-        params["build_windows"].update(raw_files=["AAA_1d.parquet", "BBB_1d.parquet"], window=64,
-                                       labeled_stride=20, unlabeled_stride=8, horizon=10)
+        params["build_windows"].update(
+            raw_files=["AAA_1d.parquet", "BBB_1d.parquet"], window=64, labeled_stride=20, unlabeled_stride=8, horizon=10
+        )
         params["pretrain_ts2vec"].update(max_windows=64, batch_size=16, crop_min=16)
     else:
         shutil.copytree(REPO_ROOT / "data" / "raw", project / "data" / "raw")
@@ -73,15 +74,18 @@ def bench_project(scratch: Path, quick: bool) -> Path:
     return project
 
 
-def pod_run(stage: str, ref: str, scratch: Path, env: dict, origin: Path, real_install: bool,
-            name: str) -> dict:
+def pod_run(stage: str, ref: str, scratch: Path, env: dict, origin: Path, real_install: bool, name: str) -> dict:
     """Bootstrap `stage` on a fresh workdir with a fresh pod interpreter; return its report."""
     pod_root = scratch / f"pod-{name}"
     python = make_pod_python(pod_root / "python")
     environment = dict(env)
     environment.update(
-        MOOLA_REPO_URL=str(origin), MOOLA_GIT_REF=ref, MOOLA_WORKDIR=str(pod_root / "moola"),
-        MOOLA_POD_REPORT=str(pod_root / "report.json"), PYTHON=str(python), PIP_NO_BUILD_ISOLATION="0",
+        MOOLA_REPO_URL=str(origin),
+        MOOLA_GIT_REF=ref,
+        MOOLA_WORKDIR=str(pod_root / "moola"),
+        MOOLA_POD_REPORT=str(pod_root / "report.json"),
+        PYTHON=str(python),
+        PIP_NO_BUILD_ISOLATION="0",
     )
     environment.pop("PYTHONPATH", None)  # the pod imports the moola it installed from its clone
     visible = [p for p in environment["PATH"].split(os.pathsep) if Path(p) != Path(sys.executable).parent]
@@ -126,8 +130,10 @@ def main() -> None:
         run(["git", "commit", "--quiet", "-m", "data stages"], laptop, env)
         run(["git", "push", "--quiet", "origin", "main"], laptop, env)
         run(dvc("push", "--remote", "s3"), laptop, env)
-        print(f"laptop: data stages + push {time.perf_counter() - started:.1f} s, remote holds "
-              f"{mib(server.bucket_bytes())}")
+        print(
+            f"laptop: data stages + push {time.perf_counter() - started:.1f} s, remote holds "
+            f"{mib(server.bucket_bytes())}"
+        )
 
         rows = []
         ref = "main"
@@ -148,13 +154,17 @@ def main() -> None:
         server.stop()
 
     print()
-    print("pod              decision  inputs needed   data pulled  pulled/needed   remote then  pulled/remote"
-          "  manifests     pushed")
+    print(
+        "pod              decision  inputs needed   data pulled  pulled/needed   remote then  pulled/remote"
+        "  manifests     pushed"
+    )
     for name, report, remote in rows:
         needed, pulled = report["bytes_inputs"], report["bytes_pulled"]
         ratio = f"{pulled / needed:13.3f}" if needed else f"{'-':>13s}"
-        print(f"{name:16s} {report['decision']:8s} {mib(needed)} {mib(pulled)}  {ratio} {mib(remote)}"
-              f"  {pulled / remote:13.3f}  {report['bytes_manifests']:6d} B {report['bytes_pushed']:9d} B")
+        print(
+            f"{name:16s} {report['decision']:8s} {mib(needed)} {mib(pulled)}  {ratio} {mib(remote)}"
+            f"  {pulled / remote:13.3f}  {report['bytes_manifests']:6d} B {report['bytes_pushed']:9d} B"
+        )
     print()
     install = "install (make setup)" if args.real_install else "install (offline stand-in)"
     print(f"pod              {install}   decide     pull      run     push   bootstrap wall")
@@ -166,8 +176,10 @@ def main() -> None:
     print(f"baseline: full dvc pull of the final remote ({mib(full_bytes)}) into a fresh clone: {full_pull_s:.1f} s")
     for name, report, _ in rows:
         if "pull" in report["seconds"]:
-            print(f"  {name}: pull phase {report['seconds']['pull']:.1f} s = "
-                  f"{report['seconds']['pull'] / full_pull_s:.2f} x the full pull")
+            print(
+                f"  {name}: pull phase {report['seconds']['pull']:.1f} s = "
+                f"{report['seconds']['pull'] / full_pull_s:.2f} x the full pull"
+            )
     shutil.rmtree(scratch, ignore_errors=True)
 
 

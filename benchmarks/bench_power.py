@@ -62,8 +62,8 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import planted_signal  # noqa: E402
 
+import planted_signal  # noqa: E402
 from moola.evaluation import significance  # noqa: E402
 
 MODELS = ("logistic", "minirocket", "minirocket_avg", "ts2vec_probe", "ts2vec_random", "logistic_synth")
@@ -80,14 +80,23 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--corpora", type=int, default=4, help="power: unlabeled corpora (encoders) per strength")
     parser.add_argument("--labelings", type=int, default=5, help="power: labeled plantings per corpus")
     parser.add_argument("--null-corpora", type=int, default=10, help="null: planted sets (transform, encoder)")
-    parser.add_argument("--first-null-corpus", type=int, default=0, help="null: index of the first planted set (split a run)")
+    parser.add_argument(
+        "--first-null-corpus", type=int, default=0, help="null: index of the first planted set (split a run)"
+    )
     parser.add_argument("--null-shuffles", type=int, default=12, help="null: label permutations per planted set")
     parser.add_argument("--shuffled-strength", type=float, default=2.0, help="null: strength planted before shuffling")
     parser.add_argument("--unlabeled-windows", type=int, default=600, help="windows of the unlabeled corpus")
     parser.add_argument("--pretrain-epochs", type=int, help="TS2Vec epochs (default: pretrain_ts2vec.epochs)")
     parser.add_argument("--average-seeds", type=int, default=3, help="minirocket_avg: kernel seeds averaged")
-    parser.add_argument("--resamples", type=int, default=1000, help="no-skill permutations and bootstrap draws (evaluate.n_resamples)")
-    parser.add_argument("--minirocket-features", type=int, default=2016, help="MiniRocket transform size (params.yaml has 9996; 2016 keeps the readouts cheap)")
+    parser.add_argument(
+        "--resamples", type=int, default=1000, help="no-skill permutations and bootstrap draws (evaluate.n_resamples)"
+    )
+    parser.add_argument(
+        "--minirocket-features",
+        type=int,
+        default=2016,
+        help="MiniRocket transform size (params.yaml has 9996; 2016 keeps the readouts cheap)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help="JSON file; a run replaces only its own section")
     parser.add_argument("--section", help="name of this run's section of the JSON (default: the part's name)")
     planted_signal.add_control_arguments(parser, folds=5, val_fraction=0.0, n_windows=120, strategy="purged_kfold")
@@ -167,13 +176,17 @@ def readout(name: str, inputs: dict, data, params: dict, seed: int):
 
         def augmented(train, train_y, rows, k):
             x = data.ohlc[train] / data.ohlc[train][:, :1, 3:4]  # the generator's input: divided by the first close
-            grown = synth.generate_synthetic(x, data.feats[train], train_y, train, settings, FEATURE_NAMES, compute_features)
+            grown = synth.generate_synthetic(
+                x, data.feats[train], train_y, train, settings, FEATURE_NAMES, compute_features
+            )
             feats, labels = np.concatenate([data.feats[train], grown.feats]), np.concatenate([train_y, grown.y])
             return fit(feats, labels, data.feats[rows], k, C=logistic_c)
 
         return augmented
     features = inputs[name]
-    return lambda train, train_y, rows, k: fit(features[train], train_y, features[rows], k, C=logistic_c if name.startswith("logistic") else 1.0)
+    return lambda train, train_y, rows, k: fit(
+        features[train], train_y, features[rows], k, C=logistic_c if name.startswith("logistic") else 1.0
+    )
 
 
 def run_verdicts(plan, data, inputs: dict, params: dict, args: argparse.Namespace, seed: int) -> dict:
@@ -187,10 +200,14 @@ def run_verdicts(plan, data, inputs: dict, params: dict, args: argparse.Namespac
     alpha, collapse_at = float(evaluate.get("alpha", 0.05)), float(evaluate.get("collapse_threshold", 0.9))
     classes, rows = planted_signal.CLASS_NAMES, np.arange(len(data.y))
     oof = {
-        name: significance.out_of_fold(plan.folds, readout(name, inputs, data, params, seed), rows, data.y, data.window_ids, classes, data.starts)
+        name: significance.out_of_fold(
+            plan.folds, readout(name, inputs, data, params, seed), rows, data.y, data.window_ids, classes, data.starts
+        )
         for name in args.models
     }
-    majority = significance.out_of_fold(plan.folds, significance.BASELINES["majority"], rows, data.y, data.window_ids, classes, data.starts)
+    majority = significance.out_of_fold(
+        plan.folds, significance.BASELINES["majority"], rows, data.y, data.window_ids, classes, data.starts
+    )
     others = {"majority": (majority, "majority"), "logistic": (oof.get("logistic"), "logistic")}
     others |= {claim: (oof.get(without), f"{without} model") for claim, (_, without) in ABLATIONS.items()}
     row = {"seed": seed, "n_oof": majority.n}
@@ -203,7 +220,9 @@ def run_verdicts(plan, data, inputs: dict, params: dict, args: argparse.Namespac
         wanted += [claim for claim, (model, without) in ABLATIONS.items() if model == name and without in oof]
         for key in wanted:
             other, label = others[key]
-            comparison = significance.paired_comparison(table, other.proba, args.resamples, seed=seed, names=("accuracy",))["accuracy"]
+            comparison = significance.paired_comparison(
+                table, other.proba, args.resamples, seed=seed, names=("accuracy",)
+            )["accuracy"]
             said = significance.verdict(comparison, collapse, label, alpha, no_skill=skill)
             column = f"{name}.beats {key}" if key in ("majority", "logistic") else key
             row[column] = bool(said.beats)
@@ -226,7 +245,9 @@ def power_runs(real, real_unlabeled, plan, params: dict, args: argparse.Namespac
                 seed = corpus * args.labelings + labeling
                 data = planted_signal.plant(real, strength, seed, args.shape_bars)
                 inputs = model_inputs(params, data, plan, probes, args, seed)
-                rows.append({"strength": strength, "corpus": corpus} | run_verdicts(plan, data, inputs, params, args, seed))
+                rows.append(
+                    {"strength": strength, "corpus": corpus} | run_verdicts(plan, data, inputs, params, args, seed)
+                )
             print(f"strength {strength:g}: {len(rows)} runs so far, {time.perf_counter() - began:.0f} s", flush=True)
             yield rows
 
@@ -263,7 +284,9 @@ def mean_interval(values: np.ndarray) -> list[float]:
     from scipy import stats
 
     values = np.asarray(values, dtype=float)
-    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
+    half = (
+        stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values)) if len(values) > 1 else np.nan
+    )
     return [float(values.mean()), float(values.mean() - half), float(values.mean() + half)]
 
 
@@ -285,13 +308,20 @@ def summarise_power(table: pd.DataFrame, models: list[str]) -> dict:
         block = {"strength": float(strength), "runs": len(group), "models": {}, "ablations": {}}
         for name in models:
             acc = group[f"{name}.accuracy"]
-            entry = {"power_vs_majority": share(group[f"{name}.beats majority"]), "accuracy": mean_interval(acc), "accuracy_sd": float(acc.std(ddof=1))}
+            entry = {
+                "power_vs_majority": share(group[f"{name}.beats majority"]),
+                "accuracy": mean_interval(acc),
+                "accuracy_sd": float(acc.std(ddof=1)),
+            }
             if f"{name}.beats logistic" in group:
                 entry["beats_logistic"] = share(group[f"{name}.beats logistic"])
             block["models"][name] = entry
         for claim in ABLATIONS:
             if claim in group:
-                block["ablations"][claim] = {"verdict": share(group[claim]), "effect": mean_interval(group[f"{claim}.difference"])}
+                block["ablations"][claim] = {
+                    "verdict": share(group[claim]),
+                    "effect": mean_interval(group[f"{claim}.difference"]),
+                }
         out.append(block)
     return {"runs": out}
 
@@ -308,20 +338,30 @@ def pct(entry: dict) -> str:
 
 
 def print_power(summary: dict, n_oof: int) -> None:
-    print(f"\npower: share of runs whose verdict is 'beats the majority baseline' [Clopper-Pearson 95%], {n_oof} out-of-fold windows")
-    print(f"{'strength':>8}  {'model':<15}{'runs':>5}  {'power':<17}{'beats logistic':<17}{'OOF accuracy mean [95%] (sd)'}")
+    print(
+        f"\npower: share of runs whose verdict is 'beats the majority baseline' [Clopper-Pearson 95%], {n_oof} out-of-fold windows"
+    )
+    print(
+        f"{'strength':>8}  {'model':<15}{'runs':>5}  {'power':<17}{'beats logistic':<17}{'OOF accuracy mean [95%] (sd)'}"
+    )
     for block in summary["runs"]:
         for name, e in block["models"].items():
             logistic = pct(e["beats_logistic"]) if "beats_logistic" in e else "-"
             acc = e["accuracy"]
-            print(f"{block['strength']:>8g}  {name:<15}{block['runs']:>5}  {pct(e['power_vs_majority']):<17}{logistic:<17}{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}] ({e['accuracy_sd']:.3f})")
+            print(
+                f"{block['strength']:>8g}  {name:<15}{block['runs']:>5}  {pct(e['power_vs_majority']):<17}{logistic:<17}{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}] ({e['accuracy_sd']:.3f})"
+            )
         for claim, e in block["ablations"].items():
             eff = e["effect"]
-            print(f"{block['strength']:>8g}  {claim:<20}verdict {pct(e['verdict'])}; accuracy gain {eff[0]:+.3f} [95% {eff[1]:+.3f}, {eff[2]:+.3f}]")
+            print(
+                f"{block['strength']:>8g}  {claim:<20}verdict {pct(e['verdict'])}; accuracy gain {eff[0]:+.3f} [95% {eff[1]:+.3f}, {eff[2]:+.3f}]"
+            )
 
 
 def print_null(summary: dict, alpha: float) -> None:
-    print(f"\nfalse claims on shuffled labels ({summary['runs']} runs): share of runs with the verdict [Clopper-Pearson 95%]")
+    print(
+        f"\nfalse claims on shuffled labels ({summary['runs']} runs): share of runs with the verdict [Clopper-Pearson 95%]"
+    )
     for name, e in list(summary["verdicts"].items()) + [("any verdict of the run", summary["any verdict"])]:
         flag = "ok" if e["share"] <= alpha else "ABOVE alpha"
         print(f"  {name:<36}{e['claims']:>4}/{e['runs']:<4} {pct(e)}  {flag}")
@@ -379,14 +419,20 @@ def main() -> None:
         + "; ".join(f"train {c['train']} test {c['test']} purged {c['purged']}" for c in counts)
     )
     settings = {k: v for k, v in vars(args).items() if k not in ("output", "section", "part")}
-    settings["labeled_windows"], settings["unlabeled_corpus_windows"], settings["tested_out_of_fold"] = len(real.starts), len(real_unlabeled.starts), tested
+    settings["labeled_windows"], settings["unlabeled_corpus_windows"], settings["tested_out_of_fold"] = (
+        len(real.starts),
+        len(real_unlabeled.starts),
+        tested,
+    )
     alpha = float((params.get("evaluate") or {}).get("alpha", 0.05))
     runs = power_runs if args.part == "power" else null_runs
     for rows in runs(real, real_unlabeled, plan, params, args):
         summaries = record(args.output, args.section or args.part, args.part, rows, settings)
     for family, summary in summaries.items():
         print(f"\n== {family}")
-        print_power(summary, tested) if "runs" in summary and isinstance(summary["runs"], list) else print_null(summary, alpha)
+        print_power(summary, tested) if "runs" in summary and isinstance(summary["runs"], list) else print_null(
+            summary, alpha
+        )
     print(f"\ntotal {time.perf_counter() - started:.0f} s, one thread; written {args.output.name}")
 
 

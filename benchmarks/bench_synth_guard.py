@@ -88,10 +88,16 @@ def show(label: str, refused: int, runs: int) -> None:
 def main() -> None:
     args = parse_args()
     feats, names, sizes = load_features()
-    print(f"{len(feats)} labeled windows, {len(sizes)} folds with train sizes {sizes}, ratio {args.ratio}, "
-          f"alpha {args.alpha}, seeds 0..{args.seeds - 1}")
-    draws = np.array([one_draw(feats, names, sizes, args.ratio, args.distortion, np.random.default_rng(seed))
-                      for seed in range(args.seeds)])  # (seeds, 3)
+    print(
+        f"{len(feats)} labeled windows, {len(sizes)} folds with train sizes {sizes}, ratio {args.ratio}, "
+        f"alpha {args.alpha}, seeds 0..{args.seeds - 1}"
+    )
+    draws = np.array(
+        [
+            one_draw(feats, names, sizes, args.ratio, args.distortion, np.random.default_rng(seed))
+            for seed in range(args.seeds)
+        ]
+    )  # (seeds, 3)
     refused = (draws < args.alpha).sum(axis=0)
     print("share of runs refused (same-distribution generator unless named):")
     show("guard (combined over folds)", int(refused[0]), args.seeds)

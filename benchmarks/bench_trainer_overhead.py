@@ -83,8 +83,10 @@ def main() -> None:
             timings[label].append(time.perf_counter() - start)
 
     baseline = statistics.median(timings["bare PyTorch loop (baseline)"])
-    print(f"enhanced_simple_lstm, {args.train} train / {args.val} val windows, T={LENGTH}, batch 32, "
-          f"{args.epochs} epochs, {args.threads} threads, median of {args.repeats}")
+    print(
+        f"enhanced_simple_lstm, {args.train} train / {args.val} val windows, T={LENGTH}, batch 32, "
+        f"{args.epochs} epochs, {args.threads} threads, median of {args.repeats}"
+    )
     for label, values in timings.items():
         median = statistics.median(values)
         print(f"  {label:<32} {median:7.3f} s  ({median / args.epochs:.3f} s/epoch)  ratio {median / baseline:.3f}")

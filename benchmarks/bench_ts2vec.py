@@ -127,9 +127,14 @@ def parity(rounds: int, steps: int, official_dir: str | None) -> None:
     rng = np.random.default_rng(0)
     data = np.cumsum(rng.normal(size=PARITY_SHAPE), axis=1).astype(np.float32)  # (N, T, C) random walks
     data = (data - data.mean()) / data.std()
-    moola = TS2Vec(input_dims=PARITY_SHAPE[2], encoder=paper_encoder_config(PARITY_SHAPE[2]), batch_size=PARITY_BATCH, seed=0)
+    moola = TS2Vec(
+        input_dims=PARITY_SHAPE[2], encoder=paper_encoder_config(PARITY_SHAPE[2]), batch_size=PARITY_BATCH, seed=0
+    )
     plain = PlainPaperStep(data)
-    cases = {"moola TS2Vec": lambda: moola.fit(data, n_iters=steps), "plain paper step": lambda: [plain.step() for _ in range(steps)]}
+    cases = {
+        "moola TS2Vec": lambda: moola.fit(data, n_iters=steps),
+        "plain paper step": lambda: [plain.step() for _ in range(steps)],
+    }
     if official_dir:
         sys.path.insert(0, official_dir)
         from ts2vec import TS2Vec as OfficialTS2Vec  # noqa: N813  (the official trainer, not part of moola)
@@ -171,9 +176,13 @@ def random_walk_windows(n_windows: int, seed: int = 0) -> np.ndarray:
     return (ohlc / ohlc[:, :1, 3:4]).astype(np.float32)
 
 
-def seconds_per_step(batches: WindowBatches, config: EncoderConfig, device: str, iters: int, warmup: int) -> tuple[float, float]:
+def seconds_per_step(
+    batches: WindowBatches, config: EncoderConfig, device: str, iters: int, warmup: int
+) -> tuple[float, float]:
     """(wall seconds, process CPU seconds) per step; CPU time is the steadier figure on a shared machine."""
-    model = TS2Vec(input_dims=CHANNELS, encoder=config, batch_size=BATCH, min_overlap=MIN_OVERLAP, device=device, seed=0)
+    model = TS2Vec(
+        input_dims=CHANNELS, encoder=config, batch_size=BATCH, min_overlap=MIN_OVERLAP, device=device, seed=0
+    )
     if warmup:
         model.fit(batches, n_iters=warmup)
     if device == "cuda":
@@ -188,7 +197,9 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=10_000, help="unlabeled windows in the corpus")
     parser.add_argument("--iters", type=int, default=5, help="timed steps per case")
     parser.add_argument("--warmup", type=int, default=1, help="untimed steps first")
-    parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = 1 for parity, torch default for epochs)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch CPU threads (0 = 1 for parity, torch default for epochs)"
+    )
     parser.add_argument("--rounds", type=int, default=7, help="alternating rounds of the per-step parity")
     parser.add_argument("--steps", type=int, default=10, help="steps per case and round of the per-step parity")
     parser.add_argument("--official", help="a checkout of the official TS2Vec code to time beside moola")
@@ -222,6 +233,7 @@ def main() -> None:
                 f"  {name:<12} {device:<5} {precision:<13} wall {wall * 1000:7.0f} ms/step (CPU {cpu * 1000:7.0f} ms)  "
                 f"{epoch:7.1f} s/epoch (extrapolated)  speed-up x{baseline / epoch:5.2f} vs bilstm-cpu"
             )
+
 
 if __name__ == "__main__":
     main()

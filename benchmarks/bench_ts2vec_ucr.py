@@ -137,7 +137,7 @@ def centre_padded(series: np.ndarray) -> np.ndarray:
     leading = np.argmin(missing, axis=1)  # first observed timestamp
     trailing = np.argmin(missing[:, ::-1], axis=1)
     shifts = (leading + trailing) // 2 - leading
-    return np.stack([np.roll(row, shift % length, axis=0) for row, shift in zip(series, shifts)])
+    return np.stack([np.roll(row, shift % length, axis=0) for row, shift in zip(series, shifts, strict=False)])
 
 
 def moola_run(data: Dataset, seed: int, device: str) -> tuple[float, float, float, int]:
@@ -256,7 +256,9 @@ def main() -> None:
     if compared:
         worst = max(compared, key=lambda row: abs(row[1] - row[2]))
         within = sum(abs(a - p) <= 0.03 for _, a, p in compared)
-        print(f"within 3 points of the paper: {within}/{len(compared)}; largest gap {worst[0]} {100 * (worst[1] - worst[2]):+.1f}")
+        print(
+            f"within 3 points of the paper: {within}/{len(compared)}; largest gap {worst[0]} {100 * (worst[1] - worst[2]):+.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -38,9 +38,9 @@ for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import planted_signal  # noqa: E402
 import torch  # noqa: E402
 
+import planted_signal  # noqa: E402
 
 MODELS = ("simple_lstm", "enhanced_simple_lstm", "adapter_lstm", "minirocket")
 
@@ -52,9 +52,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=5, help="plantings (and model seeds) 0 .. n-1")
     planted_signal.add_control_arguments(parser, folds=3, val_fraction=0.2)
     parser.add_argument("--pretrain-windows", type=int, default=2000, help="unplanted real windows TS2Vec pretrains on")
-    parser.add_argument("--encoder-cache", type=Path, help="keep the pretrained encoder in this file and reuse it (same settings)")
+    parser.add_argument(
+        "--encoder-cache", type=Path, help="keep the pretrained encoder in this file and reuse it (same settings)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE", help="override params.yaml values (YAML scalars)")
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="SECTION.KEY=VALUE", help="override params.yaml values (YAML scalars)"
+    )
     return parser.parse_args()
 
 
@@ -103,8 +107,14 @@ def with_synthetic(params: dict, seed: int, train: tuple) -> tuple[tuple, np.nda
     if not (params.get("train") or {}).get("augment", True):
         return train, real
     settings = from_mapping(synth.SynthCacheParams, params.get("synth_cache"), "synth_cache").augmentation(seed)
-    grown = synth.generate_synthetic(x / x[:, :1, 3:4], f, y, np.arange(len(y)), settings, FEATURE_NAMES, compute_features)
-    arrays = (np.concatenate([x / x[:, :1, 3:4], grown.ohlc]), np.concatenate([f, grown.feats]), np.concatenate([y, grown.y]))
+    grown = synth.generate_synthetic(
+        x / x[:, :1, 3:4], f, y, np.arange(len(y)), settings, FEATURE_NAMES, compute_features
+    )
+    arrays = (
+        np.concatenate([x / x[:, :1, 3:4], grown.ohlc]),
+        np.concatenate([f, grown.feats]),
+        np.concatenate([y, grown.y]),
+    )
     return arrays, np.concatenate([real, np.ones(len(grown.y), dtype=bool)])
 
 
@@ -162,7 +172,9 @@ def main() -> None:
             encoder_state = pretrain_encoder(params, 0, args.pretrain_windows, args.window)
             if args.encoder_cache is not None:
                 torch.save(encoder_state, args.encoder_cache)
-        print(f"TS2Vec BiLSTM encoder pretrained on {args.pretrain_windows} unplanted windows in {time.perf_counter() - began:.0f} s")
+        print(
+            f"TS2Vec BiLSTM encoder pretrained on {args.pretrain_windows} unplanted windows in {time.perf_counter() - began:.0f} s"
+        )
     rows = []
     classes = planted_signal.CLASS_NAMES
     for seed in range(args.seeds):
@@ -170,13 +182,20 @@ def main() -> None:
         x = data.ohlc  # positive prices: the scaler takes the volatility-scaled view, as in `moola train`
         test_rows = np.concatenate([f.test for f in plan.folds])
         y_test = data.y[test_rows]
-        majority = np.concatenate([np.full(len(f.test), np.bincount(data.y[f.train], minlength=len(classes)).argmax()) for f in plan.folds])
+        majority = np.concatenate(
+            [np.full(len(f.test), np.bincount(data.y[f.train], minlength=len(classes)).argmax()) for f in plan.folds]
+        )
         for name in args.models:
             began = time.perf_counter()
             predicted = []
             for number, fold in enumerate(plan.folds):
-                parts = {part: (x[idx], data.feats[idx], data.y[idx]) for part, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))}
-                proba = fit_fold(name, params, seed, encoder_state, parts, len(classes), synth_seed=1000 * seed + number)
+                parts = {
+                    part: (x[idx], data.feats[idx], data.y[idx])
+                    for part, idx in (("train", fold.train), ("val", fold.val), ("test", fold.test))
+                }
+                proba = fit_fold(
+                    name, params, seed, encoder_state, parts, len(classes), synth_seed=1000 * seed + number
+                )
                 predicted.append(proba.argmax(axis=1))
             predicted = np.concatenate(predicted)
             shares = np.bincount(predicted, minlength=len(classes)) / len(predicted)
@@ -191,7 +210,10 @@ def main() -> None:
                     "seconds": time.perf_counter() - began,
                 }
             )
-            print(f"  seed {seed} {name:<22} accuracy {rows[-1]['accuracy']:.3f}  top class {shares.max():.0%}  {rows[-1]['seconds']:.0f} s", flush=True)
+            print(
+                f"  seed {seed} {name:<22} accuracy {rows[-1]['accuracy']:.3f}  top class {shares.max():.0%}  {rows[-1]['seconds']:.0f} s",
+                flush=True,
+            )
     table = pd.DataFrame(rows)
     n_test = len(y_test)
     control = table[table["model"] == "minirocket"]["accuracy"].mean() if "minirocket" in args.models else np.nan
@@ -199,7 +221,9 @@ def main() -> None:
         f"\nstrength {args.strength:g}, {args.seeds} seeds x {n_test} out-of-fold test windows; "
         f"majority baseline {table['majority'].mean():.3f}; one window = {1 / n_test:.3f}"
     )
-    print(f"{'model':<22}{'OOF accuracy mean (sd)':<24}{'- MiniRocket':>13}  {'top class mean [worst]':<24}{'collapsed':>10}{'s/run':>8}")
+    print(
+        f"{'model':<22}{'OOF accuracy mean (sd)':<24}{'- MiniRocket':>13}  {'top class mean [worst]':<24}{'collapsed':>10}{'s/run':>8}"
+    )
     for name, group in table.groupby("model", sort=False):
         gap = group["accuracy"].mean() - control
         print(

@@ -158,12 +158,16 @@ def plant(
     planted = np.empty_like(log_prices)
     for i in range(n):
         amplitude = strength * sigma[i] * np.sqrt(shape_bars)
-        planted[i] = log_prices[i] + shape_curve(int(labels[i]), amplitude, window, shape_bars, int(first_bars[i]))[:, None]
+        planted[i] = (
+            log_prices[i] + shape_curve(int(labels[i]), amplitude, window, shape_bars, int(first_bars[i]))[:, None]
+        )
     ohlc = np.exp(planted)
     if shuffle_labels:
         labels = labels[rng.permutation(n)]
     feats = compute_features(ohlc[:, :, 0], ohlc[:, :, 1], ohlc[:, :, 2], ohlc[:, :, 3])
-    return PlantedSet(ohlc, feats, labels.astype(np.int64), real.starts, real.t1s, real.window_ids, strength, shuffle_labels)
+    return PlantedSet(
+        ohlc, feats, labels.astype(np.int64), real.starts, real.t1s, real.window_ids, strength, shuffle_labels
+    )
 
 
 def unlabeled_corpus(real: RealWindows, strength: float, seed: int, shape_bars: int = 24) -> np.ndarray:
@@ -178,7 +182,11 @@ def relabeled(data: PlantedSet, seed: int) -> PlantedSet:
 
 
 def add_control_arguments(
-    parser: argparse.ArgumentParser, folds: int, val_fraction: float, n_windows: int = 100, strategy: str = "walk_forward"
+    parser: argparse.ArgumentParser,
+    folds: int,
+    val_fraction: float,
+    n_windows: int = 100,
+    strategy: str = "walk_forward",
 ) -> None:
     """The control's command-line settings (windows and folds), shared by the benchmarks."""
     parser.add_argument("--n-windows", type=int, default=n_windows)
@@ -189,7 +197,9 @@ def add_control_arguments(
     parser.add_argument("--val-fraction", type=float, default=val_fraction)
     parser.add_argument("--embargo", default="5D")
     parser.add_argument(
-        "--strategy", choices=["purged_kfold", "walk_forward"], default=strategy,
+        "--strategy",
+        choices=["purged_kfold", "walk_forward"],
+        default=strategy,
         help="purged_kfold: every window tested once (--folds blocks, --val-fraction per fold; --train-fraction unused)",
     )
 

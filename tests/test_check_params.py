@@ -75,7 +75,9 @@ def test_a_refusal_writes_nothing(tiny_project, capsys):
 
 def test_a_yaml_alias_is_refused_before_it_is_expanded(tiny_project, capsys):
     bomb = 'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n' + "".join(
-        f"{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+        f"{b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n"
+        for a, b in zip("abcdefgh", "bcdefghi", strict=False)
+    )
     text = (tiny_project / "params.yaml").read_text()
     (tiny_project / "params.yaml").write_text(text + "lol:\n" + "".join(f"  {line}\n" for line in bomb.splitlines()))
     assert cli.main(["check-params"]) == 1

@@ -31,8 +31,13 @@ def test_a_closed_stdout_ends_quietly():
     """`moola models | head -0`: the reader is gone before the first line; no traceback, exit 0 or 141."""
     project = Path(__file__).resolve().parents[1]
     for command in (["models"], ["data"]):
-        process = subprocess.Popen([sys.executable, "-m", "moola.cli", *command], cwd=project,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moola.cli", *command],
+            cwd=project,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         process.stdout.close()  # closed before the interpreter has started, so every write meets EPIPE
         err = process.stderr.read()
         assert process.wait(timeout=120) in (0, 141), err

@@ -41,8 +41,14 @@ def test_build_train_predict_save_load(built_project, name, device):
         load_report = report_state_dict_load(model, read_encoder_checkpoint(encoder_path)["folds"][-1]["state_dict"])
     if ModelRegistry.spec(name).kind == "minirocket" and device == "cuda":
         model.to("cuda")
-    trainer = Trainer(model, data, config=TrainConfig(epochs=2, batch_size=16, device=device),
-                      load_report=load_report, encoder_path=encoder_path, log=lambda line: None)
+    trainer = Trainer(
+        model,
+        data,
+        config=TrainConfig(epochs=2, batch_size=16, device=device),
+        load_report=load_report,
+        encoder_path=encoder_path,
+        log=lambda line: None,
+    )
     result = trainer.train()
 
     scaler = result.scaler

@@ -32,7 +32,9 @@ def imports_of(source: str, module: str) -> list[tuple[int, str]]:
                 name = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [name]).rstrip(".")
             if name == "moola":
                 # `from moola import __version__` reads the package itself, which every layer may
-                found += [(node.lineno, f"moola.{alias.name}") for alias in node.names if not alias.name.startswith("__")]
+                found += [
+                    (node.lineno, f"moola.{alias.name}") for alias in node.names if not alias.name.startswith("__")
+                ]
             elif name.startswith("moola."):
                 found.append((node.lineno, name))
     return found
@@ -73,7 +75,11 @@ def test_every_import_points_down():
 @pytest.mark.parametrize(
     ("module", "source", "expected"),
     [
-        ("data/splits.py", "def f():\n    from moola.training import trainer\n", "an upward import (data sits below training)"),
+        (
+            "data/splits.py",
+            "def f():\n    from moola.training import trainer\n",
+            "an upward import (data sits below training)",
+        ),
         ("artifacts/split.py", "import moola.data.registry\n", "an upward import (artifacts sits below data)"),
         ("stages/evaluate.py", "from moola.stages.train import run\n", "a stage imports another stage"),
         ("lineage/audit.py", "from moola.models_extras import tcn\n", "nothing may import the legacy models"),

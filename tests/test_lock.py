@@ -151,7 +151,11 @@ def test_environment_record_lists_what_differs_from_the_lock(tmp_path):
         "no-such-package-here": {"locked": "1.0", "installed": None},
         "numpy": {"locked": "0.0.1", "installed": record["numpy"]},
     }
-    assert environment_record(tmp_path / "elsewhere")["lock"] == {"file": LOCK_FILE, "sha256": None, "differences": None}
+    assert environment_record(tmp_path / "elsewhere")["lock"] == {
+        "file": LOCK_FILE,
+        "sha256": None,
+        "differences": None,
+    }
 
 
 def test_data_manifest_records_the_lock_sha256_and_nothing_machine_dependent(tiny_project):
@@ -161,10 +165,14 @@ def test_data_manifest_records_the_lock_sha256_and_nothing_machine_dependent(tin
     params.write_text(params.read_text().replace("plot_examples: 3", "plot_examples: 0"))  # no plot: faster
     assert cli.main(["build-windows"]) == 0
     manifest = json.loads((tiny_project / "data/labeled_windows/v1/manifest.json").read_text())
-    assert manifest["lock"] == lock_record(tiny_project) == {
-        "file": LOCK_FILE,
-        "sha256": hashlib.sha256(b"numpy==2.0\n").hexdigest(),
-    }
+    assert (
+        manifest["lock"]
+        == lock_record(tiny_project)
+        == {
+            "file": LOCK_FILE,
+            "sha256": hashlib.sha256(b"numpy==2.0\n").hexdigest(),
+        }
+    )
     text = json.dumps(manifest)
     for machine_dependent in ("python", "platform", "glibc", "libc"):
         assert machine_dependent not in text

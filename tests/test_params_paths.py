@@ -96,7 +96,10 @@ def test_a_labels_file_outside_data_raw_is_refused(name):
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["build_windows"]
     assert "data/raw" in stage["deps"]
     section = params_mod.BuildWindowsParams(labels="file", labels_file=name)
-    with pytest.raises(MoolaError, match=r"build_windows.labels_file: .* lies outside data/raw/, .* stale: move it into "
-                       r"data/raw/ and set labels_file: raw/"):
+    with pytest.raises(
+        MoolaError,
+        match=r"build_windows.labels_file: .* lies outside data/raw/, .* stale: move it into "
+        r"data/raw/ and set labels_file: raw/",
+    ):
         section.validate()
     params_mod.BuildWindowsParams(labels="file", labels_file="raw/hand/labels.csv").validate()

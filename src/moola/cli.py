@@ -14,7 +14,10 @@ import sys
 
 # name -> (module, one-line help). Order is the order in `moola --help`.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check-params": ("moola.stages.check_params", "stage 0: check every section of params.yaml before DVC touches an output"),
+    "check-params": (
+        "moola.stages.check_params",
+        "stage 0: check every section of params.yaml before DVC touches an output",
+    ),
     "build-windows": ("moola.stages.build_windows", "stage 1: validate raw OHLC, cut and label windows"),
     "make-splits": ("moola.stages.make_splits", "stage 2: forward-chaining split with purge and embargo"),
     "synth-cache": ("moola.stages.synth_cache", "stage 3: synthetic windows from train rows only"),
@@ -22,7 +25,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("moola.stages.train", "stage 5: train the selected model with guards and a status report"),
     "evaluate": ("moola.stages.evaluate", "stage 6: metrics pack, plots and the run manifest"),
     "audit": ("moola.lineage.audit_cli", "re-verify a run from its manifest"),
-    "compare": ("moola.lineage.compare", "run A minus run B on their common out-of-fold windows, with intervals and p-values"),
+    "compare": (
+        "moola.lineage.compare",
+        "run A minus run B on their common out-of-fold windows, with intervals and p-values",
+    ),
     "data": ("moola.data.catalog_cli", "list every dataset version, split and synthetic cache"),
     "models": ("moola.models.models_cli", "list the active models with roles and sizes"),
     "pod": ("moola.remote.pod_cli", "fresh GPU pod: pull, run a stage, push (see docs/RUNPOD.md)"),

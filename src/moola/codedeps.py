@@ -133,8 +133,10 @@ def code_version(stage: str | None = None) -> dict[str, str]:
     Depends on file contents only (not on git or the clock), so unchanged code gives
     byte-identical outputs on any machine.
     """
-    files = stage_files(stage) if stage else sorted(
-        f"{SRC_PREFIX}/{p.relative_to(PACKAGE_DIR).as_posix()}" for p in PACKAGE_DIR.rglob("*.py")
+    files = (
+        stage_files(stage)
+        if stage
+        else sorted(f"{SRC_PREFIX}/{p.relative_to(PACKAGE_DIR).as_posix()}" for p in PACKAGE_DIR.rglob("*.py"))
     )
     digest = hashlib.sha256()
     for relative in files:
@@ -213,7 +215,9 @@ def rewrite(text: str) -> str:
 
 def add_arguments(parser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--check", action="store_true", help="exit 1 when dvc.yaml's src deps differ from the stages' imports")
+    group.add_argument(
+        "--check", action="store_true", help="exit 1 when dvc.yaml's src deps differ from the stages' imports"
+    )
     group.add_argument("--write", action="store_true", help="rewrite the src deps of every stage in dvc.yaml")
 
 
@@ -230,7 +234,9 @@ def run(args) -> int:
         new = rewrite(text)
         if new != text:
             io.write_text(path, new)
-        print(f"dvc.yaml: src deps of {len(STAGE_MODULES)} stages {'rewritten' if new != text else 'already up to date'}")
+        print(
+            f"dvc.yaml: src deps of {len(STAGE_MODULES)} stages {'rewritten' if new != text else 'already up to date'}"
+        )
         return 0
     found = problems(text)
     if args.check:

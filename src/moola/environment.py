@@ -165,7 +165,7 @@ def recorded_inputs_sha256(lock_text: str) -> str | None:
     """The inputs sha256 that `make lock` wrote into the lock's header, or None."""
     for line in lock_text.splitlines():
         if line.startswith(INPUTS_LINE):
-            return line[len(INPUTS_LINE):].split()[0]
+            return line[len(INPUTS_LINE) :].split()[0]
     return None
 
 
@@ -178,7 +178,9 @@ def stamp_lock(root: str | Path | None = None) -> str:
     header = 0
     while header < len(lines) and lines[header].startswith("#"):
         header += 1
-    note = f"{INPUTS_LINE}{digest} (pyproject.toml dependencies and extras {', '.join(LOCKED_EXTRAS)}; {TORCH_PIN_FILE})"
+    note = (
+        f"{INPUTS_LINE}{digest} (pyproject.toml dependencies and extras {', '.join(LOCKED_EXTRAS)}; {TORCH_PIN_FILE})"
+    )
     lines.insert(header, note)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return digest

@@ -141,7 +141,9 @@ def read_torch_file(path: str | os.PathLike, what: str) -> Any:
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MoolaError(f"{what} {file} cannot be read ({reason[:160]}): it is truncated or not a torch file; rebuild it") from None
+        raise MoolaError(
+            f"{what} {file} cannot be read ({reason[:160]}): it is truncated or not a torch file; rebuild it"
+        ) from None
 
 
 def parquet_bytes(frame: Any) -> bytes:
@@ -186,7 +188,10 @@ def _write_parquet_to(handle: Any, frame: Any) -> None:
 
     table = pa.Table.from_pandas(frame, preserve_index=False)
     schema = pa.schema(
-        [pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type, f.nullable) for f in table.schema]
+        [
+            pa.field(f.name, pa.string() if pa.types.is_large_string(f.type) else f.type, f.nullable)
+            for f in table.schema
+        ]
     )
     table = table.cast(schema).replace_schema_metadata(None)
     pq.write_table(

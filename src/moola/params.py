@@ -36,8 +36,10 @@ def load_params(path: str | Path | None = None) -> dict[str, Any]:
     except _DuplicateKey as exc:
         raise MoolaError(f"{file} line {exc.line}: key {exc.key!r} appears twice in one section: keep one") from None
     except _Alias as exc:
-        raise MoolaError(f"{file} line {exc.line}: YAML anchor or alias {exc.anchor!r}: write it out in full, key by key "
-                         "(`dvc exp run -S` rewrites the file as plain block YAML)") from None
+        raise MoolaError(
+            f"{file} line {exc.line}: YAML anchor or alias {exc.anchor!r}: write it out in full, key by key "
+            "(`dvc exp run -S` rewrites the file as plain block YAML)"
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -210,8 +212,7 @@ def from_mapping(cls: type[T], mapping: Any, prefix: str) -> T:
     unknown = sorted(set(mapping) - set(fields), key=str)
     if unknown:
         raise MoolaError(
-            f"unknown params key {prefix}.{_key_shown(unknown[0])}: "
-            f"known keys are {', '.join(sorted(fields))}"
+            f"unknown params key {prefix}.{_key_shown(unknown[0])}: known keys are {', '.join(sorted(fields))}"
         )
     values = {name: _coerce(mapping[name], hints[name], f"{prefix}.{name}") for name in mapping}
     try:
@@ -246,7 +247,11 @@ class BaseParams:
     threads: int = 0  # torch intra-op threads; 0 = leave torch's default
 
     def validate(self) -> None:
-        require(0 <= self.seed < 2**32, "base.seed", f"must be in 0 .. 2**32 - 1 (numpy's seed range), got {_shown(self.seed)}")
+        require(
+            0 <= self.seed < 2**32,
+            "base.seed",
+            f"must be in 0 .. 2**32 - 1 (numpy's seed range), got {_shown(self.seed)}",
+        )
         require(self.threads >= 0, "base.threads", f"must be >= 0, got {self.threads}")
 
 
@@ -254,7 +259,9 @@ def require_choice(value: Any, choices: Any, key: str) -> None:
     """Refuse `value` unless it is one of the `Literal[...]` type `choices`, naming the params key."""
     allowed = typing.get_args(choices)
     if value not in allowed:
-        raise MoolaError(f"params key {key} = {_shown(value)} is not allowed: choose one of {', '.join(map(repr, allowed))}")
+        raise MoolaError(
+            f"params key {key} = {_shown(value)} is not allowed: choose one of {', '.join(map(repr, allowed))}"
+        )
 
 
 def load_base(params: dict[str, Any] | None = None) -> BaseParams:
@@ -291,8 +298,12 @@ class BuildWindowsParams:
     """Section `build_windows:` of params.yaml."""
 
     version: str = "v1"  # folder name under data/labeled_windows/ and data/unlabeled_windows/
-    raw_files: list[str] = dataclasses.field(default_factory=_default_raw_files)  # parquet names or globs under data/raw/
-    symbols: dict[str, list[str]] = dataclasses.field(default_factory=dict)  # symbol -> file names/globs joined in time order
+    raw_files: list[str] = dataclasses.field(
+        default_factory=_default_raw_files
+    )  # parquet names or globs under data/raw/
+    symbols: dict[str, list[str]] = dataclasses.field(
+        default_factory=dict
+    )  # symbol -> file names/globs joined in time order
     window: int = 256  # bars per window T (>= 64, the longest feature look-back)
     labeled_stride: int = 150  # bars between labeled windows
     unlabeled_stride: int = 4  # bars between unlabeled windows
@@ -321,11 +332,11 @@ class BuildWindowsParams:
             require(bool(patterns), key, "give at least one file name or glob under data/raw/")
             for i, name in enumerate(patterns):
                 _check_file_pattern(name, f"{key}[{i}]")
-        require(self.window >= 2, f"{section}.window", f"must be >= 2 bars, got {self.window}")  # the feature look-back: data.features.check_window
-        require(self.labeled_stride >= 1, f"{section}.labeled_stride", f"must be >= 1, got {self.labeled_stride}")
         require(
-            self.unlabeled_stride >= 1, f"{section}.unlabeled_stride", f"must be >= 1, got {self.unlabeled_stride}"
-        )
+            self.window >= 2, f"{section}.window", f"must be >= 2 bars, got {self.window}"
+        )  # the feature look-back: data.features.check_window
+        require(self.labeled_stride >= 1, f"{section}.labeled_stride", f"must be >= 1, got {self.labeled_stride}")
+        require(self.unlabeled_stride >= 1, f"{section}.unlabeled_stride", f"must be >= 1, got {self.unlabeled_stride}")
         require(self.barrier_k > 0, f"{section}.barrier_k", f"must be > 0, got {self.barrier_k}")
         require(self.horizon >= 1, f"{section}.horizon", f"must be >= 1 bar, got {self.horizon}")
         require(
@@ -368,7 +379,11 @@ class BuildWindowsParams:
             )
         require(len(self.classes) >= 2, key, f"lists {len(self.classes)} class: a classifier needs at least two")
         for i, name in enumerate(self.classes):
-            require(bool(name.strip()) and name == name.strip(), f"{key}[{i}]", f"{name!r} must be a non-blank name without edge spaces")
+            require(
+                bool(name.strip()) and name == name.strip(),
+                f"{key}[{i}]",
+                f"{name!r} must be a non-blank name without edge spaces",
+            )
             require(not name.lstrip("-").isdigit(), f"{key}[{i}]", f"{name!r} looks like a class code: use a word")
         repeated = sorted({name for name in self.classes if self.classes.count(name) > 1})
         require(not repeated, key, f"names {', '.join(repeated)} more than once: keep each name once")
@@ -432,15 +447,19 @@ def check_version_name(version: str, key: str) -> None:
         f"{version!r} is not a plain folder name: use letters, digits, '.', '_' or '-' (e.g. v2)",
     )
 
+
 @dataclasses.dataclass
 class PodParams:
     """GPU pod jobs (section `pod:`, read by `moola pod run`; no stage reads it, so no rerun)."""
 
-    state_upload_minutes: float = 5.0  # copy a running stage's resumable state to the remote at most this often; 0 = every save
+    state_upload_minutes: float = (
+        5.0  # copy a running stage's resumable state to the remote at most this often; 0 = every save
+    )
 
     def validate(self) -> None:
-        require(self.state_upload_minutes >= 0, "pod.state_upload_minutes",
-                f"must be >= 0, got {self.state_upload_minutes}")
+        require(
+            self.state_upload_minutes >= 0, "pod.state_upload_minutes", f"must be >= 0, got {self.state_upload_minutes}"
+        )
 
 
 def load_pod(params: dict[str, Any] | None = None) -> PodParams:

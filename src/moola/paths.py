@@ -46,9 +46,7 @@ def resolve_inside(base: Path, name: str | os.PathLike, what: str) -> Path:
         raise MoolaError(f"{what} {text!r} is empty or has surrounding spaces: give a plain relative name")
     candidate = Path(text)
     if candidate.is_absolute():
-        raise MoolaError(
-            f"{what} {text!r} is an absolute path: give a name relative to {base.name}/ instead"
-        )
+        raise MoolaError(f"{what} {text!r} is an absolute path: give a name relative to {base.name}/ instead")
     if ".." in candidate.parts:
         raise MoolaError(f"{what} {text!r} contains '..': names must stay inside {base.name}/")
     base_resolved = base.resolve()

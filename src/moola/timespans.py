@@ -31,7 +31,9 @@ def parse_duration(text: Any, where: str, example: str = "'5D' or '12h'") -> pd.
     """
     if not isinstance(text, str) or not any(ch.isalpha() for ch in text) or len(text) > 64:
         # pandas reads a bare '5' as 5 nanoseconds: demand a unit so nobody gets that by accident
-        raise MoolaError(f"{where} = {str(text)[:40]!r} must be a pandas Timedelta string with a unit, such as {example}")
+        raise MoolaError(
+            f"{where} = {str(text)[:40]!r} must be a pandas Timedelta string with a unit, such as {example}"
+        )
     try:
         value = pd.Timedelta(text)
     except (ValueError, TypeError, OverflowError):

@@ -75,8 +75,14 @@ def write_intraday_data(
     high = np.maximum(open_, close) * np.exp(np.abs(rng.normal(0.0, 2e-4, n)))
     low = np.minimum(open_, close) * np.exp(-np.abs(rng.normal(0.0, 2e-4, n)))
     frame = pd.DataFrame(
-        {"timestamp": stamps, "open": open_, "high": high, "low": low, "close": close,
-         "volume": rng.integers(1, 500, n).astype("float64")}
+        {
+            "timestamp": stamps,
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": rng.integers(1, 500, n).astype("float64"),
+        }
     )
     files = []
     for month, part in frame.groupby(frame["timestamp"].dt.strftime("%Y-%m"), sort=True):
@@ -99,9 +105,15 @@ def write_intraday_data(
         as_time = k % 2 == 1
         span_cells = [stamps[first + int(i)].isoformat() if as_time else int(i) for i in span]
         rows.append(
-            {"symbol": SYMBOL, "end": stamps[end].isoformat(), "start": stamps[first].isoformat(),
-             "label": class_names[int(rose)], "span_start": span_cells[0], "span_end": span_cells[1],
-             "quality": GRADES[int(rng.integers(0, len(GRADES)))]}
+            {
+                "symbol": SYMBOL,
+                "end": stamps[end].isoformat(),
+                "start": stamps[first].isoformat(),
+                "label": class_names[int(rose)],
+                "span_start": span_cells[0],
+                "span_end": span_cells[1],
+                "quality": GRADES[int(rng.integers(0, len(GRADES)))],
+            }
         )
         if t1_every:
             rows[-1]["t1"] = (stamps[end] + pd.Timedelta(t1_after)).isoformat() if k % t1_every == 0 else ""

@@ -13,10 +13,9 @@ import pytest
 import yaml
 
 from conftest import make_ohlc_frame
-
 from moola import cli
 from moola.data.features import FEATURE_NAMES
-from moola.data.windows import window_fingerprint, WindowSet
+from moola.data.windows import WindowSet, window_fingerprint
 from moola.io import sha256_file
 
 LABELED = "data/labeled_windows/v1"
@@ -55,7 +54,12 @@ def test_stage_writes_the_documented_layout(tiny_project, capsys):
 
     labeled, unlabeled = tiny_project / LABELED, tiny_project / UNLABELED
     assert sorted(p.name for p in labeled.iterdir()) == [
-        "X_feats20.npy", "X_ohlc.npy", "manifest.json", "meta.json", "windows.parquet", "y.npy"
+        "X_feats20.npy",
+        "X_ohlc.npy",
+        "manifest.json",
+        "meta.json",
+        "windows.parquet",
+        "y.npy",
     ]
     assert not (unlabeled / "y.npy").exists()
 
@@ -70,7 +74,17 @@ def test_stage_writes_the_documented_layout(tiny_project, capsys):
     assert y.dtype == np.int64 and set(np.unique(y)) <= {0, 1, 2}
     assert (ohlc[:, 0, 3] == 1.0).all()
     assert list(table.columns) == [
-        "id", "symbol", "start", "end", "t1", "label", "source", "start_bar", "span_start", "span_end", "quality"
+        "id",
+        "symbol",
+        "start",
+        "end",
+        "t1",
+        "label",
+        "source",
+        "start_bar",
+        "span_start",
+        "span_end",
+        "quality",
     ]
     assert (table["span_start"] == -1).all() and (table["span_end"] == -1).all() and (table["quality"] == "").all()
     assert str(table["start"].dtype) == "datetime64[ns, UTC]" and str(table["t1"].dtype) == "datetime64[ns, UTC]"
@@ -147,7 +161,10 @@ def test_bad_raw_file_stops_before_writing(tiny_project, capsys):
 @pytest.mark.parametrize(
     "changes, expected",
     [
-        ({"window": 32, "vol_span": 20}, "build_windows.window: = 32 is shorter than the longest feature look-back (momentum_64"),
+        (
+            {"window": 32, "vol_span": 20},
+            "build_windows.window: = 32 is shorter than the longest feature look-back (momentum_64",
+        ),
         ({"labels": "file"}, "build_windows.labels_file: is empty"),
         ({"raw_files": ["../secret.parquet"]}, "contains '..'"),
         ({"vol_span": 64}, "build_windows.vol_span"),
@@ -191,7 +208,9 @@ def test_labels_file_end_to_end(tiny_project, capsys):
 
 
 def test_labels_file_error_reaches_the_cli(tiny_project, capsys):
-    (tiny_project / "data/raw/labels.csv").write_text("symbol,end,label\nAAA_1d,2001-03-05,up\nCCC_1d,2001-03-05,down\n")
+    (tiny_project / "data/raw/labels.csv").write_text(
+        "symbol,end,label\nAAA_1d,2001-03-05,up\nCCC_1d,2001-03-05,down\n"
+    )
     _edit_params(tiny_project, labels="file", labels_file="raw/labels.csv")
     assert _build() == 1
     assert "labels.csv, line 3: unknown symbol 'CCC_1d'" in _error_line(capsys)
@@ -271,7 +290,9 @@ def test_intraday_files_with_gaps_and_hand_labels(intraday_project, capsys):
     assert [source["file"] for source in manifest["sources"]] == written["files"]
     x = np.load(unlabeled / "X_ohlc.npy", mmap_mode="r")
     assert x.shape == (len(unlabeled_table), 105, 4) and x.dtype == np.float32
-    assert json.loads((unlabeled / "meta.json").read_text())["files"]["X_ohlc.npy"] == sha256_file(unlabeled / "X_ohlc.npy")
+    assert json.loads((unlabeled / "meta.json").read_text())["files"]["X_ohlc.npy"] == sha256_file(
+        unlabeled / "X_ohlc.npy"
+    )
 
 
 def test_min_quality_drops_and_counts(intraday_project):
@@ -345,9 +366,9 @@ def test_hostile_own_data_is_refused_with_nothing_changed(intraday_project, caps
 
 
 def test_streamed_arrays_equal_np_save_and_the_in_memory_fingerprint(tmp_path):
+    from moola.artifacts.windows import stream_arrays
     from moola.data.raw import validate_ohlc_frame
     from moola.data.windows import fingerprint_of, unlabeled_windows
-    from moola.artifacts.windows import stream_arrays
 
     frame = make_ohlc_frame(5000, seed=3)
     series = [validate_ohlc_frame(frame, "x.parquet", "X_1d", "x.parquet", 64)]

@@ -81,9 +81,9 @@ def test_walk_forward_test_blocks_march_forward_and_rolling_train_is_a_suffix(ti
     expanding = folds.walk_forward(starts, t1s, k, tv[0], tv[1], embargo)
     rolling = folds.walk_forward(starts, t1s, k, tv[0], tv[1], embargo, window="rolling")
     tests = [f.test for f in expanding.folds if f.test.size]
-    for before, after in zip(tests, tests[1:]):
+    for before, after in zip(tests, tests[1:], strict=False):
         assert starts[before].max() < starts[after].min()
-    for grown, rolled in zip(expanding.folds, rolling.folds):
+    for grown, rolled in zip(expanding.folds, rolling.folds, strict=False):
         if rolled.train.size == 0:  # ties swallowed the rolling window: make_splits refuses such a fold
             continue
         assert set(rolled.train) <= set(grown.train)
@@ -146,7 +146,7 @@ def test_cpcv_counts_groups_and_paths_as_in_afml(timeline, n_groups, data, embar
     assert plan.paths.shape == (phi, n_groups)
     # groups partition the rows and march forward in time
     assert np.sort(np.concatenate(plan.groups)).tolist() == list(range(starts.size))
-    for before, after in zip(plan.groups, plan.groups[1:]):
+    for before, after in zip(plan.groups, plan.groups[1:], strict=False):
         assert starts[before].max() < starts[after].min()
     # every group is tested in C(N-1, k-1) folds, and each of those supplies it to exactly one path
     for g in range(n_groups):
@@ -194,7 +194,7 @@ def test_purged_kfold_tests_every_row_exactly_once_and_purges_on_both_sides(time
     assert len(plan.folds) == k and plan.paths.tolist() == [list(range(k))]
     tested = np.concatenate([fold.test for fold in plan.folds])
     assert np.sort(tested).tolist() == list(range(starts.size))  # 100% coverage, each row once
-    for before, after in zip(plan.groups, plan.groups[1:]):
+    for before, after in zip(plan.groups, plan.groups[1:], strict=False):
         assert starts[before].max() < starts[after].min()  # contiguous blocks marching forward
     assert [p for p in folds.plan_problems(starts, t1s, plan, embargo) if "is empty" not in p] == []
     gap = int(embargo.value)
@@ -203,12 +203,20 @@ def test_purged_kfold_tests_every_row_exactly_once_and_purges_on_both_sides(time
         assert fold.test.tolist() == plan.groups[fold.index].tolist() and fold.unused.size == 0
         # val sits on one side of its block: before it, or for block 0 after it
         if fold.val.size:
-            side = starts[fold.val].max() < starts[fold.test].min() if fold.index else starts[fold.val].min() > starts[fold.test].max()
+            side = (
+                starts[fold.val].max() < starts[fold.test].min()
+                if fold.index
+                else starts[fold.val].min() > starts[fold.test].max()
+            )
             assert side
         # purge is minimal: a purged val row meets the test block, a purged train row a kept val or test span
         held_out = np.concatenate([fold.val, fold.test])
-        meets_test = splits.conflicting_rows(starts[fold.purged], t1s[fold.purged], starts[fold.test], t1s[fold.test], gap)
-        meets_held_out = splits.conflicting_rows(starts[fold.purged], t1s[fold.purged], starts[held_out], t1s[held_out], gap)
+        meets_test = splits.conflicting_rows(
+            starts[fold.purged], t1s[fold.purged], starts[fold.test], t1s[fold.test], gap
+        )
+        meets_held_out = splits.conflicting_rows(
+            starts[fold.purged], t1s[fold.purged], starts[held_out], t1s[held_out], gap
+        )
         assert (meets_test | meets_held_out).all()
 
 
@@ -268,15 +276,21 @@ def test_fold_problems_catches_every_purged_row_put_back_into_train(timeline, k,
             continue
         for row in fold.purged:
             held_out = np.concatenate([fold.val, fold.test])
-            meets = splits.conflicting_rows(starts[[row]], t1s[[row]], starts[held_out], t1s[held_out], int(embargo.value))
+            meets = splits.conflicting_rows(
+                starts[[row]], t1s[[row]], starts[held_out], t1s[held_out], int(embargo.value)
+            )
             leaky = folds.Fold(
-                fold.index, np.sort(np.r_[fold.train, row]), fold.val, fold.test, fold.purged[fold.purged != row], fold.unused
+                fold.index,
+                np.sort(np.r_[fold.train, row]),
+                fold.val,
+                fold.test,
+                fold.purged[fold.purged != row],
+                fold.unused,
             )
             problems = folds.fold_problems(starts, t1s, leaky, embargo)
             # a purged row that meets a held-out span is caught; one purged only because a
             # val/test row was dropped before it (embargo of the later part) may be harmless
             assert bool(meets[0]) == any("train row" in p for p in problems)
-
 
 
 def _fold(n=4, **parts):
@@ -298,8 +312,13 @@ def test_fold_problems_names_overlap_embargo_and_bookkeeping():
     assert too_close == ["fold 7: train row 0 lies within the embargo 6 days 00:00:00 of a test span"]
     overlapping = folds.fold_problems(starts, days([40, 40, 40, 40]), _fold(train=[0], test=[3]), embargo)
     assert overlapping == ["fold 7: train row 0 overlaps a test span (not purged)"]
-    assert "in more than one part" in folds.fold_problems(starts, t1s, _fold(train=[0], test=[3], purged=[0]), embargo)[0]
-    assert "outside the labeled set's rows 0..3" in folds.fold_problems(starts, t1s, _fold(train=[9], test=[3]), embargo)[0]
+    assert (
+        "in more than one part" in folds.fold_problems(starts, t1s, _fold(train=[0], test=[3], purged=[0]), embargo)[0]
+    )
+    assert (
+        "outside the labeled set's rows 0..3"
+        in folds.fold_problems(starts, t1s, _fold(train=[9], test=[3]), embargo)[0]
+    )
     assert "in no part" in folds.fold_problems(starts, t1s, _fold(train=[0], test=[3], unused=[]), embargo)[0]
     assert "is empty" in folds.fold_problems(starts, t1s, _fold(train=[0]), embargo)[0]
 

@@ -37,7 +37,7 @@ def _label(ohlc):
 def test_volatility_target_is_causal_and_sized_like_the_returns():
     ohlc, _, _ = _path()
     target = volatility_target(ohlc[:, 3], VOL_SPAN)
-    assert np.isnan(target[: VOL_SPAN]).all() and np.isfinite(target[VOL_SPAN:]).all()
+    assert np.isnan(target[:VOL_SPAN]).all() and np.isfinite(target[VOL_SPAN:]).all()
     assert 0.009 < target[END - 1] < 0.011  # returns are +1% / -0.99%
     later_changed = ohlc[:, 3].copy()
     later_changed[END + 1 :] *= 3.0
@@ -165,8 +165,11 @@ def test_codes_alone_give_classes_zero_to_k(series, tmp_path):
 def test_codes_that_skip_one_are_refused_not_renumbered(series, tmp_path):
     # codes 1 and 2 alone would make a class "0" with no window, which only train would notice
     path = _csv(tmp_path, "symbol,end,label\nAAA_1d,2001-04-06,2\nAAA_1d,2001-03-05,1\n")
-    with pytest.raises(MoolaError, match=r"codes run to 2 but no row has code 0, .*use codes 0..K-1, "
-                       r"or write class names .* build_windows.classes"):
+    with pytest.raises(
+        MoolaError,
+        match=r"codes run to 2 but no row has code 0, .*use codes 0..K-1, "
+        r"or write class names .* build_windows.classes",
+    ):
         read_labels_file(path, series, WINDOW)
 
 
@@ -213,7 +216,10 @@ def test_parquet_labels_file(series, tmp_path):
 HEADER = "symbol,end,label\n"
 BAD_LABEL_FILES = {
     "unknown symbol": (HEADER + "AAA_1d,2001-03-05,up\nZZZ_1d,2001-03-05,up\n", "line 3: unknown symbol 'ZZZ_1d'"),
-    "unknown class": (HEADER + "AAA_1d,2001-03-05,sideways\n", "line 2: unknown class 'sideways': the classes are down, neutral, up"),
+    "unknown class": (
+        HEADER + "AAA_1d,2001-03-05,sideways\n",
+        "line 2: unknown class 'sideways': the classes are down, neutral, up",
+    ),
     "code out of range": (HEADER + "AAA_1d,2001-03-05,3\n", "line 2: label code 3 is outside 0..2"),
     "bad timestamp": (HEADER + "AAA_1d,soon,up\n", "line 2: end 'soon' is not a timestamp"),
     "time without a date": (HEADER + "AAA_1d,10:00,up\n", "line 2: end '10:00' is not a timestamp"),
@@ -266,7 +272,10 @@ def test_labels_file_errors_name_the_line(case, series, tmp_path):
     "text, expected",
     [
         (HEADER + "AAA_1d,2001-03-05,flag\nAAA_1d,2001-04-06,flag\n", "line 2: every row has the class 'flag'"),
-        (HEADER + "AAA_1d,2001-03-05,flag\n\nAAA_1d,2001-04-06,1\n", "line 4: label 1 is a code but earlier rows use names"),
+        (
+            HEADER + "AAA_1d,2001-03-05,flag\n\nAAA_1d,2001-04-06,1\n",
+            "line 4: label 1 is a code but earlier rows use names",
+        ),
         (HEADER + "AAA_1d,2001-03-05,1\nAAA_1d,2001-04-06,flag\n", "line 3: label 'flag' is a name but earlier rows"),
     ],
 )
@@ -283,8 +292,11 @@ def test_a_date_the_clock_decides_is_refused_in_every_date_column(series, tmp_pa
     if column == "span_start":
         cells["span_end"] = "5"
     text = "symbol,label," + ",".join(cells) + "\nAAA_1d,up," + ",".join(cells.values()) + "\n"
-    with pytest.raises(MoolaError, match=rf"line 2: {column} '{word.strip()}' is a date relative to the clock, so two "
-                       r"builds .* write it as the date itself in ISO form"):
+    with pytest.raises(
+        MoolaError,
+        match=rf"line 2: {column} '{word.strip()}' is a date relative to the clock, so two "
+        r"builds .* write it as the date itself in ISO form",
+    ):
         read_labels_file(_csv(tmp_path, text), series, WINDOW, ["down", "up"])
 
 
@@ -312,8 +324,11 @@ def test_min_quality_that_drops_every_row_of_one_class_is_refused(series, tmp_pa
         "symbol,end,label,quality\nAAA_1d,2001-03-05,flag,A\nAAA_1d,2001-04-06,wedge,D\nBBB_1d,2001-03-05,wedge,C\n",
     )
     assert read_labels_file(path, series, WINDOW, min_quality="C").dropped_quality == {"D": 1}
-    with pytest.raises(MoolaError, match=r"line 3: build_windows.min_quality = B drops every row of class 'wedge' "
-                       r"\(2 graded worse\), leaving it no window: lower min_quality"):
+    with pytest.raises(
+        MoolaError,
+        match=r"line 3: build_windows.min_quality = B drops every row of class 'wedge' "
+        r"\(2 graded worse\), leaving it no window: lower min_quality",
+    ):
         read_labels_file(path, series, WINDOW, min_quality="B")
 
 
@@ -337,7 +352,9 @@ def test_min_quality_needs_a_quality_column(series, tmp_path):
 
 
 def test_span_indices_written_as_floats_are_read(series, tmp_path):
-    path = _csv(tmp_path, "symbol,end,label,span_start,span_end\nAAA_1d,2001-03-05,up,3.0,7.0\nBBB_1d,2001-03-05,down,,\n")
+    path = _csv(
+        tmp_path, "symbol,end,label,span_start,span_end\nAAA_1d,2001-03-05,up,3.0,7.0\nBBB_1d,2001-03-05,down,,\n"
+    )
     labels = read_labels_file(path, series, WINDOW)
     np.testing.assert_array_equal(labels.by_symbol["AAA_1d"].span_end, [7])
     np.testing.assert_array_equal(labels.by_symbol["BBB_1d"].span_start, [-1])

@@ -38,7 +38,12 @@ V1_PATHS = (
     "data/synthetic_cache/v1_temporal_q0.9_r0.5",
 )
 # What the tutorial's `dvc exp run -S ...` names (checked against the page's text below).
-SPLIT, CACHE, ENCODER, EXPERIMENT = "nq_kfold_v1", "v2_temporal_q0.9_r0.5", "artifacts/ts2vec/encoder_v2.pt", "nq-hand-labels"
+SPLIT, CACHE, ENCODER, EXPERIMENT = (
+    "nq_kfold_v1",
+    "v2_temporal_q0.9_r0.5",
+    "artifacts/ts2vec/encoder_v2.pt",
+    "nq-hand-labels",
+)
 T1_AFTER = pd.Timedelta("1D")  # every second label's explicit t1: the move resolved the next day
 
 
@@ -46,7 +51,7 @@ def tutorial_commands(page: Path = REPO_ROOT / "docs" / "DATA_LINEAGE.md") -> st
     """The first ```bash block after the tutorial's heading, as the page shows it."""
     text = page.read_text(encoding="utf-8")
     assert TUTORIAL_HEADING in text, f"{page.name} has no heading {TUTORIAL_HEADING!r}"
-    found = re.search(r"^```bash\n(.*?)^```$", text[text.index(TUTORIAL_HEADING):], flags=re.S | re.M)
+    found = re.search(r"^```bash\n(.*?)^```$", text[text.index(TUTORIAL_HEADING) :], flags=re.S | re.M)
     assert found, f"the tutorial of {page.name} has no ```bash block"
     return found.group(1)
 
@@ -97,8 +102,9 @@ def own_data_run(tmp_path_factory) -> OwnDataRun:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "v1 built")
     v1_before = snapshot(root, V1_PATHS)
-    written = write_intraday_data(root / "data", months=2, n_labels=60, class_names=CLASSES, window=105,
-                                  t1_every=2, t1_after=str(T1_AFTER))
+    written = write_intraday_data(
+        root / "data", months=2, n_labels=60, class_names=CLASSES, window=105, t1_every=2, t1_after=str(T1_AFTER)
+    )
     commands = tutorial_commands()
     result = run(["bash", "-euo", "pipefail", "-c", commands], root, timeout=900)
     output = f"{result.stdout}\n{result.stderr}"
@@ -112,15 +118,27 @@ def _json(path: Path) -> dict:
 
 
 def _ns(values) -> np.ndarray:
-    return pd.to_datetime(pd.Series(values), utc=True).dt.tz_convert(None).to_numpy().astype("datetime64[ns]").view("int64")
+    return (
+        pd.to_datetime(pd.Series(values), utc=True)
+        .dt.tz_convert(None)
+        .to_numpy()
+        .astype("datetime64[ns]")
+        .view("int64")
+    )
 
 
 def test_tutorial_names_what_the_checks_read():
     # The constants above are the tutorial's own names; a page edit that renames one fails here first.
     commands = tutorial_commands()
-    for text in (f"make_splits.name={SPLIT}", f"train.synthetic={CACHE}", f"train.pretrained_encoder={ENCODER}",
-                 f"dvc exp run evaluate -n {EXPERIMENT}", "build_windows.version=v2", "build_windows.min_quality=C",
-                 f"'build_windows.classes=[{','.join(CLASSES)}]'"):
+    for text in (
+        f"make_splits.name={SPLIT}",
+        f"train.synthetic={CACHE}",
+        f"train.pretrained_encoder={ENCODER}",
+        f"dvc exp run evaluate -n {EXPERIMENT}",
+        "build_windows.version=v2",
+        "build_windows.min_quality=C",
+        f"'build_windows.classes=[{','.join(CLASSES)}]'",
+    ):
         assert text in commands
 
 
@@ -172,7 +190,8 @@ def _rule_breaks(starts, t1s, folds, gap_ns) -> int:
     """Pairs across train|val, train|test and val|test of every fold that break the embargo rule."""
     return sum(
         _conflicts(starts, t1s, fold[p], fold[q], gap_ns)
-        for fold in folds for p, q in (("train", "val"), ("train", "test"), ("val", "test"))
+        for fold in folds
+        for p, q in (("train", "val"), ("train", "test"), ("val", "test"))
     )
 
 
@@ -184,8 +203,16 @@ def _recut(split: dict, starts, t1s) -> list[dict]:
     if split["strategy"] == "purged_kfold":
         plan = purged_kfold(starts, t1s, split["n_folds_requested"], split["val_fraction"], embargo)
     else:
-        plan = walk_forward(starts, t1s, split["n_folds_requested"], split["train_fraction"], split["val_fraction"],
-                            embargo, purge=split["purge"], window=split["window"])
+        plan = walk_forward(
+            starts,
+            t1s,
+            split["n_folds_requested"],
+            split["train_fraction"],
+            split["val_fraction"],
+            embargo,
+            purge=split["purge"],
+            window=split["window"],
+        )
     return [{part: fold.part(part).tolist() for part in ("train", "val", "test", "purged")} for fold in plan.folds]
 
 

@@ -197,8 +197,10 @@ def test_a_timestamp_beyond_the_nanosecond_range_is_refused(tmp_path):
     stamps = frame["timestamp"].astype("datetime64[us, UTC]").tolist()
     stamps[-1] = pd.Timestamp("2300-01-01", tz="UTC").to_pydatetime()
     table = pa.table(
-        {"timestamp": pa.array(stamps, type=pa.timestamp("us", tz="UTC")),
-         **{name: frame[name].to_numpy() for name in ("open", "high", "low", "close")}}
+        {
+            "timestamp": pa.array(stamps, type=pa.timestamp("us", tz="UTC")),
+            **{name: frame[name].to_numpy() for name in ("open", "high", "low", "close")},
+        }
     )
     pq.write_table(table, tmp_path / "FAR_1d.parquet")
     with pytest.raises(MoolaError) as caught:
@@ -225,7 +227,9 @@ def test_raw_files_globs_and_symbols_group_files(tmp_path):
     }
     # Without the mapping every file is its own symbol, as before.
     assert list(resolve_raw_files(tmp_path, ["NQ_1h_*.parquet"], {})) == [
-        "NQ_1h_2020-01", "NQ_1h_2020-02", "NQ_1h_2020-03"
+        "NQ_1h_2020-01",
+        "NQ_1h_2020-02",
+        "NQ_1h_2020-03",
     ]
     with pytest.raises(MoolaError, match="pattern 'XX_\\*.parquet' matches no file"):
         resolve_raw_files(tmp_path, ["XX_*.parquet"], {})
@@ -244,7 +248,10 @@ def test_files_of_one_symbol_join_in_time_order_and_overlaps_are_refused(tmp_pat
     assert joined.file_names == tuple(sorted(names))
     assert (np.diff(joined.timestamps.view("int64")) > 0).all()
     assert joined.sources_of(np.array([0, 29, 30, 89])).tolist() == [
-        "NQ_1h_2020-01.parquet", "NQ_1h_2020-01.parquet", "NQ_1h_2020-02.parquet", "NQ_1h_2020-03.parquet"
+        "NQ_1h_2020-01.parquet",
+        "NQ_1h_2020-01.parquet",
+        "NQ_1h_2020-02.parquet",
+        "NQ_1h_2020-03.parquet",
     ]
     with pytest.raises(MoolaError, match="fewer than one window of 100"):
         join_series("NQ_1h", parts, 100)

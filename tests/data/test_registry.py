@@ -95,8 +95,9 @@ def test_synthetic_rows_join_train_only_with_their_parents(project):
 def test_the_seeds_example_runs_as_written(project):
     from moola.data.registry import DataContainer, DataRegistry
 
-    data = DataRegistry().load_labeled(version="v1", split_name="fwd_chain_v3",
-                                       include_synthetic=True, synthetic_version="v1_temporal_q0.9_r0.5")
+    data = DataRegistry().load_labeled(
+        version="v1", split_name="fwd_chain_v3", include_synthetic=True, synthetic_version="v1_temporal_q0.9_r0.5"
+    )
     assert data.audit_trail["val_synthetic_count"] == 0
     assert data.audit_trail["test_synthetic_count"] == 0
 
@@ -134,7 +135,10 @@ def test_load_unlabeled_checks_shapes_and_can_memory_map(project):
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda s: s.update(val_indices=sorted(s["val_indices"] + s["train_indices"][:1])), r"row \d+ is in more than one part \(train, val\)"),
+        (
+            lambda s: s.update(val_indices=sorted(s["val_indices"] + s["train_indices"][:1])),
+            r"row \d+ is in more than one part \(train, val\)",
+        ),
         (lambda s: s["test_indices"].append(10_000), "outside the labeled set's rows"),
         (lambda s: s["test_indices"].pop(), "in no part"),
         (lambda s: s["train_indices"].reverse(), "not a sorted list"),

@@ -99,7 +99,8 @@ def test_conflicting_rows_matches_brute_force():
         gap = int(rng.integers(0, 5)) * DAY
         fast = splits.conflicting_rows(a_start, a_t1, b_start, b_t1, gap)
         slow = [
-            any(sb <= ta + gap and sa <= tb + gap for sb, tb in zip(b_start, b_t1)) for sa, ta in zip(a_start, a_t1)
+            any(sb <= ta + gap and sa <= tb + gap for sb, tb in zip(b_start, b_t1, strict=False))
+            for sa, ta in zip(a_start, a_t1, strict=False)
         ]
         assert fast.tolist() == slow
 
@@ -313,8 +314,10 @@ def test_make_splits_purged_kfold_tests_every_window_once(project, capsys):
     assert tested == list(range(len(windows)))  # every window tested, exactly once
     assert split_artifact.out_of_fold_rows(split).tolist() == tested
     assert split["test_indices"] == split["folds"][-1]["test_indices"] and split["paths"] == [[0, 1, 2]]
-    assert all(fold["purged_indices"] == sorted(set(fold["purged_indices"]) - set(fold["test_indices"]))
-               for fold in split["folds"])
+    assert all(
+        fold["purged_indices"] == sorted(set(fold["purged_indices"]) - set(fold["test_indices"]))
+        for fold in split["folds"]
+    )
     assert f"tests {len(windows)} of {len(windows)} labeled windows (100%) out of fold" in capsys.readouterr().out
     assert split["train_fraction"] is None  # not read by k-fold: changing it leaves the split as it is
     set_params(project, "make_splits", train_fraction=0.3)
@@ -342,8 +345,18 @@ def test_purged_kfold_refuses_a_fold_whose_train_part_lacks_a_class():
     windows = pd.DataFrame({"start": starts, "t1": starts + pd.Timedelta("5D")})
     labels = np.array([2, 2, 2, 2, 0, 1, 0, 1, 0, 1, 0, 1])  # "up" only in the first block
     meta = {"version": "v1", "fingerprint": "f" * 64, "class_names": ["down", "neutral", "up"]}
-    arguments = dict(name="k", windows=windows, labeled_meta=meta, strategy="purged_kfold", train_fraction=0.4,
-                     val_fraction=0.1, purge=True, embargo="0D", seed=0, n_folds=3)
+    arguments = dict(
+        name="k",
+        windows=windows,
+        labeled_meta=meta,
+        strategy="purged_kfold",
+        train_fraction=0.4,
+        val_fraction=0.1,
+        purge=True,
+        embargo="0D",
+        seed=0,
+        n_folds=3,
+    )
     with pytest.raises(MoolaError, match="the train part of fold 0 holds no window of class 'up'"):
         splits.build_split(labels=labels, **arguments)
     split = splits.build_split(labels=np.array([2, 2, 0, 1] * 3), **arguments)

@@ -146,8 +146,10 @@ def test_ks_report_never_compares_a_synthetic_row_with_its_parents():
 
 
 def test_combined_ks_pval_is_simes_over_every_fold_and_feature():
-    records = [{"fold": 0, "ks": {"a": {"pvalue": 0.01}, "b": {"pvalue": 0.5}}},
-               {"fold": 1, "ks": {"a": {"pvalue": 0.04}, "b": {"pvalue": 0.9}}}]
+    records = [
+        {"fold": 0, "ks": {"a": {"pvalue": 0.01}, "b": {"pvalue": 0.5}}},
+        {"fold": 1, "ks": {"a": {"pvalue": 0.04}, "b": {"pvalue": 0.9}}},
+    ]
     assert synth.combined_ks_pval(records) == pytest.approx(synth.simes_combination([0.01, 0.5, 0.04, 0.9]))
     assert synth.combined_ks_pval(records) == pytest.approx(0.04)  # min(4 * 0.01, 2 * 0.04, ...)
     assert synth.simes_rejected(records, 0.1) == [(0, "a", 0.01), (1, "a", 0.04)]
@@ -166,7 +168,9 @@ def _resampled_null_refusals(seeds: range, alpha: float) -> int:
             order = rng.permutation(len(feats))
             train, held_out = order[:n_train], order[n_train:]
             parents = rng.choice(held_out, size=n_train // 2)  # synthetic rows are copies of their parents
-            ks, _ = synth.ks_report(feats[train], train, feats[parents], np.stack([parents, -np.ones_like(parents)], 1), names)
+            ks, _ = synth.ks_report(
+                feats[train], train, feats[parents], np.stack([parents, -np.ones_like(parents)], 1), names
+            )
             records.append({"fold": fold, "ks": ks})
         refused += synth.combined_ks_pval(records) < alpha
     return refused
@@ -328,7 +332,6 @@ def _reseal(folder, file_name, array):
 @pytest.mark.slow
 def test_dvc_repro_runs_both_stages_and_keeps_a_cache_from_being_rewritten(tmp_path):
     import os
-    import shutil
     import subprocess
     import sys
     from pathlib import Path
@@ -390,7 +393,11 @@ def test_a_failing_cache_stops_dvc_repro_at_synth_cache_before_pretraining(tiny_
     shutil.copytree(repo_root / "requirements", root / "requirements")  # build_windows depends on the lock
     # far stronger augmentations than the defaults: this cache fails the KS guard
     set_params(root, "synth_cache", quality=1.0, ratio=3, jitter_sigma=1.0, magnitude_sigma=1.0)
-    env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"], "DVC_NO_ANALYTICS": "1"}
+    env = {
+        **os.environ,
+        "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"],
+        "DVC_NO_ANALYTICS": "1",
+    }
 
     def run(*command):
         return subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=600)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from moola.errors import MoolaError
-from moola.evaluation.ablation import ablation_effect, ablation_report, require_same_windows, requested_reasons
+from moola.evaluation.ablation import ablation_effect, ablation_report, requested_reasons, require_same_windows
 from moola.evaluation.power import detectability
 from moola.evaluation.significance import OutOfFold
 
@@ -45,7 +45,9 @@ def test_no_gain_is_never_said_to_add():
     full, ablated = _pair(40, 0)
     numbers, sentence = ablation_effect(full, ablated, "augmentation", **SETTINGS)
     assert numbers["difference"] == 0 and numbers["p_value"] == 1.0 and numbers["adds"] == 0
-    assert sentence.startswith("synthetic rows: +0.000") and "not distinguishable" in sentence and " adds " not in sentence
+    assert (
+        sentence.startswith("synthetic rows: +0.000") and "not distinguishable" in sentence and " adds " not in sentence
+    )
 
 
 def test_the_comparison_needs_identical_windows_in_the_same_order():
@@ -74,7 +76,9 @@ def test_report_marks_what_does_not_apply_and_refuses_a_missing_table():
 def test_reasons_come_from_the_training_record():
     recorded = {"pretraining": {"applies": 1}, "augmentation": {"applies": 0, "reason": "train.augment is false"}}
     assert requested_reasons(recorded, ["augmentation", "pretraining"], "abc") == {
-        "augmentation": "train.augment is false", "pretraining": None}
+        "augmentation": "train.augment is false",
+        "pretraining": None,
+    }
     assert requested_reasons(recorded, [], "abc") == {}
     with pytest.raises(MoolaError, match="run abc was trained without the pretraining ablation"):
         requested_reasons({}, ["pretraining"], "abc")

@@ -27,8 +27,12 @@ def test_evaluate_writes_metrics_pack_and_plots(built_project, capsys):
     out = capsys.readouterr().out
     # a verdict against each baseline, said only as the test allows
     assert "vs majority baseline" in out and "vs logistic baseline" in out
-    assert ("beats the majority baseline (p = " in out) or ("not distinguishable from the majority baseline (p = " in out) \
-        or ("not shown to beat the majority baseline (p = " in out) or ("collapsed to" in out)
+    assert (
+        ("beats the majority baseline (p = " in out)
+        or ("not distinguishable from the majority baseline (p = " in out)
+        or ("not shown to beat the majority baseline (p = " in out)
+        or ("collapsed to" in out)
+    )
     assert "(within-fold permutation p = " in out and " points or more is seen 80% of the time; " in out
     metrics = json.loads((built_project / "metrics/eval.json").read_text())
     leaves = dict(_leaves(metrics))

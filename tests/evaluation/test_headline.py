@@ -12,10 +12,16 @@ CLASSES = ("down", "neutral", "up")
 SETTINGS = dict(alpha=0.05, n_resamples=200, seed=3, ece_bins=10)
 # written out here, not taken from the module: the eval.json leaf each headline key must equal
 EXPECTED = {
-    "acc": "test.accuracy", "acc_lo": "test.accuracy_ci_low", "acc_hi": "test.accuracy_ci_high",
-    "p_maj": "vs_majority.accuracy.p_value", "beat_maj": "beats.majority",
-    "p_log": "vs_logistic.accuracy.p_value", "beat_log": "beats.logistic", "p_skill": "no_skill.p_value",
-    "top": "collapse.top_share", "detect": "vs_majority.detectable_effect",
+    "acc": "test.accuracy",
+    "acc_lo": "test.accuracy_ci_low",
+    "acc_hi": "test.accuracy_ci_high",
+    "p_maj": "vs_majority.accuracy.p_value",
+    "beat_maj": "beats.majority",
+    "p_log": "vs_logistic.accuracy.p_value",
+    "beat_log": "beats.logistic",
+    "p_skill": "no_skill.p_value",
+    "top": "collapse.top_share",
+    "detect": "vs_majority.detectable_effect",
 }
 
 

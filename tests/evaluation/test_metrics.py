@@ -80,8 +80,12 @@ def test_ece_by_hand():
     expected = 2 / 5 * 0.435 + 1 / 5 * 0.4 + 1 / 5 * 0.4 + 1 / 5 * 0.55
     assert metrics.expected_calibration_error(labels, proba, bins=10) == pytest.approx(expected)
     table = metrics.reliability_bins(labels, proba, bins=10)
-    assert [(b.lower, b.count) for b in table] == [(pytest.approx(0.3), 1), (pytest.approx(0.4), 1),
-                                                  (pytest.approx(0.5), 1), (pytest.approx(0.9), 2)]
+    assert [(b.lower, b.count) for b in table] == [
+        (pytest.approx(0.3), 1),
+        (pytest.approx(0.4), 1),
+        (pytest.approx(0.5), 1),
+        (pytest.approx(0.9), 2),
+    ]
 
 
 def test_ece_bin_edges_are_closed_on_the_right():
@@ -145,5 +149,7 @@ def test_resampling_kernels_equal_scikit_learn(rows):
         expected = m.average_precision(labels == k, probs[:, k])
         found = m.resampled_average_precision(labels == k, probs[:, k])
         assert (expected is None and found is None) or abs(expected - found) < 1e-12
-    assert np.allclose(m.resampled_f1_per_class(labels, predicted, n_classes), m.f1_per_class(labels, probs), atol=1e-12)
+    assert np.allclose(
+        m.resampled_f1_per_class(labels, predicted, n_classes), m.f1_per_class(labels, probs), atol=1e-12
+    )
     assert abs(m.resampled_brier(labels, probs) - m.brier_score(labels, probs)) < 1e-12

@@ -84,8 +84,15 @@ def test_too_few_windows_say_no_gain_is_seen_and_the_cap_is_said():
 
 
 def test_text_reads_as_one_clause():
-    found = {"n_windows": 45, "detectable_effect": 0.21, "windows_for_target": 313, "power": 0.8,
-             "target_gain": 0.1, "windows_capped": 0, "detected_within_grid": 1}
+    found = {
+        "n_windows": 45,
+        "detectable_effect": 0.21,
+        "windows_for_target": 313,
+        "power": 0.8,
+        "target_gain": 0.1,
+        "windows_capped": 0,
+        "detected_within_grid": 1,
+    }
     assert power.detectability_text(found) == (
         "with 45 windows only a gain of 21 points or more is seen 80% of the time; about 310 labels for 10"
     )

@@ -67,7 +67,10 @@ def test_constant_model_is_collapsed_and_never_beats(constant):
     collapse = significance.class_collapse(LABELS, proba, CLASSES)
     assert collapse.top_share == 1.0 and collapse.collapsed_to == CLASSES[constant]
     said = significance.verdict(compared["accuracy"], collapse, "majority", no_skill=skill())
-    assert not said.beats and said.text == f"collapsed to {CLASSES[constant]} (100% of windows predicted {CLASSES[constant]})"
+    assert (
+        not said.beats
+        and said.text == f"collapsed to {CLASSES[constant]} (100% of windows predicted {CLASSES[constant]})"
+    )
     if constant == 1:  # the majority class itself: same predictions as the baseline, no evidence
         assert compared["accuracy"].p_value == 1.0 and compared["accuracy"].difference == 0.0
 
@@ -79,9 +82,13 @@ def test_collapse_wins_over_a_significant_p_value():
     compared = significance.paired_comparison(oof, one_hot(np.zeros(60, dtype=int)), n_resamples=50)
     assert compared["accuracy"].p_value < 1e-9
     collapse = significance.class_collapse(labels, proba, CLASSES, threshold=0.9)
-    assert significance.verdict(compared["accuracy"], collapse, "logistic", no_skill=skill()).text.startswith("collapsed to neutral")
+    assert significance.verdict(compared["accuracy"], collapse, "logistic", no_skill=skill()).text.startswith(
+        "collapsed to neutral"
+    )
     relaxed = significance.class_collapse(labels, proba, CLASSES, threshold=0.96)
-    assert significance.verdict(compared["accuracy"], relaxed, "logistic", no_skill=skill()).text.startswith("beats the logistic baseline")
+    assert significance.verdict(compared["accuracy"], relaxed, "logistic", no_skill=skill()).text.startswith(
+        "beats the logistic baseline"
+    )
 
 
 def test_coins_never_beat_the_majority_baseline_and_coin_pairs_give_uniform_p_values():
@@ -222,7 +229,10 @@ def test_compare_runs_matches_windows_by_id_whatever_the_order():
     shuffled = good.rows(np.random.default_rng(0).permutation(good.n)[:45])
     n_common, compared = significance.compare_runs(shuffled, bad, n_resamples=100)
     assert n_common == 45
-    expected = metrics.accuracy(LABELS, one_hot(LABELS)) - np.mean(bad.proba.argmax(1)[np.isin(bad.window_id, shuffled.window_id)] == LABELS[np.isin(bad.window_id, shuffled.window_id)])
+    expected = metrics.accuracy(LABELS, one_hot(LABELS)) - np.mean(
+        bad.proba.argmax(1)[np.isin(bad.window_id, shuffled.window_id)]
+        == LABELS[np.isin(bad.window_id, shuffled.window_id)]
+    )
     assert compared["accuracy"].difference == pytest.approx(expected)
     assert compared["accuracy"].alternative == "two-sided" and compared["accuracy"].p_value < 1e-6
     assert compared["accuracy"].ci_low > 0
@@ -244,7 +254,15 @@ def test_compare_runs_refuses_other_labels_and_no_common_window():
 def test_out_of_fold_table_round_trips_and_refuses_bad_tables():
     oof = table(np.random.default_rng(2).dirichlet([1, 1, 1], len(LABELS)))
     frame = oof.to_frame()
-    assert list(frame.columns) == ["window_id", "fold", "y_true", "proba_down", "proba_neutral", "proba_up", "predicted"]
+    assert list(frame.columns) == [
+        "window_id",
+        "fold",
+        "y_true",
+        "proba_down",
+        "proba_neutral",
+        "proba_up",
+        "predicted",
+    ]
     back = significance.OutOfFold.from_frame(frame, CLASSES)
     assert np.array_equal(back.proba, oof.proba) and np.array_equal(back.window_id, oof.window_id)
     frame.loc[0, "predicted"] = (frame.loc[0, "predicted"] + 1) % 3
@@ -283,13 +301,13 @@ def test_out_of_fold_over_walk_forward_folds_and_the_whole_pack():
         for name, fit in significance.BASELINES.items()
     }
     assert tables["logistic"].n == sum(f.test.size for f in plan.folds)
-    backwards = significance.out_of_fold(plan.folds, significance.BASELINES["majority"], features, labels, ids, CLASSES, starts=-starts)
+    backwards = significance.out_of_fold(
+        plan.folds, significance.BASELINES["majority"], features, labels, ids, CLASSES, starts=-starts
+    )
     assert backwards.window_id.tolist() == [i for f in plan.folds for i in np.asarray(ids)[f.test[::-1]]]
     assert np.unique(tables["logistic"].fold).tolist() == [0, 1, 2]
     model = tables["logistic"]
-    pack = significance.significance_pack(
-        model, {"majority": tables["majority"].proba}, n_resamples=100, seed=3
-    )
+    pack = significance.significance_pack(model, {"majority": tables["majority"].proba}, n_resamples=100, seed=3)
     assert pack["beats"] == {"majority": 1} and pack["verdict"]["majority"].startswith("beats the majority baseline")
     assert set(pack["metrics"]["accuracy"]) == {"value", "ci_low", "ci_high"}
     assert set(pack["vs_majority"]["brier"]) == {"difference", "ci_low", "ci_high", "p_value"}
@@ -301,8 +319,11 @@ def test_beating_the_logistic_baseline_but_not_the_majority_says_so():
     # Skill without beating the majority class: right on half the neutral windows and on 60% of
     # the others (neutral on the rest), about as accurate as always saying "neutral".
     chance = rng.random(len(LABELS))
-    skilled = np.where(LABELS == 1, np.where(chance < 0.5, 1, 2 - 2 * rng.integers(0, 2, len(LABELS))),
-                       np.where(chance < 0.6, LABELS, 1))
+    skilled = np.where(
+        LABELS == 1,
+        np.where(chance < 0.5, 1, 2 - 2 * rng.integers(0, 2, len(LABELS))),
+        np.where(chance < 0.6, LABELS, 1),
+    )
     oof = table(one_hot(skilled))
     worse = one_hot((LABELS + 1) % 3)  # a baseline wrong on every window
     pack = significance.significance_pack(oof, {"logistic": worse, "majority": majority()}, n_resamples=200)
@@ -322,7 +343,9 @@ def test_no_skill_test_sees_a_perfect_model_and_not_a_model_that_knows_only_each
     # predictions are constant, so every permutation scores the same: no skill at all.
     fold_majority = np.concatenate([np.full(20, np.bincount(LABELS[FOLDS == f]).argmax()) for f in range(3)])
     knows_mix = significance.no_skill_test(table(one_hot(fold_majority)), n_resamples=199, seed=4)
-    assert knows_mix.p_value == 1.0 and knows_mix.text(0.05).startswith("no evidence of skill (within-fold permutation p = 1)")
+    assert knows_mix.p_value == 1.0 and knows_mix.text(0.05).startswith(
+        "no evidence of skill (within-fold permutation p = 1)"
+    )
     again = significance.no_skill_test(table(one_hot(LABELS)), n_resamples=199, seed=4)
     assert again == perfect and perfect.text(0.05) == "above no skill (within-fold permutation p = 0.005)"
 
@@ -333,7 +356,10 @@ def test_a_significant_mcnemar_without_skill_is_not_a_beats():
     collapse = significance.class_collapse(LABELS, oof.proba, CLASSES)
     said = significance.verdict(compared, collapse, "majority", no_skill=skill(0.41))
     assert not said.beats
-    assert said.text == f"not shown to beat the majority baseline (p = {compared.p_value:.3g}): no evidence of skill (within-fold permutation p = 0.41)"
+    assert (
+        said.text
+        == f"not shown to beat the majority baseline (p = {compared.p_value:.3g}): no evidence of skill (within-fold permutation p = 0.41)"
+    )
 
 
 def drifting_labels(rng, per_fold=30, share=0.8):
@@ -352,8 +378,12 @@ def test_on_labels_independent_of_the_predictions_no_verdict_beats_more_often_th
         # The majority baseline is fitted on the train part: the previous fold's majority class.
         baseline = one_hot(np.concatenate([np.full(30, (f - 1) % 3) for f in range(3)]))
         other = one_hot(rng.integers(0, 3, labels.size))  # a second, label-independent baseline
-        oof = table(one_hot(rng.integers(0, 3, labels.size)), labels=labels, fold=fold,
-                    ids=[f"w{i}" for i in range(labels.size)])  # the cheap fake model: coin flips
+        oof = table(
+            one_hot(rng.integers(0, 3, labels.size)),
+            labels=labels,
+            fold=fold,
+            ids=[f"w{i}" for i in range(labels.size)],
+        )  # the cheap fake model: coin flips
         collapse = significance.class_collapse(labels, oof.proba, CLASSES)
         no_skill = significance.no_skill_test(oof, n_resamples=199, seed=seed)
         beats = False
@@ -376,8 +406,12 @@ def test_pack_carries_no_skill_and_the_detectable_effect_beside_every_verdict():
     for name in ("majority", "logistic"):
         block = pack[f"vs_{name}"]
         assert 0 < block["detectable_effect"] <= 1 and block["windows_for_10_points"] >= 1
-        found = significance.detectable(significance.paired_comparison(oof, majority() if name == "majority" else coin(4),
-                                                                       n_resamples=20, names=("accuracy",))["accuracy"], 0.05)
+        found = significance.detectable(
+            significance.paired_comparison(
+                oof, majority() if name == "majority" else coin(4), n_resamples=20, names=("accuracy",)
+            )["accuracy"],
+            0.05,
+        )
         assert block["detectable_effect"] == found["detectable_effect"]
         assert pack["verdict"][name].endswith(power.detectability_text(found))
         assert "; with 60 windows only a gain of " in pack["verdict"][name]

@@ -76,21 +76,35 @@ def test_untouched_run_passes_every_claim(evaluated_project, capsys):
     code, out, _ = _audit(capsys)
     assert code == 0, out
     assert not _failed_claims(out)
-    for claim in ("manifest schema", "sha256 data/labeled_windows/v1/X_ohlc.npy", "sha256 data/splits/fwd_chain_v3.json",
-                  "sha256 artifacts/ts2vec/encoder_v1.pt", f"sha256 {CHECKPOINT}",
-                  "split parts disjoint, complete, purged and embargoed", "no val/test window equals", "pretrained load figures: matched 8/8",
-                  "labeled fingerprint re-derived", "synthetic fingerprint re-derived", "synthetic cache lineage and provenance",
-                  "synthetic cache KS statistics re-derived: ks_pval", "checkpoints are the ones trained"):
+    for claim in (
+        "manifest schema",
+        "sha256 data/labeled_windows/v1/X_ohlc.npy",
+        "sha256 data/splits/fwd_chain_v3.json",
+        "sha256 artifacts/ts2vec/encoder_v1.pt",
+        f"sha256 {CHECKPOINT}",
+        "split parts disjoint, complete, purged and embargoed",
+        "no val/test window equals",
+        "pretrained load figures: matched 8/8",
+        "labeled fingerprint re-derived",
+        "synthetic fingerprint re-derived",
+        "synthetic cache lineage and provenance",
+        "synthetic cache KS statistics re-derived: ks_pval",
+        "checkpoints are the ones trained",
+    ):
         assert f"✓ {claim}" in out
-    assert "– metrics re-derived from stored predictions: not re-derivable: the manifest lists no predictions table" in out
+    assert (
+        "– metrics re-derived from stored predictions: not re-derivable: the manifest lists no predictions table" in out
+    )
     assert "1 not re-derivable from what the run stored: metrics re-derived from stored predictions" in out
 
 
 def test_untouched_run_with_predictions_re_derives_its_metrics(with_predictions, capsys):
     code, out, _ = _audit(capsys)
     assert code == 0, out
-    assert ("✓ metrics re-derived from stored predictions: metrics, 95% intervals, paired tests, no-skill test, "
-            "detectable effects and verdicts recomputed") in out
+    assert (
+        "✓ metrics re-derived from stored predictions: metrics, 95% intervals, paired tests, no-skill test, "
+        "detectable effects and verdicts recomputed"
+    ) in out
     assert "not re-derivable" not in out and out.rstrip().endswith("claims hold")
 
 
@@ -105,7 +119,9 @@ def test_edited_ks_pval_fails_though_its_hash_was_updated(evaluated_project, cap
     assert f"✓ sha256 {CACHE_META}" in out  # the hash alone no longer catches it
     failed = _failed_claims(out)
     assert len(failed) == 1, failed
-    assert failed[0].startswith(f"✗ synthetic cache KS statistics re-derived: meta.json says ks_pval {meta['ks_pval']}, recomputed")
+    assert failed[0].startswith(
+        f"✗ synthetic cache KS statistics re-derived: meta.json says ks_pval {meta['ks_pval']}, recomputed"
+    )
 
 
 def test_edited_ks_statistic_fails(evaluated_project, capsys):
@@ -137,11 +153,15 @@ def test_edited_metric_fails_against_the_stored_predictions(with_predictions, ca
     assert _one_line_refusal(code, err) and "metrics re-derived from stored predictions" in err
     failed = _failed_claims(out)
     assert failed[0].startswith("✗ metrics re-derived from stored predictions: metrics.test.accuracy is 0.99")
-    assert failed[1:] == [line for line in failed if line.startswith("✗ metrics/eval.json re-derived: eval.test.accuracy")]
+    assert failed[1:] == [
+        line for line in failed if line.startswith("✗ metrics/eval.json re-derived: eval.test.accuracy")
+    ]
 
 
 def test_edited_verdict_fails_against_the_stored_predictions(with_predictions, capsys):
-    _edit_manifests(with_predictions, lambda manifest: manifest["metrics"]["vs_majority"]["accuracy"].update(p_value=0.001))
+    _edit_manifests(
+        with_predictions, lambda manifest: manifest["metrics"]["vs_majority"]["accuracy"].update(p_value=0.001)
+    )
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     assert "✗ metrics re-derived from stored predictions: metrics.vs_majority.accuracy.p_value is 0.001" in out
@@ -149,12 +169,17 @@ def test_edited_verdict_fails_against_the_stored_predictions(with_predictions, c
 
 @pytest.mark.parametrize(
     "block, key, shown",
-    [("vs_majority", "detectable_effect", "metrics.vs_majority.detectable_effect"),
-     ("vs_logistic", "windows_for_10_points", "metrics.vs_logistic.windows_for_10_points"),
-     ("no_skill", "p_value", "metrics.no_skill.p_value")],
+    [
+        ("vs_majority", "detectable_effect", "metrics.vs_majority.detectable_effect"),
+        ("vs_logistic", "windows_for_10_points", "metrics.vs_logistic.windows_for_10_points"),
+        ("no_skill", "p_value", "metrics.no_skill.p_value"),
+    ],
 )
 def test_edited_detectable_effect_or_no_skill_p_fails(with_predictions, capsys, block, key, shown):
-    _edit_manifests(with_predictions, lambda manifest: manifest["metrics"][block].update({key: 0.5 + manifest["metrics"][block][key]}))
+    _edit_manifests(
+        with_predictions,
+        lambda manifest: manifest["metrics"][block].update({key: 0.5 + manifest["metrics"][block][key]}),
+    )
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     assert f"✗ metrics re-derived from stored predictions: {shown} is " in out
@@ -216,9 +241,15 @@ def test_manifest_without_its_checkpoint_entry_is_refused(evaluated_project, cap
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     assert f"✗ checkpoints are the ones trained: the manifest records no sha256 for its checkpoint {CHECKPOINT}" in out
-    claims = {claim.name: claim for claim in audit_manifest(json.loads((evaluated_project / MANIFEST).read_text()), evaluated_project)}
+    claims = {
+        claim.name: claim
+        for claim in audit_manifest(json.loads((evaluated_project / MANIFEST).read_text()), evaluated_project)
+    }
     assert not claims["checkpoints are the ones trained"].ok
-    assert claims["checkpoints are the ones trained"].detail == f"the manifest records no sha256 for its checkpoint {CHECKPOINT}"
+    assert (
+        claims["checkpoints are the ones trained"].detail
+        == f"the manifest records no sha256 for its checkpoint {CHECKPOINT}"
+    )
 
 
 def test_named_predictions_that_are_missing_fail(with_predictions, capsys):
@@ -234,7 +265,10 @@ def test_named_predictions_that_are_missing_fail(with_predictions, capsys):
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     assert f"✗ sha256 {relative}: file is missing" in out
-    assert f"✗ metrics re-derived from stored predictions: the manifest lists predictions {relative} but the file is missing" in out
+    assert (
+        f"✗ metrics re-derived from stored predictions: the manifest lists predictions {relative} but the file is missing"
+        in out
+    )
 
 
 def test_tampered_split_is_caught(evaluated_project, capsys):
@@ -297,7 +331,10 @@ def test_false_pretrained_figures_are_caught(evaluated_project, capsys):
 def test_pretrained_load_of_each_fold_is_checked_against_its_own_encoder(evaluated_project, capsys):
     code, out, _ = _audit(capsys)
     assert code == 0
-    assert "pretrained load figures: matched 8/8, 8/8 encoder tensors in fold(s) 0..1, each from its own fold's encoder" in out
+    assert (
+        "pretrained load figures: matched 8/8, 8/8 encoder tensors in fold(s) 0..1, each from its own fold's encoder"
+        in out
+    )
     manifest_file = evaluated_project / MANIFEST
     manifest = json.loads(manifest_file.read_text())
     manifest["pretrained"]["folds"].reverse()  # fold 1's load stated as fold 0's
@@ -330,12 +367,15 @@ def test_a_manifest_naming_a_file_outside_the_project_is_refused(evaluated_proje
     assert "✓" not in out
 
 
-@pytest.mark.parametrize("damage, named", [
-    (lambda table: table.assign(proba_up=np.nan), "NaN or inf"),
-    (lambda table: table.assign(y_true="up"), "cannot be checked"),
-    (lambda table: table.assign(predicted=(table["predicted"] + 1) % 3), "predicted is not the arg-max"),
-    (lambda table: table.drop(columns=["proba_down"]), "missing column(s) proba_down"),
-])
+@pytest.mark.parametrize(
+    "damage, named",
+    [
+        (lambda table: table.assign(proba_up=np.nan), "NaN or inf"),
+        (lambda table: table.assign(y_true="up"), "cannot be checked"),
+        (lambda table: table.assign(predicted=(table["predicted"] + 1) % 3), "predicted is not the arg-max"),
+        (lambda table: table.drop(columns=["proba_down"]), "missing column(s) proba_down"),
+    ],
+)
 def test_damaged_predictions_fail_in_one_line(with_predictions, capsys, damage, named):
     import pandas as pd
 
@@ -345,7 +385,9 @@ def test_damaged_predictions_fail_in_one_line(with_predictions, capsys, damage, 
     code, out, err = _audit(capsys)
     assert _one_line_refusal(code, err)
     failed = _failed_claims(out)
-    assert len(failed) == 1 and failed[0].startswith("✗ metrics re-derived from stored predictions") and named in failed[0], failed
+    assert (
+        len(failed) == 1 and failed[0].startswith("✗ metrics re-derived from stored predictions") and named in failed[0]
+    ), failed
 
 
 def test_a_huge_ece_bins_in_the_manifest_fails_at_once(with_predictions, capsys):
@@ -427,10 +469,13 @@ def test_rows_that_do_not_sum_to_one_fail(with_predictions, capsys):
     assert "sums to 0.9, not 1 within 1e-06" in out
 
 
-@pytest.mark.parametrize("stage, edit", [
-    ("eval", lambda metrics: metrics["test"].update(accuracy=0.905)),
-    ("train", lambda metrics: metrics["mean"].update(val_accuracy=0.99)),
-])
+@pytest.mark.parametrize(
+    "stage, edit",
+    [
+        ("eval", lambda metrics: metrics["test"].update(accuracy=0.905)),
+        ("train", lambda metrics: metrics["mean"].update(val_accuracy=0.99)),
+    ],
+)
 def test_an_edited_dvc_metrics_file_fails(with_predictions, capsys, stage, edit):
     file = with_predictions / f"metrics/{stage}.json"
     metrics = json.loads(file.read_text())

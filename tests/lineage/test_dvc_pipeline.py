@@ -41,8 +41,12 @@ def test_repro_then_experiment_with_another_model(tiny_project):
     assert "pr_auc_macro" in shown and "best_val_loss" in shown
 
     rendered = json.loads(_run(root, "dvc", "plots", "show", "--json"))
-    for declared in ("plots/train/curves.csv", "plots/eval/confusion.csv", "plots/eval/reliability.csv",
-                     "plots/eval/confusion.png"):
+    for declared in (
+        "plots/train/curves.csv",
+        "plots/eval/confusion.csv",
+        "plots/eval/reliability.csv",
+        "plots/eval/confusion.png",
+    ):
         assert declared in json.dumps(rendered), declared
 
     git("add", "-A")

@@ -31,8 +31,13 @@ def _part(rows: list[int], rng, synthetic: bool = False) -> Part:
 
 
 def _concat(a: Part, b: Part) -> Part:
-    return Part(*(np.concatenate([getattr(a, f), getattr(b, f)]) for f in ("ohlc", "feats", "y", "index", "parent", "is_synthetic")),
-                ids=a.ids + b.ids)
+    return Part(
+        *(
+            np.concatenate([getattr(a, f), getattr(b, f)])
+            for f in ("ohlc", "feats", "y", "index", "parent", "is_synthetic")
+        ),
+        ids=a.ids + b.ids,
+    )
 
 
 @pytest.fixture
@@ -47,23 +52,52 @@ def good_data():
     counts = {part: len(rows) for part, rows in parts.items()}
     fold = {"index": 0, **{f"{part}_indices": rows for part, rows in parts.items()}, "counts": counts}
     split = {
-        "name": "fwd", "strategy": "forward_chaining", "labeled_version": "v1", "labeled_fingerprint": "f" * 64,
-        "time_ordered": True, "purge": True, "purge_days": 0.0, "embargo": "0D",
+        "name": "fwd",
+        "strategy": "forward_chaining",
+        "labeled_version": "v1",
+        "labeled_fingerprint": "f" * 64,
+        "time_ordered": True,
+        "purge": True,
+        "purge_days": 0.0,
+        "embargo": "0D",
         **{f"{part}_indices": rows for part, rows in parts.items()},
-        "counts": counts, "n_folds": 1, "folds": [fold], "time_ranges": {}, "created_by": "test",
+        "counts": counts,
+        "n_folds": 1,
+        "folds": [fold],
+        "time_ranges": {},
+        "created_by": "test",
         "timestamp": "t",
     }
-    synthetic_meta = {"name": "v1_temporal_q0.9_r0.5", "labeled_version": "v1", "labeled_fingerprint": "f" * 64,
-                      "split_name": "fwd", "split_sha256": "s" * 64, "ks_pval": 0.5}
+    synthetic_meta = {
+        "name": "v1_temporal_q0.9_r0.5",
+        "labeled_version": "v1",
+        "labeled_fingerprint": "f" * 64,
+        "split_name": "fwd",
+        "split_sha256": "s" * 64,
+        "ks_pval": 0.5,
+    }
     return SimpleNamespace(
-        train=train, val=_part([6, 7, 8], rng), test=_part([9, 10, 11], rng), meta=meta, split=split,
-        synthetic_meta=synthetic_meta, audit={"split_sha256": "s" * 64}, paths={"synthetic": None}, windows=windows,
+        train=train,
+        val=_part([6, 7, 8], rng),
+        test=_part([9, 10, 11], rng),
+        meta=meta,
+        split=split,
+        synthetic_meta=synthetic_meta,
+        audit={"split_sha256": "s" * 64},
+        paths={"synthetic": None},
+        windows=windows,
     )
 
 
 def _check(data, **overrides):
-    kwargs = dict(model_name="enhanced_simple_lstm", pretrain_use="optional", min_ks_pval=0.1,
-                  min_pretrained_match=0.8, encoder_path=None, load_report=None)
+    kwargs = dict(
+        model_name="enhanced_simple_lstm",
+        pretrain_use="optional",
+        min_ks_pval=0.1,
+        min_pretrained_match=0.8,
+        encoder_path=None,
+        load_report=None,
+    )
     kwargs.update(overrides)
     return guards.check_before_training(data, **kwargs)
 
@@ -127,8 +161,11 @@ def test_low_combined_ks_names_the_folds_features_and_params(good_data):
         {"fold": 0, "ks": {"body_ratio": {"pvalue": 0.2}, "rsi14": {"pvalue": 0.9}}},
         {"fold": 1, "ks": {"body_ratio": {"pvalue": 0.0015}, "rsi14": {"pvalue": 0.03}}},
     ]
-    _refused(good_data, r"combined KS p 0\.006 < train\.min_ks_pval 0\.1 \(fold 1 body_ratio p=0\.0015, "
-                        r"fold 1 rsi14 p=0\.03\): .*raise synth_cache\.quality, lower synth_cache\.jitter_sigma")
+    _refused(
+        good_data,
+        r"combined KS p 0\.006 < train\.min_ks_pval 0\.1 \(fold 1 body_ratio p=0\.0015, "
+        r"fold 1 rsi14 p=0\.03\): .*raise synth_cache\.quality, lower synth_cache\.jitter_sigma",
+    )
 
 
 def test_synthetic_row_in_val_by_provenance_refused(good_data):
@@ -153,8 +190,9 @@ def test_synthetic_content_known_only_from_provenance_file_refused(good_data, tm
     from moola.data.synth import window_content_sha256
 
     leaked = good_data.val.ohlc[2]
-    pd.DataFrame({"row": [0], "parent_index": [0], "method": ["jitter"], "content_sha256": [window_content_sha256(leaked)]}
-                 ).to_parquet(tmp_path / "provenance.parquet")
+    pd.DataFrame(
+        {"row": [0], "parent_index": [0], "method": ["jitter"], "content_sha256": [window_content_sha256(leaked)]}
+    ).to_parquet(tmp_path / "provenance.parquet")
     good_data.paths = {"synthetic": tmp_path}
     _refused(good_data, "val row 2 .* same OHLC content as a synthetic window")
 
@@ -171,9 +209,16 @@ def test_empty_val_refused(good_data):
 
 
 def test_required_pretrained_encoder_missing_refused(good_data, tmp_path):
-    _refused(good_data, "needs a pretrained encoder but none is given", model_name="adapter_lstm", pretrain_use="required")
-    _refused(good_data, "does not exist", model_name="adapter_lstm", pretrain_use="required",
-             encoder_path=str(tmp_path / "missing.pt"))
+    _refused(
+        good_data, "needs a pretrained encoder but none is given", model_name="adapter_lstm", pretrain_use="required"
+    )
+    _refused(
+        good_data,
+        "does not exist",
+        model_name="adapter_lstm",
+        pretrain_use="required",
+        encoder_path=str(tmp_path / "missing.pt"),
+    )
 
 
 def test_pretrained_match_below_threshold_refused_with_details(good_data):
@@ -193,8 +238,16 @@ def test_pretrained_match_below_threshold_refused_with_details(good_data):
 
 
 def _outputs(root):
-    return sorted(p.relative_to(root).as_posix() for folder in ("artifacts/models", "metrics", "plots/train")
-                  for p in (root / folder).rglob("*") if p.is_file()) if root.exists() else []
+    return (
+        sorted(
+            p.relative_to(root).as_posix()
+            for folder in ("artifacts/models", "metrics", "plots/train")
+            for p in (root / folder).rglob("*")
+            if p.is_file()
+        )
+        if root.exists()
+        else []
+    )
 
 
 def _set_params(root, **changes):
@@ -211,8 +264,12 @@ def _set_params(root, **changes):
 
 
 # Augmentations far stronger than the defaults: the tiny project's cache fails the KS guard.
-STRONG_AUGMENTATION = {"synth_cache.quality": 1.0, "synth_cache.ratio": 3,
-                       "synth_cache.jitter_sigma": 1.0, "synth_cache.magnitude_sigma": 1.0}
+STRONG_AUGMENTATION = {
+    "synth_cache.quality": 1.0,
+    "synth_cache.ratio": 3,
+    "synth_cache.jitter_sigma": 1.0,
+    "synth_cache.magnitude_sigma": 1.0,
+}
 STRONG_CACHE = "v1_temporal_q1.0_r3"
 
 
@@ -223,7 +280,9 @@ def _assert_refused_with_nothing_written(root, argv, capsys, match):
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert match in err
     assert _outputs(root) == before
-    assert not list((root / "artifacts" / "models").glob(".*.state")) if (root / "artifacts" / "models").exists() else True
+    assert (
+        not list((root / "artifacts" / "models").glob(".*.state")) if (root / "artifacts" / "models").exists() else True
+    )
 
 
 def test_stage_refuses_low_ks_pval_before_writing(built_project, capsys):
@@ -238,8 +297,9 @@ def test_stage_refuses_low_ks_pval_before_writing(built_project, capsys):
 
 def test_stage_refuses_adapter_without_encoder_before_writing(built_project, capsys):
     (built_project / "artifacts" / "ts2vec" / "encoder_v1.pt").unlink()
-    _assert_refused_with_nothing_written(built_project, ["train", "--model", "adapter_lstm"], capsys,
-                                         "moola pretrain-ts2vec")
+    _assert_refused_with_nothing_written(
+        built_project, ["train", "--model", "adapter_lstm"], capsys, "moola pretrain-ts2vec"
+    )
 
 
 def test_stage_refuses_mismatched_encoder_before_writing(built_project, capsys):

@@ -11,11 +11,11 @@ import yaml
 
 from moola.cli import main
 from moola.errors import MoolaError
+from moola.lineage.load_report import report_state_dict_load
 from moola.models.adapter_lstm import AdapterLSTM, AdapterLSTMConfig
 from moola.models.base import MoolaModule
 from moola.models.encoders import BiLSTMEncoder, EncoderConfig
 from moola.models.enhanced_simple_lstm import EnhancedSimpleLSTM, EnhancedSimpleLSTMConfig
-from moola.lineage.load_report import report_state_dict_load
 from moola.models.registry import ACTIVE, LEGACY, LEGACY_README, ModelRegistry, ModelSpec, build_model
 
 TORCH_MODELS = ["simple_lstm", "enhanced_simple_lstm", "adapter_lstm"]

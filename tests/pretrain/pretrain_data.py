@@ -57,8 +57,15 @@ def _write_folder(folder: Path, kind: str, windows: pd.DataFrame, ohlc: np.ndarr
     files = {path.name: _sha256(path) for path in sorted(folder.iterdir())}
     fingerprint = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()
     meta = {
-        "kind": kind, "version": folder.name, "n": len(windows), "T": ohlc.shape[1], "D_ohlc": 4, "D_feats": 20,
-        "class_names": ["down", "neutral", "up"], "fingerprint": fingerprint, "files": files,
+        "kind": kind,
+        "version": folder.name,
+        "n": len(windows),
+        "T": ohlc.shape[1],
+        "D_ohlc": 4,
+        "D_feats": 20,
+        "class_names": ["down", "neutral", "up"],
+        "fingerprint": fingerprint,
+        "files": files,
     }
     (folder / "meta.json").write_text(json.dumps(meta))
     return meta
@@ -70,11 +77,18 @@ def _window_rows(symbol: str, starts: range, horizon: int, label: int) -> list[d
     for start_bar in starts:
         start = day + pd.Timedelta(days=start_bar)
         end = start + pd.Timedelta(days=WINDOW - 1)
-        rows.append({
-            "id": f"{symbol}@{start.isoformat()}", "symbol": symbol, "start": start, "end": end,
-            "t1": end + pd.Timedelta(days=horizon), "label": label, "source": f"{symbol}_1d.parquet",
-            "start_bar": start_bar,
-        })
+        rows.append(
+            {
+                "id": f"{symbol}@{start.isoformat()}",
+                "symbol": symbol,
+                "start": start,
+                "end": end,
+                "t1": end + pd.Timedelta(days=horizon),
+                "label": label,
+                "source": f"{symbol}_1d.parquet",
+                "start_bar": start_bar,
+            }
+        )
     return rows
 
 
@@ -82,8 +96,13 @@ def write_unlabeled(data: Path, version: str = "v1", seed: int = 0) -> pd.DataFr
     """Unlabeled windows of both symbols; returns the windows.parquet frame."""
     starts = range(0, UNLABELED_BARS - WINDOW + 1, UNLABELED_STRIDE)
     windows = pd.DataFrame([row for symbol in SYMBOLS for row in _window_rows(symbol, starts, 0, -1)])
-    _write_folder(data / "unlabeled_windows" / version, "unlabeled", windows,
-                  relative_ohlc_windows(len(windows), WINDOW, seed), None)
+    _write_folder(
+        data / "unlabeled_windows" / version,
+        "unlabeled",
+        windows,
+        relative_ohlc_windows(len(windows), WINDOW, seed),
+        None,
+    )
     return windows
 
 
@@ -91,19 +110,37 @@ def write_labeled_and_split(data: Path, name: str = "fwd_chain_v3", version: str
     """Labeled AAA windows and a valid forward-chaining split; returns the split document."""
     windows = pd.DataFrame(_window_rows("AAA", range(0, LABELED_LAST_START + 1, LABELED_STRIDE), HORIZON, 1))
     n = len(windows)
-    meta = _write_folder(data / "labeled_windows" / version, "labeled", windows,
-                         relative_ohlc_windows(n, WINDOW, 99), np.ones(n, dtype=np.int64))
+    meta = _write_folder(
+        data / "labeled_windows" / version,
+        "labeled",
+        windows,
+        relative_ohlc_windows(n, WINDOW, 99),
+        np.ones(n, dtype=np.int64),
+    )
     parts = {part: list(rows) for part, rows in PARTS.items()} | {"unused": []}
     time_ranges = {
-        part: {"start": windows["start"].iloc[rows].min().isoformat(), "end": windows["t1"].iloc[rows].max().isoformat()}
-        for part, rows in parts.items() if part != "purged"
+        part: {
+            "start": windows["start"].iloc[rows].min().isoformat(),
+            "end": windows["t1"].iloc[rows].max().isoformat(),
+        }
+        for part, rows in parts.items()
+        if part != "purged"
     }
     split = {
-        "name": name, "labeled_version": version, "labeled_fingerprint": meta["fingerprint"],
-        "strategy": "forward_chaining", "time_ordered": True, "purge": True, "embargo": EMBARGO,
-        "purge_days": pd.Timedelta(EMBARGO).value / 86_400e9, **{f"{part}_indices": rows for part, rows in parts.items()},
-        "counts": {part: len(rows) for part, rows in parts.items()}, "time_ranges": time_ranges, "n_folds": 1,
-        "created_by": "moola make-splits", "timestamp": windows["t1"].max().isoformat(),
+        "name": name,
+        "labeled_version": version,
+        "labeled_fingerprint": meta["fingerprint"],
+        "strategy": "forward_chaining",
+        "time_ordered": True,
+        "purge": True,
+        "embargo": EMBARGO,
+        "purge_days": pd.Timedelta(EMBARGO).value / 86_400e9,
+        **{f"{part}_indices": rows for part, rows in parts.items()},
+        "counts": {part: len(rows) for part, rows in parts.items()},
+        "time_ranges": time_ranges,
+        "n_folds": 1,
+        "created_by": "moola make-splits",
+        "timestamp": windows["t1"].max().isoformat(),
     }
     split["folds"] = [{"index": 0, **{k: v for k, v in split.items() if k.endswith("_indices") or k == "counts"}}]
     (data / "splits").mkdir(parents=True, exist_ok=True)
@@ -122,7 +159,18 @@ def write_fold_split(data: Path, name: str, strategy: str, version: str = "v1") 
     windows = pd.read_parquet(folder / "windows.parquet")
     meta = json.loads((folder / "meta.json").read_text())
     shape = {"walk_forward": {"n_folds": 2}, "cpcv": {"n_groups": 4, "n_test_groups": 1}}[strategy]
-    split = build_split(name, windows, np.load(folder / "y.npy"), meta, strategy, 0.4 if strategy == "walk_forward" else 0.5,
-                        0.3 if strategy == "walk_forward" else 0.2, True, EMBARGO, 0, **shape)
+    split = build_split(
+        name,
+        windows,
+        np.load(folder / "y.npy"),
+        meta,
+        strategy,
+        0.4 if strategy == "walk_forward" else 0.5,
+        0.3 if strategy == "walk_forward" else 0.2,
+        True,
+        EMBARGO,
+        0,
+        **shape,
+    )
     (data / "splits" / f"{name}.json").write_text(json.dumps(split))
     return split

@@ -15,13 +15,30 @@ SCALER = {"ohlc_mean": [0.0] * 4, "ohlc_std": [1.0] * 4, "window_transform": "vo
 
 def _bundle(n_folds: int) -> dict:
     folds = [
-        {"fold": fold, "seed": 10 + fold, "state_dict": {"w": torch.full((2, 3), float(fold))}, "scaler": SCALER,
-         "exclusions": {"split": "s", "fold": fold, "n_left_out": fold, "n_kept": 5 - fold, "rule": "r", "span": None},
-         "loss_history": [1.5, 1.0 + fold]}
+        {
+            "fold": fold,
+            "seed": 10 + fold,
+            "state_dict": {"w": torch.full((2, 3), float(fold))},
+            "scaler": SCALER,
+            "exclusions": {
+                "split": "s",
+                "fold": fold,
+                "n_left_out": fold,
+                "n_kept": 5 - fold,
+                "rule": "r",
+                "span": None,
+            },
+            "loss_history": [1.5, 1.0 + fold],
+        }
         for fold in range(n_folds)
     ]
-    return encoder_artifact.build(encoder_config={"kind": "bilstm"}, train_params={"seed": 1}, unlabeled={"version": "v1"},
-                                  split={"name": "s", "sha256": "ab" * 32}, folds=folds)
+    return encoder_artifact.build(
+        encoder_config={"kind": "bilstm"},
+        train_params={"seed": 1},
+        unlabeled={"version": "v1"},
+        split={"name": "s", "sha256": "ab" * 32},
+        folds=folds,
+    )
 
 
 @pytest.mark.parametrize("n_folds", [1, 3])
@@ -39,15 +56,24 @@ def test_bundle_round_trips_weights_only_with_every_fold(tmp_path, n_folds):
         encoder_artifact.fold_entry(back, n_folds, "enc.pt")
 
 
-@pytest.mark.parametrize("damage, problem", [
-    (lambda d: d.update(n_folds=3), "holds 2 fold encoder(s) for n_folds 3"),
-    (lambda d: d["folds"].reverse(), "its fold 0 is numbered 1"),
-    (lambda d: d["folds"][1].update(state_dict={"w": [1, 2]}), "its fold 1 state_dict entry 'w' is a list, not a tensor"),
-    (lambda d: d["folds"][1]["scaler"].update(ohlc_std=[0.0] * 4), "its fold 1 scaler holds non-finite values or a non-positive std"),
-    (lambda d: d["folds"][0].pop("exclusions"), "its fold 0 lacks 'exclusions'"),
-    (lambda d: d["folds"].__setitem__(0, "x"), "its fold 0 is a str, not a mapping"),
-    (lambda d: d.update(format="moola.ts2vec/1"), "expected 'moola.ts2vec/2'"),
-])
+@pytest.mark.parametrize(
+    "damage, problem",
+    [
+        (lambda d: d.update(n_folds=3), "holds 2 fold encoder(s) for n_folds 3"),
+        (lambda d: d["folds"].reverse(), "its fold 0 is numbered 1"),
+        (
+            lambda d: d["folds"][1].update(state_dict={"w": [1, 2]}),
+            "its fold 1 state_dict entry 'w' is a list, not a tensor",
+        ),
+        (
+            lambda d: d["folds"][1]["scaler"].update(ohlc_std=[0.0] * 4),
+            "its fold 1 scaler holds non-finite values or a non-positive std",
+        ),
+        (lambda d: d["folds"][0].pop("exclusions"), "its fold 0 lacks 'exclusions'"),
+        (lambda d: d["folds"].__setitem__(0, "x"), "its fold 0 is a str, not a mapping"),
+        (lambda d: d.update(format="moola.ts2vec/1"), "expected 'moola.ts2vec/2'"),
+    ],
+)
 def test_a_damaged_bundle_is_refused_in_one_line(tmp_path, damage, problem):
     doc = copy.deepcopy(_bundle(2))
     damage(doc)

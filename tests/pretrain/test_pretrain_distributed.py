@@ -27,9 +27,21 @@ def test_two_process_gloo_run_writes_one_loadable_encoder(pretrain_project):
     torchrun = Path(sys.executable).parent / "torchrun"
     env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "MOOLA_THREADS": "1"}
     result = subprocess.run(
-        [str(torchrun), "--nproc_per_node", "2", "--master_port", env["MASTER_PORT"],
-         "-m", "moola.cli", "pretrain-ts2vec"],
-        cwd=pretrain_project, env=env, capture_output=True, text=True, timeout=180,
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            env["MASTER_PORT"],
+            "-m",
+            "moola.cli",
+            "pretrain-ts2vec",
+        ],
+        cwd=pretrain_project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stderr[-2000:]
     # Only rank 0 reports and writes.

@@ -28,8 +28,9 @@ def dvc(root: Path, *args: str) -> str:
 @pytest.mark.slow
 def test_dvc_repro_runs_the_stage_then_skips_it(pretrain_project):
     # The stage's code dependencies must exist inside the repository DVC hashes.
-    shutil.copytree(REPO_ROOT / "src" / "moola", pretrain_project / "src" / "moola",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        REPO_ROOT / "src" / "moola", pretrain_project / "src" / "moola", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copytree(REPO_ROOT / "requirements", pretrain_project / "requirements")  # build_windows depends on the lock
     subprocess.run(["git", "init", "-q"], cwd=pretrain_project, check=True)
     dvc(pretrain_project, "init", "-q")

@@ -88,6 +88,10 @@ def test_each_fold_leaves_out_its_own_val_test_span_and_only_it(pretrain_project
         assert record["span"] == {"start": lo.isoformat(), "end": hi.isoformat()}
         assert record["n_left_out"] == int(expected.sum()) and 0 < record["n_kept"] < len(unlabeled)
     assert len({mask.tobytes() for mask in masks}) == n_folds  # every fold leaves out a different set
-    every_fold = np.concatenate([split["folds"][f]["val_indices"] + split["folds"][f]["test_indices"] for f in range(n_folds)])
+    every_fold = np.concatenate(
+        [split["folds"][f]["val_indices"] + split["folds"][f]["test_indices"] for f in range(n_folds)]
+    )
     left_out_by_one_span = overlapping_windows(unlabeled, protected_span(labeled, every_fold, embargo))
-    assert all(mask.sum() < left_out_by_one_span.sum() for mask in masks)  # each fold keeps more than one shared span would
+    assert all(
+        mask.sum() < left_out_by_one_span.sum() for mask in masks
+    )  # each fold keeps more than one shared span would

@@ -190,8 +190,12 @@ def test_each_fold_gets_its_own_encoder_that_left_out_its_own_span(pretrain_proj
     out = capsys.readouterr().out
     checkpoint = load_encoder_checkpoint(pretrain_project / OUTPUT)
     assert checkpoint["n_folds"] == 2 and checkpoint["split"]["name"] == "walk2"
-    expected = fold_exclusions(split, pd.read_parquet(data / "labeled_windows/v1/windows.parquet"),
-                               pd.read_parquet(data / "unlabeled_windows/v1/windows.parquet"), pd.Timedelta("5D"))
+    expected = fold_exclusions(
+        split,
+        pd.read_parquet(data / "labeled_windows/v1/windows.parquet"),
+        pd.read_parquet(data / "unlabeled_windows/v1/windows.parquet"),
+        pd.Timedelta("5D"),
+    )
     assert [fold["exclusions"] for fold in checkpoint["folds"]] == [record for _mask, record in expected]
     first, second = checkpoint["folds"]
     assert first["exclusions"]["span"] != second["exclusions"]["span"] and first["seed"] != second["seed"]
@@ -205,8 +209,11 @@ def test_each_fold_gets_its_own_encoder_that_left_out_its_own_span(pretrain_proj
     assert metrics["mean"]["loss"]["final"] == pytest.approx(sum(finals) / 2, abs=1e-6)
     assert metrics["mean"]["loss"]["final_min"] == min(finals) and metrics["mean"]["loss"]["final_max"] == max(finals)
     rows = (pretrain_project / "plots/pretrain/loss.csv").read_text().splitlines()
-    assert rows[1:] == [f"{fold},{epoch},{checkpoint['folds'][fold]['loss_history'][epoch - 1]:.6f}"
-                        for fold in (0, 1) for epoch in (1, 2)]
+    assert rows[1:] == [
+        f"{fold},{epoch},{checkpoint['folds'][fold]['loss_history'][epoch - 1]:.6f}"
+        for fold in (0, 1)
+        for epoch in (1, 2)
+    ]
 
 
 def test_a_run_killed_in_a_later_fold_resumes_at_that_fold_and_epoch(pretrain_project, monkeypatch, capsys):
@@ -238,15 +245,28 @@ def test_dilated_cnn_encoder_is_selectable(pretrain_project):
 
 
 def test_command_line_names_override_params(pretrain_project):
-    assert pretrain("--unlabeled", "unlabeled_windows/v1", "--output", "artifacts/ts2vec/enc.pt", "--split", "fwd_chain_v3") == 0
+    assert (
+        pretrain(
+            "--unlabeled", "unlabeled_windows/v1", "--output", "artifacts/ts2vec/enc.pt", "--split", "fwd_chain_v3"
+        )
+        == 0
+    )
     checkpoint = load_encoder_checkpoint(pretrain_project / "artifacts/ts2vec/enc.pt")
     assert checkpoint["train_params"]["unlabeled_version"] == "v1"
     assert checkpoint["train_params"]["output"] == "artifacts/ts2vec/enc.pt"
     assert not (pretrain_project / OUTPUT).exists()
 
 
-@pytest.mark.parametrize("output", ["data/labeled_windows/v1/y.npy", "artifacts/models/enhanced_simple_lstm/fold_0.pt",
-                                    "params.yaml", "../outside.pt", "artifacts/ts2vec/../models/x.pt"])
+@pytest.mark.parametrize(
+    "output",
+    [
+        "data/labeled_windows/v1/y.npy",
+        "artifacts/models/enhanced_simple_lstm/fold_0.pt",
+        "params.yaml",
+        "../outside.pt",
+        "artifacts/ts2vec/../models/x.pt",
+    ],
+)
 def test_an_output_outside_the_encoder_folder_is_refused(pretrain_project, output, capsys):
     before = {p: p.read_bytes() for p in pretrain_project.rglob("*") if p.is_file()}
     assert pretrain("--output", output) == 1
@@ -265,9 +285,15 @@ def _nan_in_a_kept_window(root):
 @pytest.mark.parametrize(
     "spoil, message",
     [
-        (lambda root: (root / "data/splits/fwd_chain_v3.json").unlink(), "split file data/splits/fwd_chain_v3.json not found"),
+        (
+            lambda root: (root / "data/splits/fwd_chain_v3.json").unlink(),
+            "split file data/splits/fwd_chain_v3.json not found",
+        ),
         (lambda root: shutil.rmtree(root / "data/unlabeled_windows"), "run moola build-windows"),
-        (lambda root: set_params(root, crop_min=WINDOW + 1), "pretrain_ts2vec.crop_min = 33 exceeds the window length 32"),
+        (
+            lambda root: set_params(root, crop_min=WINDOW + 1),
+            "pretrain_ts2vec.crop_min = 33 exceeds the window length 32",
+        ),
         (lambda root: set_params(root, batch_size=1), "pretrain_ts2vec.batch_size"),
         (lambda root: set_params(root, encoder="transformer"), "pretrain_ts2vec.encoder"),
         (_nan_in_a_kept_window, "window AAA@2001-01-09T00:00:00+00:00 (row 1) holds NaN"),

@@ -88,7 +88,9 @@ def test_same_seed_gives_identical_weights_and_losses_and_leaves_the_global_rng_
     assert first_history == second_history
     for name, tensor in first.encoder_state_dict().items():
         assert torch.equal(tensor, second.encoder_state_dict()[name]), name
-    assert not torch.equal(first.encoder_state_dict()["lstm.weight_ih_l0"], tiny().encoder_state_dict()["lstm.weight_ih_l0"])
+    assert not torch.equal(
+        first.encoder_state_dict()["lstm.weight_ih_l0"], tiny().encoder_state_dict()["lstm.weight_ih_l0"]
+    )
 
 
 def test_training_state_resumes_exactly(tmp_path):

@@ -56,10 +56,13 @@ def test_hierarchy_averages_over_every_pooled_scale():
     z1, z2 = torch.randn(2, 4, 3, generator=generator), torch.randn(2, 4, 3, generator=generator)
     pool = lambda z: torch.nn.functional.max_pool1d(z.transpose(1, 2), 2).transpose(1, 2)  # noqa: E731
     scales = [(z1, z2), (pool(z1), pool(z2)), (pool(pool(z1)), pool(pool(z2)))]  # T = 4, 2, 1
-    expected = sum(
-        0.5 * instance_contrastive_loss(a, b) + (0.5 * temporal_contrastive_loss(a, b) if a.size(1) > 1 else 0.0)
-        for a, b in scales
-    ) / 3
+    expected = (
+        sum(
+            0.5 * instance_contrastive_loss(a, b) + (0.5 * temporal_contrastive_loss(a, b) if a.size(1) > 1 else 0.0)
+            for a, b in scales
+        )
+        / 3
+    )
     assert hierarchical_contrastive_loss(z1, z2).item() == pytest.approx(float(expected), rel=1e-6)
 
 

@@ -42,9 +42,7 @@ def _stage_seconds(lines: list[tuple[float, str]]) -> dict[str, float]:
     """Seconds from each 'Running stage' line to the next stage's (or the end)."""
     starts = [(match.group(1), at) for at, line in lines if (match := _RUNNING.match(line))]
     end = lines[-1][0] if lines else 0.0
-    return {
-        name: (starts[i + 1][1] if i + 1 < len(starts) else end) - at for i, (name, at) in enumerate(starts)
-    }
+    return {name: (starts[i + 1][1] if i + 1 < len(starts) else end) - at for i, (name, at) in enumerate(starts)}
 
 
 @pytest.fixture(scope="session")

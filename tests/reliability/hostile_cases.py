@@ -155,7 +155,9 @@ def write_labels_csv(rows: list[str]) -> Callable[[Path], None]:
     """Switch build_windows to a labels file under data/raw/ holding these CSV rows."""
 
     def mutate(root: Path) -> None:
-        (root / "data" / "raw" / "labels.csv").write_text("symbol,end,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        (root / "data" / "raw" / "labels.csv").write_text(
+            "symbol,end,label\n" + "\n".join(rows) + "\n", encoding="utf-8"
+        )
 
         def change(params: dict) -> None:
             params["build_windows"].update(labels="file", labels_file="raw/labels.csv")
@@ -500,7 +502,12 @@ CASES: tuple[Case, ...] = (
         rehashed(edit_checkpoint(CHECKPOINT, lambda c: c.update(model_name="simple_lstm"))),
         ("enhanced_simple_lstm/fold_0.pt", "simple_lstm"),
     ),
-    Case("checkpoint_truncated", ("evaluate",), rehashed(truncate(CHECKPOINT)), ("enhanced_simple_lstm/fold_0.pt", "truncated")),
+    Case(
+        "checkpoint_truncated",
+        ("evaluate",),
+        rehashed(truncate(CHECKPOINT)),
+        ("enhanced_simple_lstm/fold_0.pt", "truncated"),
+    ),
     Case(
         "checkpoint_with_pickled_object",
         ("evaluate",),
@@ -555,7 +562,9 @@ CASES: tuple[Case, ...] = (
     Case(
         "labels_file_dotdot",
         ("build-windows",),
-        both(set_param("build_windows", "labels", "file"), set_param("build_windows", "labels_file", "../../labels.csv")),
+        both(
+            set_param("build_windows", "labels", "file"), set_param("build_windows", "labels_file", "../../labels.csv")
+        ),
         ("build_windows.labels_file", "'..'"),
     ),
     Case("version_option_dotdot", ("build-windows", "--version", "../v2"), lambda root: None, ("--version", "../v2")),
@@ -664,20 +673,40 @@ def _drop_first_code_dep(root: Path) -> None:
 
 FUZZ_FOUND: tuple[Case, ...] = (
     Case("deps_dvc_yaml_lacks_a_code_dep", ("deps", "--check"), _drop_first_code_dep, ("dvc.yaml",)),
-    Case("params_list_as_key", ("make-splits",), _params_text(_insert_under("make_splits", "  ? [1, 2]\n  : 3")),
-         ("params.yaml", "YAML")),
-    Case("params_deeply_nested", ("make-splits",), _params_text(_insert_under("make_splits", "  deep: " + "[" * 5000 + "]" * 5000)),
-         ("params.yaml", "deeply")),
-    Case("params_section_not_a_mapping", ("make-splits",), edit_params(lambda p: p.update(make_splits=True)),
-         ("make_splits", "mapping")),
+    Case(
+        "params_list_as_key",
+        ("make-splits",),
+        _params_text(_insert_under("make_splits", "  ? [1, 2]\n  : 3")),
+        ("params.yaml", "YAML"),
+    ),
+    Case(
+        "params_deeply_nested",
+        ("make-splits",),
+        _params_text(_insert_under("make_splits", "  deep: " + "[" * 5000 + "]" * 5000)),
+        ("params.yaml", "deeply"),
+    ),
+    Case(
+        "params_section_not_a_mapping",
+        ("make-splits",),
+        edit_params(lambda p: p.update(make_splits=True)),
+        ("make_splits", "mapping"),
+    ),
     Case("params_key_with_line_break", ("make-splits",), set_param("make_splits", "na\nme", 1), ("make_splits",)),
     Case("audit_manifest_deeply_nested", ("audit", MANIFEST), _deep_manifest, (MANIFEST, "deeply")),
     Case("labels_field_200kb", ("build-windows",), _labels_huge_field, ("data/raw/labels.csv", "line 2")),
     Case("labels_year_2300", ("build-windows",), _labels_year_2300, ("data/raw/labels.csv", "line 2", "2262")),
-    Case("split_purge_days_nan", ("synth-cache",), edit_json(SPLIT, lambda s: s.update(purge_days=float("nan"))),
-         ("splits/fwd_chain_v3.json", "purge_days")),
-    Case("split_name_not_a_string", ("synth-cache",), edit_json(SPLIT, lambda s: s.update(name=[[["x"]]])),
-         ("splits/fwd_chain_v3.json", "name")),
+    Case(
+        "split_purge_days_nan",
+        ("synth-cache",),
+        edit_json(SPLIT, lambda s: s.update(purge_days=float("nan"))),
+        ("splits/fwd_chain_v3.json", "purge_days"),
+    ),
+    Case(
+        "split_name_not_a_string",
+        ("synth-cache",),
+        edit_json(SPLIT, lambda s: s.update(name=[[["x"]]])),
+        ("splits/fwd_chain_v3.json", "name"),
+    ),
 )
 CASES = CASES + FUZZ_FOUND
 
@@ -779,23 +808,54 @@ def _labels_outside_raw(root: Path) -> None:
 
 
 OWN_LABEL_CASES: tuple[Case, ...] = (
-    Case("labels_min_quality_drops_a_class", ("build-windows",), own_labels(_grade_class_d, min_quality="C"),
-         (OWN_LABELS, "min_quality = C", "every row of class 'retracement'")),
-    Case("labels_listed_class_without_rows", ("build-windows",),
-         own_labels(lambda frame: frame.to_csv(index=False), classes=["consolidation", "retracement", "breakout"]),
-         (OWN_LABELS, "class 'breakout'", "no row")),
-    Case("labels_t1_now", ("build-windows",), own_labels(_date_cell("t1", 2, "now")),
-         (OWN_LABELS, "line 4", "t1 'now'", "clock")),
-    Case("labels_start_tomorrow", ("build-windows",), own_labels(_date_cell("start", 0, "tomorrow")),
-         (OWN_LABELS, "line 2", "start 'tomorrow'", "clock")),
-    Case("labels_end_time_without_date", ("build-windows",), own_labels(_date_cell("end", 1, "16:44")),
-         (OWN_LABELS, "line 3", "end '16:44'", "not a timestamp")),
-    Case("labels_line_separator_in_a_field", ("build-windows",), own_labels(_line_separators_then_bad_class),
-         (OWN_LABELS, "line 6:", "unknown class 'breakout'")),
-    Case("labels_file_outside_data_raw", ("build-windows",), _labels_outside_raw,
-         ("build_windows.labels_file", "'labels.csv'", "outside data/raw/", "raw/labels.csv")),
-    Case("labels_codes_skip_zero", ("build-windows",), own_labels(_codes_one_and_two, classes=[]),
-         (OWN_LABELS, "no row has code 0", "codes 0..K-1")),
+    Case(
+        "labels_min_quality_drops_a_class",
+        ("build-windows",),
+        own_labels(_grade_class_d, min_quality="C"),
+        (OWN_LABELS, "min_quality = C", "every row of class 'retracement'"),
+    ),
+    Case(
+        "labels_listed_class_without_rows",
+        ("build-windows",),
+        own_labels(lambda frame: frame.to_csv(index=False), classes=["consolidation", "retracement", "breakout"]),
+        (OWN_LABELS, "class 'breakout'", "no row"),
+    ),
+    Case(
+        "labels_t1_now",
+        ("build-windows",),
+        own_labels(_date_cell("t1", 2, "now")),
+        (OWN_LABELS, "line 4", "t1 'now'", "clock"),
+    ),
+    Case(
+        "labels_start_tomorrow",
+        ("build-windows",),
+        own_labels(_date_cell("start", 0, "tomorrow")),
+        (OWN_LABELS, "line 2", "start 'tomorrow'", "clock"),
+    ),
+    Case(
+        "labels_end_time_without_date",
+        ("build-windows",),
+        own_labels(_date_cell("end", 1, "16:44")),
+        (OWN_LABELS, "line 3", "end '16:44'", "not a timestamp"),
+    ),
+    Case(
+        "labels_line_separator_in_a_field",
+        ("build-windows",),
+        own_labels(_line_separators_then_bad_class),
+        (OWN_LABELS, "line 6:", "unknown class 'breakout'"),
+    ),
+    Case(
+        "labels_file_outside_data_raw",
+        ("build-windows",),
+        _labels_outside_raw,
+        ("build_windows.labels_file", "'labels.csv'", "outside data/raw/", "raw/labels.csv"),
+    ),
+    Case(
+        "labels_codes_skip_zero",
+        ("build-windows",),
+        own_labels(_codes_one_and_two, classes=[]),
+        (OWN_LABELS, "no row has code 0", "codes 0..K-1"),
+    ),
 )
 CASES = CASES + OWN_LABEL_CASES
 
@@ -853,25 +913,55 @@ def _labeled_outside_the_project(root: Path) -> None:
 
 CLAIMS_FAIL = (MANIFEST, "claims", "do not hold")
 AUDIT_ROUND_TWO: tuple[Case, ...] = (
-    Case("audit_predictions_rewritten_beside_the_manifest", ("audit", MANIFEST),
-         _edit_predictions(_every_window_right, rehash=False), CLAIMS_FAIL),
+    Case(
+        "audit_predictions_rewritten_beside_the_manifest",
+        ("audit", MANIFEST),
+        _edit_predictions(_every_window_right, rehash=False),
+        CLAIMS_FAIL,
+    ),
     Case("audit_predictions_listed_but_deleted", ("audit", MANIFEST), _remove_predictions, CLAIMS_FAIL),
-    Case("audit_predictions_rows_invented_as_fold_7", ("audit", MANIFEST), _edit_predictions(_train_rows_as_fold_7),
-         CLAIMS_FAIL + ("metrics re-derived from stored predictions",)),
-    Case("audit_predictions_not_probabilities", ("audit", MANIFEST), _edit_predictions(_not_probabilities),
-         CLAIMS_FAIL + ("metrics re-derived from stored predictions",)),
-    Case("audit_eval_metrics_file_edited", ("audit", MANIFEST),
-         edit_json("metrics/eval.json", lambda m: m["test"].update(accuracy=0.905)), CLAIMS_FAIL + ("metrics/eval.json",)),
-    Case("audit_train_metrics_file_edited", ("audit", MANIFEST),
-         edit_json("metrics/train.json", lambda m: m["mean"].update(val_accuracy=0.99)), CLAIMS_FAIL + ("metrics/train.json",)),
-    Case("audit_pretrained_entry_is_a_string", ("audit", MANIFEST),
-         edit_json(MANIFEST, lambda m: m.update(pretrained="yes")), (MANIFEST, "'pretrained'", "str")),
-    Case("compare_manifest_labeled_outside_the_project", ("compare", MANIFEST, MANIFEST), _labeled_outside_the_project,
-         (MANIFEST, "absolute")),
+    Case(
+        "audit_predictions_rows_invented_as_fold_7",
+        ("audit", MANIFEST),
+        _edit_predictions(_train_rows_as_fold_7),
+        CLAIMS_FAIL + ("metrics re-derived from stored predictions",),
+    ),
+    Case(
+        "audit_predictions_not_probabilities",
+        ("audit", MANIFEST),
+        _edit_predictions(_not_probabilities),
+        CLAIMS_FAIL + ("metrics re-derived from stored predictions",),
+    ),
+    Case(
+        "audit_eval_metrics_file_edited",
+        ("audit", MANIFEST),
+        edit_json("metrics/eval.json", lambda m: m["test"].update(accuracy=0.905)),
+        CLAIMS_FAIL + ("metrics/eval.json",),
+    ),
+    Case(
+        "audit_train_metrics_file_edited",
+        ("audit", MANIFEST),
+        edit_json("metrics/train.json", lambda m: m["mean"].update(val_accuracy=0.99)),
+        CLAIMS_FAIL + ("metrics/train.json",),
+    ),
+    Case(
+        "audit_pretrained_entry_is_a_string",
+        ("audit", MANIFEST),
+        edit_json(MANIFEST, lambda m: m.update(pretrained="yes")),
+        (MANIFEST, "'pretrained'", "str"),
+    ),
+    Case(
+        "compare_manifest_labeled_outside_the_project",
+        ("compare", MANIFEST, MANIFEST),
+        _labeled_outside_the_project,
+        (MANIFEST, "absolute"),
+    ),
 )
 
 _ALIAS_BOMB = "lol:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
-    f"  {b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n" for a, b in zip("abcdefgh", "bcdefghi"))
+    f"  {b}: &{b} [*{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}, *{a}]\n"
+    for a, b in zip("abcdefgh", "bcdefghi", strict=False)
+)
 
 
 def _cpcv_of_184756_folds(params: dict) -> None:
@@ -879,15 +969,35 @@ def _cpcv_of_184756_folds(params: dict) -> None:
 
 
 PARAMS_ROUND_TWO: tuple[Case, ...] = (
-    Case("params_section_misspelled", ("check-params",), edit_params(lambda p: p.update(trian=dict(epochs=3))),
-         ("unknown section 'trian'", "did you mean 'train'")),
-    Case("params_alias_bomb_in_an_unknown_section", ("check-params",), _params_text(lambda text: text + _ALIAS_BOMB),
-         ("params.yaml", "anchor or alias")),
-    Case("params_max_gap_without_a_unit", ("check-params",), set_param("build_windows", "max_gap", "1"),
-         ("build_windows.max_gap", "with a unit")),
-    Case("params_version_rewritten_with_other_params", ("check-params",), set_param("build_windows", "barrier_k", 3.5),
-         ("data/labeled_windows/v1", "build_windows.barrier_k", "never rewritten")),
-    Case("params_cpcv_folds_over_the_cap", ("check-params",), edit_params(_cpcv_of_184756_folds),
-         ("make_splits.n_test_groups", "184,756", "1,000")),
+    Case(
+        "params_section_misspelled",
+        ("check-params",),
+        edit_params(lambda p: p.update(trian=dict(epochs=3))),
+        ("unknown section 'trian'", "did you mean 'train'"),
+    ),
+    Case(
+        "params_alias_bomb_in_an_unknown_section",
+        ("check-params",),
+        _params_text(lambda text: text + _ALIAS_BOMB),
+        ("params.yaml", "anchor or alias"),
+    ),
+    Case(
+        "params_max_gap_without_a_unit",
+        ("check-params",),
+        set_param("build_windows", "max_gap", "1"),
+        ("build_windows.max_gap", "with a unit"),
+    ),
+    Case(
+        "params_version_rewritten_with_other_params",
+        ("check-params",),
+        set_param("build_windows", "barrier_k", 3.5),
+        ("data/labeled_windows/v1", "build_windows.barrier_k", "never rewritten"),
+    ),
+    Case(
+        "params_cpcv_folds_over_the_cap",
+        ("check-params",),
+        edit_params(_cpcv_of_184756_folds),
+        ("make_splits.n_test_groups", "184,756", "1,000"),
+    ),
 )
 CASES = CASES + AUDIT_ROUND_TWO + PARAMS_ROUND_TWO

@@ -175,7 +175,9 @@ def init_repository(root: Path) -> None:
     output that recorded the remote would show up in the secret scan.
     """
     git(root, "init", "-q")
-    git(root, "remote", "add", "origin", f"https://x-access-token:{SECRET_ENV['GITHUB_TOKEN']}@github.invalid/moola.git")
+    git(
+        root, "remote", "add", "origin", f"https://x-access-token:{SECRET_ENV['GITHUB_TOKEN']}@github.invalid/moola.git"
+    )
     dvc(root, "init", "-q")
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "tiny moola project")
@@ -247,6 +249,7 @@ def run_streaming(
     if kill_after_seconds is not None:
         timer = threading.Timer(kill_after_seconds, lambda: kill(time.monotonic() - started))
         timer.start()
+
     def give_up() -> None:
         result.timed_out = True
         kill(time.monotonic() - started)
@@ -326,11 +329,7 @@ def read_lock(root: Path) -> dict:
 
 def lock_outs(lock: dict) -> dict[str, str]:
     """{output path: md5} over every stage of a parsed dvc.lock."""
-    return {
-        out["path"]: out.get("md5")
-        for stage in lock["stages"].values()
-        for out in stage.get("outs", [])
-    }
+    return {out["path"]: out.get("md5") for stage in lock["stages"].values() for out in stage.get("outs", [])}
 
 
 def stage_outs(lock: dict, stage: str) -> list[str]:

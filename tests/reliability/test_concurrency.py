@@ -55,7 +55,11 @@ def test_two_queued_experiments_run_together_and_both_complete(prepared_project,
         with open(tmp_path / "queue_start.log", "w") as log:
             started = subprocess.run(
                 [str(BIN_DIR / "dvc"), "queue", "start", "-j", "2"],
-                cwd=root, env=subprocess_env(root), stdout=log, stderr=subprocess.STDOUT, timeout=120,
+                cwd=root,
+                env=subprocess_env(root),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=120,
             )
         assert started.returncode == 0, (tmp_path / "queue_start.log").read_text()
         deadline = time.monotonic() + 400

@@ -81,9 +81,7 @@ def test_every_stage_is_either_checked_across_machines_or_declared_machine_depen
 
 def _data_outs(lock: dict) -> dict[str, str]:
     return {
-        out["path"]: out.get("md5")
-        for stage in DATA_STAGES
-        for out in lock["stages"].get(stage, {}).get("outs", [])
+        out["path"]: out.get("md5") for stage in DATA_STAGES for out in lock["stages"].get(stage, {}).get("outs", [])
     }
 
 
@@ -99,7 +97,9 @@ def test_fresh_clone_makes_the_committed_data_hashes(tmp_path):
     git(tmp_path, "clone", "--quiet", "--no-checkout", str(REPO_ROOT), str(clone))
     git(clone, "checkout", "--quiet", head)
     committed = _data_outs(read_lock(clone))
-    assert set(committed) >= {"data/labeled_windows/v1", "data/splits/fwd_chain_v3.json"}, "dvc.lock lacks the data stages"
+    assert set(committed) >= {"data/labeled_windows/v1", "data/splits/fwd_chain_v3.json"}, (
+        "dvc.lock lacks the data stages"
+    )
 
     dvc(clone, "repro", "synth_cache", timeout=600)
     produced = _data_outs(read_lock(clone))

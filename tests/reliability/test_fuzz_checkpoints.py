@@ -27,7 +27,11 @@ FIELDS = ("format", "model_name", "model_config", "state_dict", "scaler", "class
 SCALER = ("ohlc_mean", "ohlc_std", "feats_mean", "feats_std")
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
-_json_like = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+_json_like = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 _shapes = st.lists(st.integers(min_value=0, max_value=5), min_size=0, max_size=3).map(tuple)
 
 
@@ -38,8 +42,9 @@ def _tensor(shape, fill: float = 0.5):
 
 
 def _not_a(kind: type) -> st.SearchStrategy:
-    return st.one_of(_scalars, st.lists(_json_like, max_size=3), st.dictionaries(st.text(max_size=5), _json_like, max_size=3)).filter(
-        lambda v: not isinstance(v, kind))
+    return st.one_of(
+        _scalars, st.lists(_json_like, max_size=3), st.dictionaries(st.text(max_size=5), _json_like, max_size=3)
+    ).filter(lambda v: not isinstance(v, kind))
 
 
 @st.composite
@@ -49,13 +54,40 @@ def broken_checkpoint(draw, good: dict):
     doc["state_dict"] = dict(good["state_dict"])
     doc["scaler"] = dict(good["scaler"])
     doc["model_config"] = copy.deepcopy(good["model_config"])
-    kind = draw(st.sampled_from(["not_a_mapping", "format", "missing_field", "field_type", "state_dict_list",
-                                 "state_dict_strings", "tensor_missing", "tensor_extra", "tensor_shape", "scaler_shape",
-                                 "scaler_value", "scaler_entry", "config_unknown", "config_type", "config_resized",
-                                 "class_names", "deep", "run_id", "model_name"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "not_a_mapping",
+                "format",
+                "missing_field",
+                "field_type",
+                "state_dict_list",
+                "state_dict_strings",
+                "tensor_missing",
+                "tensor_extra",
+                "tensor_shape",
+                "scaler_shape",
+                "scaler_value",
+                "scaler_entry",
+                "config_unknown",
+                "config_type",
+                "config_resized",
+                "class_names",
+                "deep",
+                "run_id",
+                "model_name",
+            ]
+        )
+    )
     if kind == "not_a_mapping":
-        return draw(st.one_of(st.lists(_json_like, max_size=3), _scalars, _shapes.map(_tensor),
-                              st.just(list(good["state_dict"].values()))))
+        return draw(
+            st.one_of(
+                st.lists(_json_like, max_size=3),
+                _scalars,
+                _shapes.map(_tensor),
+                st.just(list(good["state_dict"].values())),
+            )
+        )
     if kind == "format":
         doc["format"] = draw(_json_like.filter(lambda v: v != good["format"]))
     elif kind == "missing_field":
@@ -66,11 +98,16 @@ def broken_checkpoint(draw, good: dict):
         kinds = {"model_name": str, "class_names": list, "encoder_config": (dict, type(None))}
         doc[name] = draw(_not_a(kinds.get(name, dict)))
     elif kind == "state_dict_list":
-        doc["state_dict"] = draw(st.sampled_from([list(good["state_dict"].values()), list(good["state_dict"].items()),
-                                                  list(good["state_dict"])]))
+        doc["state_dict"] = draw(
+            st.sampled_from(
+                [list(good["state_dict"].values()), list(good["state_dict"].items()), list(good["state_dict"])]
+            )
+        )
     elif kind == "state_dict_strings":
         for name in draw(st.lists(st.sampled_from(sorted(good["state_dict"])), min_size=1, max_size=3, unique=True)):
-            doc["state_dict"][name] = draw(st.one_of(st.text(max_size=10), st.integers(), st.lists(st.floats(allow_nan=False), max_size=3)))
+            doc["state_dict"][name] = draw(
+                st.one_of(st.text(max_size=10), st.integers(), st.lists(st.floats(allow_nan=False), max_size=3))
+            )
     elif kind == "tensor_missing":
         for name in draw(st.lists(st.sampled_from(sorted(good["state_dict"])), min_size=1, max_size=3, unique=True)):
             del doc["state_dict"][name]
@@ -87,7 +124,9 @@ def broken_checkpoint(draw, good: dict):
         doc["scaler"][name] = _tensor(shape, 1.0)
     elif kind == "scaler_value":
         name = draw(st.sampled_from(SCALER))
-        bad = draw(st.sampled_from([float("nan"), float("inf"), float("-inf")] + ([0.0, -1.0] if name.endswith("std") else [])))
+        bad = draw(
+            st.sampled_from([float("nan"), float("inf"), float("-inf")] + ([0.0, -1.0] if name.endswith("std") else []))
+        )
         tensor = good["scaler"][name].clone()
         tensor[draw(st.integers(min_value=0, max_value=tensor.shape[0] - 1))] = bad
         doc["scaler"][name] = tensor
@@ -96,31 +135,53 @@ def broken_checkpoint(draw, good: dict):
         if draw(st.booleans()):
             del doc["scaler"][name]
         else:
-            doc["scaler"][name] = draw(st.one_of(st.text(max_size=10), st.lists(st.floats(allow_nan=False), max_size=5), st.none()))
+            doc["scaler"][name] = draw(
+                st.one_of(st.text(max_size=10), st.lists(st.floats(allow_nan=False), max_size=5), st.none())
+            )
     elif kind == "config_unknown":
-        doc["model_config"][draw(st.text(min_size=1, max_size=20).filter(lambda k: k not in good["model_config"]))] = draw(_scalars)
+        doc["model_config"][draw(st.text(min_size=1, max_size=20).filter(lambda k: k not in good["model_config"]))] = (
+            draw(_scalars)
+        )
     elif kind == "config_type":
         key = draw(st.sampled_from(sorted(good["model_config"])))
         original = good["model_config"][key]
-        doc["model_config"][key] = draw(st.one_of(st.text(max_size=10), st.lists(st.integers(), max_size=2), st.none(),
-                                                  st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)).filter(
-            lambda v: type(v) is not type(original)))
+        doc["model_config"][key] = draw(
+            st.one_of(
+                st.text(max_size=10),
+                st.lists(st.integers(), max_size=2),
+                st.none(),
+                st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+            ).filter(lambda v: type(v) is not type(original))
+        )
     elif kind == "config_resized":
-        sizes = sorted(k for k, v in good["model_config"].items() if isinstance(v, int) and not isinstance(v, bool) and "hidden" in k)
+        sizes = sorted(
+            k
+            for k, v in good["model_config"].items()
+            if isinstance(v, int) and not isinstance(v, bool) and "hidden" in k
+        )
         key = draw(st.sampled_from(sizes))
-        doc["model_config"][key] = draw(st.integers(min_value=1, max_value=64).filter(lambda n: n != good["model_config"][key]))
+        doc["model_config"][key] = draw(
+            st.integers(min_value=1, max_value=64).filter(lambda n: n != good["model_config"][key])
+        )
     elif kind == "class_names":
         n = len(good["class_names"])
-        doc["class_names"] = draw(st.one_of(
-            st.lists(st.text(min_size=1, max_size=8), max_size=6, unique=True).filter(lambda names: len(names) != n),
-            st.lists(st.one_of(st.integers(), st.none()), min_size=2, max_size=4)))
+        doc["class_names"] = draw(
+            st.one_of(
+                st.lists(st.text(min_size=1, max_size=8), max_size=6, unique=True).filter(
+                    lambda names: len(names) != n
+                ),
+                st.lists(st.one_of(st.integers(), st.none()), min_size=2, max_size=4),
+            )
+        )
     elif kind == "deep":
         value = draw(_scalars)
         for _ in range(draw(st.integers(min_value=33, max_value=300))):
             value = {"k": value} if draw(st.booleans()) else [value]
         doc[draw(st.sampled_from(["model_config", "data"]))]["deep"] = value
     elif kind == "run_id":
-        doc["run_id"] = draw(st.one_of(st.text(max_size=20), st.integers(), st.none()).filter(lambda r: r != good.get("run_id")))
+        doc["run_id"] = draw(
+            st.one_of(st.text(max_size=20), st.integers(), st.none()).filter(lambda r: r != good.get("run_id"))
+        )
     else:  # model_name
         doc["model_name"] = draw(st.text(max_size=30).filter(lambda n: n != good["model_name"]))
     return doc

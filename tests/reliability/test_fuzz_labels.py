@@ -21,8 +21,25 @@ HEADER = "symbol,end,label"
 
 _huge = st.integers(min_value=100_000, max_value=400_000).map(lambda n: "z" * n)
 _bad_dates = st.one_of(
-    st.sampled_from(["2300-01-01", "1500-06-01", "99999-01-01", "2262-04-12T00:00:00Z", "1677-09-21", "1e400",
-                     "2001-13-01", "2001-02-30", "-1", "0", "NaT", "nan", "today", "now", ""]),
+    st.sampled_from(
+        [
+            "2300-01-01",
+            "1500-06-01",
+            "99999-01-01",
+            "2262-04-12T00:00:00Z",
+            "1677-09-21",
+            "1e400",
+            "2001-13-01",
+            "2001-02-30",
+            "-1",
+            "0",
+            "NaT",
+            "nan",
+            "today",
+            "now",
+            "",
+        ]
+    ),
     st.text(max_size=30).filter(lambda s: "," not in s and "\n" not in s and "\r" not in s),
 )
 
@@ -32,14 +49,28 @@ KNOWN_SYMBOLS = ("AAA_1d", "BBB_1d")
 _cell = st.text(min_size=1, max_size=20).filter(lambda s: s.isprintable() and "," not in s and '"' not in s)
 
 
-
-
 @st.composite
 def broken_labels(draw, good_rows: list[str]) -> bytes:
     """The bytes of a labels file build-windows must refuse."""
     rows = list(good_rows[: draw(st.integers(min_value=1, max_value=len(good_rows)))])
-    kind = draw(st.sampled_from(["huge_field", "bad_date", "unknown_label", "unknown_symbol", "short_line",
-                                 "duplicate", "not_a_bar", "header", "not_utf8", "nul", "open_quote", "junk_line"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "huge_field",
+                "bad_date",
+                "unknown_label",
+                "unknown_symbol",
+                "short_line",
+                "duplicate",
+                "not_a_bar",
+                "header",
+                "not_utf8",
+                "nul",
+                "open_quote",
+                "junk_line",
+            ]
+        )
+    )
     at = draw(st.integers(min_value=0, max_value=len(rows) - 1))
     symbol, end, label = rows[at].split(",")
     header = HEADER
@@ -66,13 +97,17 @@ def broken_labels(draw, good_rows: list[str]) -> bytes:
     elif kind == "duplicate":
         rows.insert(draw(st.integers(min_value=0, max_value=len(rows))), rows[at])
     elif kind == "not_a_bar":
-        rows[at] = f"{symbol},{draw(st.sampled_from(['1999-01-01', '2001-01-01T05:00:00Z', '2050-01-01', '2001-01-02T00:00:01']))},{label}"
+        rows[at] = (
+            f"{symbol},{draw(st.sampled_from(['1999-01-01', '2001-01-01T05:00:00Z', '2050-01-01', '2001-01-02T00:00:01']))},{label}"
+        )
     elif kind == "header":
         header = draw(st.sampled_from(["", "symbol,label", "sym,end,label", ",,", "end"]))
         if header == "":
             rows = []
     elif kind == "not_utf8":
-        return (HEADER + "\n" + "\n".join(rows) + "\n").encode() + draw(st.sampled_from([b"\xff\xfe", b"\xc3\x28", b"\x80"]))
+        return (HEADER + "\n" + "\n".join(rows) + "\n").encode() + draw(
+            st.sampled_from([b"\xff\xfe", b"\xc3\x28", b"\x80"])
+        )
     elif kind == "nul":
         rows[at] = f"{symbol}\x00,{end},{label}"
     elif kind == "open_quote":
@@ -99,8 +134,10 @@ def test_fuzzed_labels_files_are_refused_cleanly(fuzz_root, project_context):
     params["build_windows"].update(labels="file", labels_file="raw/labels.csv")
     params_file.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
     times = pd.read_parquet(fuzz_root / "data/raw/AAA_1d.parquet")["timestamp"]
-    good_rows = [f"AAA_1d,{times.iloc[row].strftime('%Y-%m-%d')},{label}"
-                 for row, label in ((100, "up"), (200, "down"), (300, "neutral"))]
+    good_rows = [
+        f"AAA_1d,{times.iloc[row].strftime('%Y-%m-%d')},{label}"
+        for row, label in ((100, "up"), (200, "down"), (300, "neutral"))
+    ]
     labels = fuzz_root / LABELS
 
     @fuzz_settings(EXAMPLES)

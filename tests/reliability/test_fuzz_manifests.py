@@ -23,17 +23,37 @@ FUZZED = "fuzzed_manifest.json"
 BLOCKS = ("format", "run_id", "inputs", "paths", "data", "model", "metrics", "params", "training")
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20))
-_json_like = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+_json_like = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 _hex = st.text(alphabet="0123456789abcdef", min_size=64, max_size=64)
-_bad_sha = st.one_of(_hex.map(str.upper).filter(lambda s: any(c.isalpha() for c in s)), st.text(max_size=70).filter(lambda s: len(s) != 64),
-                     st.integers(), st.none(), st.lists(st.integers(), max_size=2))
-_outside = st.one_of(st.just("../outside.txt"), st.just("/etc/hostname"), st.text(min_size=1, max_size=20).map(lambda s: "../" + s),
-                     st.sampled_from(["data/../../x", "/", "..", "artifacts/../../../etc/passwd"]))
+_bad_sha = st.one_of(
+    _hex.map(str.upper).filter(lambda s: any(c.isalpha() for c in s)),
+    st.text(max_size=70).filter(lambda s: len(s) != 64),
+    st.integers(),
+    st.none(),
+    st.lists(st.integers(), max_size=2),
+)
+_outside = st.one_of(
+    st.just("../outside.txt"),
+    st.just("/etc/hostname"),
+    st.text(min_size=1, max_size=20).map(lambda s: "../" + s),
+    st.sampled_from(["data/../../x", "/", "..", "artifacts/../../../etc/passwd"]),
+)
 
 
 def _wrong_type(kind: type) -> st.SearchStrategy:
-    others = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=20),
-                       st.lists(_json_like, max_size=3), st.dictionaries(st.text(max_size=5), _json_like, max_size=3))
+    others = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(allow_nan=False),
+        st.text(max_size=20),
+        st.lists(_json_like, max_size=3),
+        st.dictionaries(st.text(max_size=5), _json_like, max_size=3),
+    )
     return others.filter(lambda v: not isinstance(v, kind) or isinstance(v, bool))
 
 
@@ -41,9 +61,26 @@ def _wrong_type(kind: type) -> st.SearchStrategy:
 def broken_manifest(draw, good: dict) -> str:
     """The text of a manifest that `moola audit` must refuse."""
     manifest = copy.deepcopy(good)
-    kind = draw(st.sampled_from(["not_a_mapping", "format", "missing_block", "block_type", "deep", "deep_text",
-                                 "bad_sha", "other_sha", "outside_path", "unhashed_path", "path_type", "entry_type",
-                                 "drop_input", "not_json"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "not_a_mapping",
+                "format",
+                "missing_block",
+                "block_type",
+                "deep",
+                "deep_text",
+                "bad_sha",
+                "other_sha",
+                "outside_path",
+                "unhashed_path",
+                "path_type",
+                "entry_type",
+                "drop_input",
+                "not_json",
+            ]
+        )
+    )
     if kind == "not_a_mapping":
         return json.dumps(draw(st.one_of(st.lists(_json_like, max_size=3), _scalars)))
     if kind == "format":
@@ -83,17 +120,29 @@ def broken_manifest(draw, good: dict) -> str:
             manifest["inputs"][outside] = {"role": "labeled", "sha256": draw(_hex)}
     elif kind == "unhashed_path":
         role = draw(st.sampled_from(sorted(role for role, path in good["paths"].items() if path)))
-        manifest["paths"][role] = draw(st.text(alphabet="abcdefgh_/", min_size=1, max_size=20).filter(
-            lambda p: not any(name == p or name.startswith(p.rstrip("/") + "/") for name in manifest["inputs"])))
+        manifest["paths"][role] = draw(
+            st.text(alphabet="abcdefgh_/", min_size=1, max_size=20).filter(
+                lambda p: not any(name == p or name.startswith(p.rstrip("/") + "/") for name in manifest["inputs"])
+            )
+        )
     elif kind == "path_type":
         role = draw(st.sampled_from(sorted(manifest["paths"])))
-        manifest["paths"][role] = draw(st.one_of(st.integers(), st.booleans(), st.lists(st.text(max_size=5), max_size=2),
-                                                 st.dictionaries(st.text(max_size=3), st.integers(), max_size=2)))
+        manifest["paths"][role] = draw(
+            st.one_of(
+                st.integers(),
+                st.booleans(),
+                st.lists(st.text(max_size=5), max_size=2),
+                st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+            )
+        )
     elif kind == "drop_input":
         role = draw(st.sampled_from(sorted(role for role, path in good["paths"].items() if path)))
         path = good["paths"][role]
-        manifest["inputs"] = {name: entry for name, entry in manifest["inputs"].items()
-                              if not (name == path or name.startswith(path.rstrip("/") + "/"))}
+        manifest["inputs"] = {
+            name: entry
+            for name, entry in manifest["inputs"].items()
+            if not (name == path or name.startswith(path.rstrip("/") + "/"))
+        }
     else:  # not_json
         text = json.dumps(manifest)
         cut = draw(st.integers(min_value=0, max_value=len(text) - 1))

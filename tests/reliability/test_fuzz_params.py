@@ -27,9 +27,15 @@ def _section_types() -> dict[str, dict[str, typing.Any]]:
     from moola.stages.synth_cache import SynthCacheParams
     from moola.training.config import TrainParams
 
-    return {name: typing.get_type_hints(cls) for name, cls in
-            (("base", BaseParams), ("make_splits", MakeSplitsParams), ("synth_cache", SynthCacheParams),
-             ("train", TrainParams))}
+    return {
+        name: typing.get_type_hints(cls)
+        for name, cls in (
+            ("base", BaseParams),
+            ("make_splits", MakeSplitsParams),
+            ("synth_cache", SynthCacheParams),
+            ("train", TrainParams),
+        )
+    }
 
 
 SECTIONS = _section_types()
@@ -37,9 +43,15 @@ SECTIONS = _section_types()
 READS = {"make-splits": ("base", "make_splits"), "synth-cache": ("base", "synth_cache"), "train": ("base", "train")}
 
 _scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=True), st.text(max_size=20))
-_json_like = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=8)
+_json_like = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
 _containers = st.one_of(st.lists(_json_like, max_size=3), st.dictionaries(st.text(max_size=5), _json_like, max_size=3))
-_huge_ints = st.one_of(st.integers(min_value=2**63, max_value=10**400), st.integers(min_value=-(10**400), max_value=-(2**63) - 1))
+_huge_ints = st.one_of(
+    st.integers(min_value=2**63, max_value=10**400), st.integers(min_value=-(10**400), max_value=-(2**63) - 1)
+)
 _non_finite = st.sampled_from([float("nan"), float("inf"), float("-inf")])
 _long_text = st.integers(min_value=4097, max_value=300_000).map(lambda n: "x" * n)
 
@@ -52,10 +64,18 @@ def wrong_value(tp: typing.Any) -> st.SearchStrategy:
     if tp is bool:
         return st.one_of(st.integers(), st.floats(allow_nan=True), st.text(max_size=10), _containers, st.none())
     if tp is int:
-        return st.one_of(st.floats(allow_nan=True), st.text(max_size=10), st.booleans(), _containers, st.none(), _huge_ints)
+        return st.one_of(
+            st.floats(allow_nan=True), st.text(max_size=10), st.booleans(), _containers, st.none(), _huge_ints
+        )
     if tp is float:
-        return st.one_of(_non_finite, st.text(max_size=10), st.booleans(), _containers, st.none(),
-                         st.integers(min_value=10**309, max_value=10**400))
+        return st.one_of(
+            _non_finite,
+            st.text(max_size=10),
+            st.booleans(),
+            _containers,
+            st.none(),
+            st.integers(min_value=10**309, max_value=10**400),
+        )
     if tp is str:
         return st.one_of(st.integers(), st.floats(allow_nan=True), st.booleans(), _containers, st.none(), _long_text)
     raise AssertionError(f"no wrong values for {tp}")
@@ -70,27 +90,54 @@ def broken_params(draw, good: dict, command: str) -> str:
     """A params.yaml text that `command` must refuse."""
     params = json.loads(json.dumps(good))
     section = draw(st.sampled_from(READS[command]))
-    kind = draw(st.sampled_from(["wrong_value", "wrong_value", "unknown_key", "seed_range", "not_a_mapping",
-                                 "file_not_a_mapping", "duplicate_key", "duplicate_section", "list_key",
-                                 "deep_value", "deep_text", "long_key", "model_name"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "wrong_value",
+                "wrong_value",
+                "unknown_key",
+                "seed_range",
+                "not_a_mapping",
+                "file_not_a_mapping",
+                "duplicate_key",
+                "duplicate_section",
+                "list_key",
+                "deep_value",
+                "deep_text",
+                "long_key",
+                "model_name",
+            ]
+        )
+    )
     if kind == "wrong_value":
         key = draw(st.sampled_from(sorted(SECTIONS[section])))
         params[section][key] = draw(wrong_value(SECTIONS[section][key]))
         return _dump(params)
     if kind == "unknown_key":
-        keys = draw(st.lists(st.one_of(st.text(min_size=1, max_size=30), st.integers(), st.booleans(), st.floats(allow_nan=False)),
-                             min_size=1, max_size=3).filter(lambda ks: any(k not in SECTIONS[section] for k in ks)))
+        keys = draw(
+            st.lists(
+                st.one_of(st.text(min_size=1, max_size=30), st.integers(), st.booleans(), st.floats(allow_nan=False)),
+                min_size=1,
+                max_size=3,
+            ).filter(lambda ks: any(k not in SECTIONS[section] for k in ks))
+        )
         for key in keys:
             params[section][key] = draw(_json_like)
         return _dump(params)
     if kind == "seed_range":
-        params["base"]["seed"] = draw(st.one_of(st.integers(max_value=-1), st.integers(min_value=2**32, max_value=2**63 - 1)))
+        params["base"]["seed"] = draw(
+            st.one_of(st.integers(max_value=-1), st.integers(min_value=2**32, max_value=2**63 - 1))
+        )
         return _dump(params)
     if kind == "not_a_mapping":
         params[section] = draw(st.one_of(st.lists(_json_like, max_size=3), _scalars.filter(lambda v: v is not None)))
         return _dump(params)
     if kind == "file_not_a_mapping":
-        return _dump(draw(st.one_of(st.lists(_json_like, min_size=1, max_size=3), st.integers(), st.text(min_size=1, max_size=20))))
+        return _dump(
+            draw(
+                st.one_of(st.lists(_json_like, min_size=1, max_size=3), st.integers(), st.text(min_size=1, max_size=20))
+            )
+        )
     if kind in ("duplicate_key", "duplicate_section"):
         key = draw(st.sampled_from(sorted(params[section])))
         text = _dump(params)
@@ -128,7 +175,11 @@ def broken_params(draw, good: dict, command: str) -> str:
         return _dump(params)
     # model_name: the model key is read by train only; elsewhere break the section instead
     if command == "train":
-        params["model"] = draw(st.one_of(st.text(max_size=40).filter(lambda s: s not in _model_names()), st.integers(), _containers, st.none()))
+        params["model"] = draw(
+            st.one_of(
+                st.text(max_size=40).filter(lambda s: s not in _model_names()), st.integers(), _containers, st.none()
+            )
+        )
     else:
         params[section] = draw(st.integers())
     return _dump(params)
@@ -156,8 +207,13 @@ def _fuzz(command: str, fuzz_root, project_context):
     @given(text=broken_params(good, command))
     def refused(text):
         params_file.write_text(text, encoding="utf-8")
-        check_refused(fuzz_root, [command], project_context, before,
-                      restore=lambda: params_file.write_text(good_text, encoding="utf-8"))
+        check_refused(
+            fuzz_root,
+            [command],
+            project_context,
+            before,
+            restore=lambda: params_file.write_text(good_text, encoding="utf-8"),
+        )
 
     refused()
 

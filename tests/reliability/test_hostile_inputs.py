@@ -22,9 +22,32 @@ from reliability_project import SECRET_ENV, copy_project, moola_command, run, sn
 # Words of the "what to do" half of a message; every refusal must say what to do next (a rule
 # the value must meet, "must be >= 1", counts: it says what to change it to).
 _ADVICE = (
-    "must", "needs", "known keys are", "rebuild", "restore", "run ", "rerun", "set ", "use ", "fix", "give",
-    "add ", "remove", "choose", "lower", "delete", "store", "convert", "keep", "pick", "re-export", "check",
-    "retrain", "make a new", "bump", "write it",
+    "must",
+    "needs",
+    "known keys are",
+    "rebuild",
+    "restore",
+    "run ",
+    "rerun",
+    "set ",
+    "use ",
+    "fix",
+    "give",
+    "add ",
+    "remove",
+    "choose",
+    "lower",
+    "delete",
+    "store",
+    "convert",
+    "keep",
+    "pick",
+    "re-export",
+    "check",
+    "retrain",
+    "make a new",
+    "bump",
+    "write it",
 )
 
 _CASES_BY_NAME = {case.name: case for case in CASES}
@@ -70,8 +93,7 @@ def hostile_outcomes(request, prepared_project, tmp_path_factory):
     base = tmp_path_factory.mktemp("hostile")
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures: dict[str, Future] = {
-            name: pool.submit(_run_case, _CASES_BY_NAME[name], prepared_project.root, base / name)
-            for name in selected
+            name: pool.submit(_run_case, _CASES_BY_NAME[name], prepared_project.root, base / name) for name in selected
         }
         yield futures
         for future in futures.values():
@@ -89,7 +111,9 @@ def _params():
 def test_hostile_input_is_refused_cleanly(case_name, hostile_outcomes):
     case = _CASES_BY_NAME[case_name]
     outcome: Outcome = hostile_outcomes[case_name].result(timeout=600)
-    shown = f"moola {' '.join(case.argv)} ->\nrc {outcome.returncode}\nstdout:\n{outcome.stdout}\nstderr:\n{outcome.stderr}"
+    shown = (
+        f"moola {' '.join(case.argv)} ->\nrc {outcome.returncode}\nstdout:\n{outcome.stdout}\nstderr:\n{outcome.stderr}"
+    )
 
     assert outcome.returncode == 1, shown
     assert "Traceback" not in outcome.stderr + outcome.stdout, shown
@@ -122,13 +146,42 @@ def test_corpus_covers_every_command_and_the_required_kinds():
     assert commands == set(COMMANDS) - REPORT_COMMANDS, f"commands without a hostile case: {missing}"
     assert len(CASES) >= 30
     names = " ".join(case.name for case in CASES)
-    for kind in ("raw_empty", "raw_truncated", "raw_not_parquet", "raw_missing_column", "raw_nan", "raw_inf",
-                 "raw_negative", "raw_zero", "high_below_low", "duplicate_timestamp", "unsorted", "time_zones",
-                 "shorter_than_window", "labels_unknown_timestamp", "labels_unknown_label", "labels_duplicate",
-                 "params_unknown_key", "params_wrong_type", "negative", "below_lookback", "split_overlapping",
-                 "out_of_range", "split_missing", "wrong_fingerprint", "strategy_random", "without_ks_pval",
-                 "other_split", "parent_is_val", "rows_missing", "checkpoint_of_other_model", "checkpoint_truncated",
-                 "pickled_object", "dotdot", "absolute"):
+    for kind in (
+        "raw_empty",
+        "raw_truncated",
+        "raw_not_parquet",
+        "raw_missing_column",
+        "raw_nan",
+        "raw_inf",
+        "raw_negative",
+        "raw_zero",
+        "high_below_low",
+        "duplicate_timestamp",
+        "unsorted",
+        "time_zones",
+        "shorter_than_window",
+        "labels_unknown_timestamp",
+        "labels_unknown_label",
+        "labels_duplicate",
+        "params_unknown_key",
+        "params_wrong_type",
+        "negative",
+        "below_lookback",
+        "split_overlapping",
+        "out_of_range",
+        "split_missing",
+        "wrong_fingerprint",
+        "strategy_random",
+        "without_ks_pval",
+        "other_split",
+        "parent_is_val",
+        "rows_missing",
+        "checkpoint_of_other_model",
+        "checkpoint_truncated",
+        "pickled_object",
+        "dotdot",
+        "absolute",
+    ):
         assert kind in names, f"no hostile case for {kind}"
 
 

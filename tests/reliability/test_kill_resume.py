@@ -155,16 +155,22 @@ def test_kill_each_stage_then_repro_matches_the_uninterrupted_run(prepared_proje
         had_state = bool(state_file) and (root / state_file).is_file()
         finish = run_streaming([str(BIN_DIR / "dvc"), "repro", "--single-item", stage], root, timeout=300)
         assert finish.returncode == 0, f"dvc repro {stage} after the kills failed:\n{finish.text}"
-        log.append(f"{stage} finished by dvc repro" + (" (resumed from the saved state)" if "resuming" in finish.text else ""))
+        log.append(
+            f"{stage} finished by dvc repro" + (" (resumed from the saved state)" if "resuming" in finish.text else "")
+        )
         if had_state:
             assert "resuming" in finish.text, f"{stage} restarted instead of resuming from {state_file}:\n{finish.text}"
         if stage in STATE_FILES:
-            assert any("resuming" in text for text in later_runs + [finish.text]), f"{stage} never resumed after its kills"
+            assert any("resuming" in text for text in later_runs + [finish.text]), (
+                f"{stage} never resumed after its kills"
+            )
             assert not (root / state_file).exists(), f"{stage} left its resumable state behind"
     print("\n".join(log))
     assert not problems, "\n".join(problems + ["", "kills:"] + log)
 
-    assert read_lock(root) == prepared_project.lock, "dvc.lock after kills and reruns differs from the uninterrupted run"
+    assert read_lock(root) == prepared_project.lock, (
+        "dvc.lock after kills and reruns differs from the uninterrupted run"
+    )
     visible = {k: v for k, v in snapshot(root, OUTPUT_PATHS).items() if "/." not in f"/{k}"}
     expected = {k: v for k, v in snapshot(reference, OUTPUT_PATHS).items() if "/." not in f"/{k}"}
     assert visible == expected
@@ -176,7 +182,9 @@ def test_kill_each_stage_then_repro_matches_the_uninterrupted_run(prepared_proje
 
 
 def _dvc_output_folders(lock: dict) -> list[str]:
-    return [out["path"] for stage in lock["stages"].values() for out in stage.get("outs", []) if out["md5"].endswith(".dir")]
+    return [
+        out["path"] for stage in lock["stages"].values() for out in stage.get("outs", []) if out["md5"].endswith(".dir")
+    ]
 
 
 @pytest.mark.slow
@@ -184,7 +192,11 @@ def test_training_killed_after_its_last_epoch_resumes_to_the_same_record(prepare
     # The narrowest kill window of training: the state of the last epoch is saved, the outputs
     # are not yet written. The kill test above reaches it only when its random time falls there.
     reference = prepared_project.root
-    outputs = ("artifacts/models/enhanced_simple_lstm/fold_0.pt", "artifacts/models/enhanced_simple_lstm/record.json", "metrics/train.json")
+    outputs = (
+        "artifacts/models/enhanced_simple_lstm/fold_0.pt",
+        "artifacts/models/enhanced_simple_lstm/record.json",
+        "metrics/train.json",
+    )
     state = Path(STATE_FILES["train"])
     for attempt in range(3):
         root = copy_project(reference, tmp_path / f"project{attempt}")

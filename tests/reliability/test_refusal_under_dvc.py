@@ -20,9 +20,15 @@ CASES = (
     (("base.seed=1099511627776",), "base.seed"),
     (("build_windows.window=8",), "< window (8)"),  # a window too short: its vol_span no longer fits
     (("build_windows.max_gap='1'",), "build_windows.max_gap = '1' must be a pandas Timedelta string with a unit"),
-    (("build_windows.barrier_k=3.5",), "data/labeled_windows/v1 already exists with different content (differs in build_windows.barrier_k)"),
+    (
+        ("build_windows.barrier_k=3.5",),
+        "data/labeled_windows/v1 already exists with different content (differs in build_windows.barrier_k)",
+    ),
     (("make_splits.embargo=forever",), "make_splits.embargo"),
-    (("make_splits.strategy=cpcv", "make_splits.n_groups=20", "make_splits.n_test_groups=10"), "C(20, 10) = 184,756 cpcv folds"),
+    (
+        ("make_splits.strategy=cpcv", "make_splits.n_groups=20", "make_splits.n_test_groups=10"),
+        "C(20, 10) = 184,756 cpcv folds",
+    ),
     (("synth_cache.ratio=0",), "synth_cache.ratio"),
     (("pretrain_ts2vec.epochs=0",), "pretrain_ts2vec.epochs"),
     (("encoder.hidden=big",), "encoder.hidden"),
@@ -43,7 +49,11 @@ def test_a_refused_value_under_dvc_exp_run_changes_no_output(prepared_project, t
     before = snapshot(root)
     for overrides, expected in CASES:
         override = " ".join(overrides)
-        result = run([str(BIN_DIR / "dvc"), "exp", "run", *(arg for value in overrides for arg in ("-S", value))], root, timeout=300)
+        result = run(
+            [str(BIN_DIR / "dvc"), "exp", "run", *(arg for value in overrides for arg in ("-S", value))],
+            root,
+            timeout=300,
+        )
         text = result.stdout + result.stderr
         assert result.returncode != 0, f"-S {override} was not refused:\n{text[-3000:]}"
         errors = [line for line in text.splitlines() if line.startswith("moola ") and ": error: " in line]

@@ -35,10 +35,18 @@ def test_no_credential_in_any_file_or_log_of_a_pipeline_run(prepared_project):
     files = _scanned_files(prepared_project.root)
     names = {path.relative_to(prepared_project.root).as_posix() for path in files}
     # The scan must see the outputs that describe a run, or it proves nothing.
-    for expected in ("artifacts/runs/latest/manifest.json", "artifacts/models/enhanced_simple_lstm/record.json",
-                     "metrics/train.json", "metrics/eval.json", "data/labeled_windows/v1/manifest.json", "dvc.lock"):
+    for expected in (
+        "artifacts/runs/latest/manifest.json",
+        "artifacts/models/enhanced_simple_lstm/record.json",
+        "metrics/train.json",
+        "metrics/eval.json",
+        "data/labeled_windows/v1/manifest.json",
+        "dvc.lock",
+    ):
         assert expected in names
-    leaks = [leak for path in files for leak in _leaks(path.read_bytes(), path.relative_to(prepared_project.root).as_posix())]
+    leaks = [
+        leak for path in files for leak in _leaks(path.read_bytes(), path.relative_to(prepared_project.root).as_posix())
+    ]
     leaks += _leaks(prepared_project.output.encode("utf-8"), "the output of dvc repro")
     assert not leaks, leaks
 
@@ -47,8 +55,14 @@ def test_pod_launch_masks_credentials_given_on_its_command_line(tmp_path):
     token = SECRET_ENV["GITHUB_TOKEN"]
     # A token inside the clone URL is refused, and the refusal does not repeat it.
     with_token = run(
-        moola_command("pod", "launch", "train", "--dry-run",
-                      "--repo-url", f"https://x-access-token:{token}@github.invalid/moola.git"),
+        moola_command(
+            "pod",
+            "launch",
+            "train",
+            "--dry-run",
+            "--repo-url",
+            f"https://x-access-token:{token}@github.invalid/moola.git",
+        ),
         tmp_path,
         timeout=120,
     )
@@ -57,10 +71,16 @@ def test_pod_launch_masks_credentials_given_on_its_command_line(tmp_path):
     # Credentials passed as pod environment are masked in the printed request.
     dry_run = run(
         moola_command(
-            "pod", "launch", "train", "--dry-run",
-            "--repo-url", "https://github.invalid/moola.git",
-            "--env", f"HF_TOKEN={SECRET_ENV['HF_TOKEN']}",
-            "--env", f"AWS_SECRET_ACCESS_KEY={SECRET_ENV['AWS_SECRET_ACCESS_KEY']}",
+            "pod",
+            "launch",
+            "train",
+            "--dry-run",
+            "--repo-url",
+            "https://github.invalid/moola.git",
+            "--env",
+            f"HF_TOKEN={SECRET_ENV['HF_TOKEN']}",
+            "--env",
+            f"AWS_SECRET_ACCESS_KEY={SECRET_ENV['AWS_SECRET_ACCESS_KEY']}",
         ),
         tmp_path,
         timeout=120,

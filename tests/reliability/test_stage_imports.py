@@ -34,7 +34,9 @@ def test_every_module_a_stage_loads_is_a_dvc_dependency(prepared_project, tmp_pa
         trace = tmp_path / f"{stage}.json"
         result = run([sys.executable, "-c", TRACE, str(trace), COMMANDS[stage]], root, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
-        loaded = [codedeps.SRC_PREFIX + "/" + codedeps.module_file(m).relative_to(codedeps.PACKAGE_DIR).as_posix()
-                  for m in json.loads(trace.read_text())]
+        loaded = [
+            codedeps.SRC_PREFIX + "/" + codedeps.module_file(m).relative_to(codedeps.PACKAGE_DIR).as_posix()
+            for m in json.loads(trace.read_text())
+        ]
         assert codedeps.uncovered(loaded, deps[stage]) == [], f"stage {stage} loads code dvc.yaml does not name"
         assert set(loaded) <= set(codedeps.stage_files(stage)), f"stage {stage}: the derivation missed an import"

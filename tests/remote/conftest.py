@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from pod_project import make_pod_python
 from s3server import S3Server, client_env, find_rclone
 

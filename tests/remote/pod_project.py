@@ -112,8 +112,18 @@ elif step == "train":
 '''
 
 # What of the repository a pod needs: the package, its install files, the pipeline and the bootstrap.
-PROJECT_PARTS = ["src", "pyproject.toml", "README.md", "requirements", "scripts", ".dvc/config",
-                 ".gitignore", ".dvcignore", "dvc.yaml", "params.yaml"]
+PROJECT_PARTS = [
+    "src",
+    "pyproject.toml",
+    "README.md",
+    "requirements",
+    "scripts",
+    ".dvc/config",
+    ".gitignore",
+    ".dvcignore",
+    "dvc.yaml",
+    "params.yaml",
+]
 
 
 def copy_project(destination: Path) -> None:
@@ -129,8 +139,9 @@ def copy_project(destination: Path) -> None:
             shutil.copy2(source, target)
 
 
-def make_origin(scratch: Path, env: dict[str, str], pipeline_from: Path | None = None,
-                params: str | None = None) -> Path:
+def make_origin(
+    scratch: Path, env: dict[str, str], pipeline_from: Path | None = None, params: str | None = None
+) -> Path:
     """Create a bare git origin holding the project and one pipeline, committed on `main`.
 
     Args:

@@ -58,11 +58,17 @@ class S3Server:
 
     def start(self) -> None:
         command = [
-            self.rclone, "serve", "s3",
-            "--addr", f"127.0.0.1:{self.port}",
-            "--auth-key", f"{ACCESS_KEY},{SECRET_KEY}",
-            "--dir-cache-time", "1s",
-            "--config", os.devnull,
+            self.rclone,
+            "serve",
+            "s3",
+            "--addr",
+            f"127.0.0.1:{self.port}",
+            "--auth-key",
+            f"{ACCESS_KEY},{SECRET_KEY}",
+            "--dir-cache-time",
+            "1s",
+            "--config",
+            os.devnull,
             str(self.root),
         ]
         with open(self.log_file, "ab") as log:
@@ -122,12 +128,16 @@ def client_env(server: S3Server | None, scratch: Path) -> dict[str, str]:
     return env
 
 
-def run(command: list[str], cwd: Path, env: dict[str, str], check: bool = True,
-        timeout: float = CLIENT_TIMEOUT_S) -> subprocess.CompletedProcess:
+def run(
+    command: list[str], cwd: Path, env: dict[str, str], check: bool = True, timeout: float = CLIENT_TIMEOUT_S
+) -> subprocess.CompletedProcess:
     """Run a client command under `timeout`; with `check`, a failure shows its output."""
     result = subprocess.run(
         ["timeout", "-k", "5", str(int(timeout)), *command],
-        cwd=cwd, env=env, capture_output=True, text=True,
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if check and result.returncode != 0:
         raise AssertionError(

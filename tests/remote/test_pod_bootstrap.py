@@ -8,14 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from pod_project import REPO_ROOT, clone, make_origin, offline_make_setup
 from s3server import SECRET_KEY, dvc, run, tree_digest
 
 pytestmark = pytest.mark.slow
 
 BOOTSTRAP = REPO_ROOT / "scripts" / "pod" / "bootstrap.sh"
-
 
 
 def laptop_ran_upstream(tmp_path, env, project, stages):
@@ -96,8 +94,9 @@ def test_bootstrap_runs_the_train_stage_pulling_only_its_inputs_survives_an_outa
     assert set(report["seconds"]) == {"install", "decide", "pull", "run", "push"}
     assert report["decision"] == "run" and report["reasons"] == ["dvc.lock has no entry for it"]
     # The pod ran the clone's own code, installed from the clone.
-    where = run([str(pod / ".venv" / "bin" / "python"), "-c", "import moola; print(moola.__file__)"],
-                tmp_path, environment)
+    where = run(
+        [str(pod / ".venv" / "bin" / "python"), "-c", "import moola; print(moola.__file__)"], tmp_path, environment
+    )
     assert where.stdout.strip() == str(pod / "src" / "moola" / "__init__.py")
 
     # A third clone gets the results: metrics through git, data through the remote.
@@ -108,7 +107,11 @@ def test_bootstrap_runs_the_train_stage_pulling_only_its_inputs_survives_an_outa
     third = clone(origin, tmp_path / "third", env, branch=branch)
     assert json.loads((third / "metrics" / "train.json").read_text())  # git-tracked metrics came back
     run(dvc("pull", "--remote", "s3", "--allow-missing"), third, env)  # evaluate has not run yet
-    outputs = ["artifacts/models/enhanced_simple_lstm/fold_0.pt", "artifacts/models/enhanced_simple_lstm/record.json", *inputs]
+    outputs = [
+        "artifacts/models/enhanced_simple_lstm/fold_0.pt",
+        "artifacts/models/enhanced_simple_lstm/record.json",
+        *inputs,
+    ]
     assert tree_digest(third, outputs) == tree_digest(pod, outputs)
     assert "up to date" in run(dvc("status", "train"), third, env).stdout
 
@@ -150,8 +153,9 @@ def test_bootstrap_on_a_pod_without_a_usable_gpu_stops_before_cloning(tmp_path, 
 def test_require_gpu_stops_the_pod_run_before_any_pull(tiny_project, tmp_path, env, s3_server, pod_python):
     params = (tiny_project / "params.yaml").read_text()
     assert "require_gpu: false" in params
-    origin = make_origin(tmp_path, env, pipeline_from=tiny_project,
-                         params=params.replace("require_gpu: false", "require_gpu: true"))
+    origin = make_origin(
+        tmp_path, env, pipeline_from=tiny_project, params=params.replace("require_gpu: false", "require_gpu: true")
+    )
     environment = pod_env(env, pod_python, origin, tmp_path)
     result = bootstrap("pretrain_ts2vec", environment, tmp_path, check=False)
     assert result.returncode == 1

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from pod_project import clone, make_origin
+from s3server import ACCESS_KEY, BUCKET, dvc, run
 
 from moola.errors import MoolaError
 from moola.remote.decide import decide
 from moola.remote.local_config import restore_config, temporary_remote_config
 from moola.remote.pod import PodJob, dvc_command, run_logged, run_pod_job
 from moola.remote.store import RemoteStore, open_repo
-from pod_project import clone, make_origin
-from s3server import ACCESS_KEY, BUCKET, dvc, run
 
 pytestmark = pytest.mark.slow  # about 40 s: several clones, DVC runs and a real S3 server
 
@@ -127,4 +127,3 @@ def test_the_job_url_is_put_back_even_after_a_killed_job(toy):
     (repo / ".dvc" / "tmp" / "moola-pod-config.local.saved").write_text(original)  # as a SIGKILL leaves it
     assert restore_config(repo) is True
     assert local.read_text() == original
-

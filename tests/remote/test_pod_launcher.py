@@ -75,8 +75,18 @@ def test_the_pod_command_and_the_token_helper_are_safe_text():
 
 
 def launch(capsys, *extra):
-    argv = ["pod", "launch", "train", "--repo-url", "https://github.com/o/moola.git",
-            "--network-volume", "vol123", "--data-center", "EU-RO-1", *extra]
+    argv = [
+        "pod",
+        "launch",
+        "train",
+        "--repo-url",
+        "https://github.com/o/moola.git",
+        "--network-volume",
+        "vol123",
+        "--data-center",
+        "EU-RO-1",
+        *extra,
+    ]
     code = cli.main(argv)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
@@ -85,8 +95,16 @@ def launch(capsys, *extra):
 def test_dry_run_prints_the_exact_request_without_the_sdk_and_hides_credentials(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "runpod", None)  # importing it would fail: the dry run must not try
     code, out, err = launch(
-        capsys, "--dry-run", "--secret", "AWS_SECRET_ACCESS_KEY=volume_secret", "--secret", "MOOLA_GIT_TOKEN=gh",
-        "--env", "AWS_ACCESS_KEY_ID=AKIARAWVALUE", "--env", "AWS_ENDPOINT_URL=https://s3api-eu-ro-1.runpod.io/",
+        capsys,
+        "--dry-run",
+        "--secret",
+        "AWS_SECRET_ACCESS_KEY=volume_secret",
+        "--secret",
+        "MOOLA_GIT_TOKEN=gh",
+        "--env",
+        "AWS_ACCESS_KEY_ID=AKIARAWVALUE",
+        "--env",
+        "AWS_ENDPOINT_URL=https://s3api-eu-ro-1.runpod.io/",
     )
     assert code == 0, err
     request = json.loads(out)["runpod.create_pod"]
@@ -102,8 +120,16 @@ def test_dry_run_prints_the_exact_request_without_the_sdk_and_hides_credentials(
 
 
 def test_a_token_inside_the_repository_url_is_refused(capsys):
-    code = cli.main(["pod", "launch", "train", "--dry-run",
-                     "--repo-url", "https://x-access-token:ghp_SECRET@github.com/o/moola.git"])
+    code = cli.main(
+        [
+            "pod",
+            "launch",
+            "train",
+            "--dry-run",
+            "--repo-url",
+            "https://x-access-token:ghp_SECRET@github.com/o/moola.git",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 1 and captured.out == "" and "ghp_SECRET" not in captured.err
     assert "--secret MOOLA_GIT_TOKEN=SECRET_NAME" in captured.err
@@ -139,8 +165,13 @@ class FakeRunpod(types.ModuleType):
 
 
 def test_launch_follows_the_pod_until_it_is_gone_and_still_terminates(capsys, monkeypatch):
-    fake = FakeRunpod([{"desiredStatus": "RUNNING", "runtime": None},
-                       {"desiredStatus": "RUNNING", "runtime": {"uptimeInSeconds": 30}}, None])
+    fake = FakeRunpod(
+        [
+            {"desiredStatus": "RUNNING", "runtime": None},
+            {"desiredStatus": "RUNNING", "runtime": {"uptimeInSeconds": 30}},
+            None,
+        ]
+    )
     monkeypatch.setitem(sys.modules, "runpod", fake)
     monkeypatch.setenv("RUNPOD_API_KEY", "test-key")
     code, out, err = launch(capsys, "--poll-seconds", "0")
@@ -163,15 +194,26 @@ def test_follow_gives_up_at_the_deadline():
     now = [0.0]
     fake = FakeRunpod([{"desiredStatus": "RUNNING", "runtime": {"uptimeInSeconds": 1}}] * 10)
     lines = []
-    finished = follow_pod(fake, "pod-1", timeout_s=30, poll_s=10, log=lines.append,
-                          clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s))
+    finished = follow_pod(
+        fake,
+        "pod-1",
+        timeout_s=30,
+        poll_s=10,
+        log=lines.append,
+        clock=lambda: now[0],
+        sleep=lambda s: now.__setitem__(0, now[0] + s),
+    )
     assert finished is False and "still running" in lines[-1]
 
 
 def test_follow_treats_a_restarted_container_or_an_exited_pod_as_finished():
     lines = []
-    restarted = FakeRunpod([{"desiredStatus": "RUNNING", "runtime": {"uptimeInSeconds": 900}},
-                            {"desiredStatus": "RUNNING", "runtime": {"uptimeInSeconds": 4}}])
+    restarted = FakeRunpod(
+        [
+            {"desiredStatus": "RUNNING", "runtime": {"uptimeInSeconds": 900}},
+            {"desiredStatus": "RUNNING", "runtime": {"uptimeInSeconds": 4}},
+        ]
+    )
     assert follow_pod(restarted, "pod-1", timeout_s=60, poll_s=0, log=lines.append, sleep=lambda s: None)
     assert "container restarted after 900 s" in lines[-1]
     exited = FakeRunpod([{"desiredStatus": "EXITED", "runtime": None}])
@@ -199,8 +241,14 @@ def test_the_pod_command_clones_runs_the_bootstrap_keeps_a_log_and_removes_its_p
     fake_bin.mkdir()
     (fake_bin / "runpodctl").write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/runpodctl.args\n')
     (fake_bin / "runpodctl").chmod(0o755)
-    env.update(PATH=f"{fake_bin}:{env['PATH']}", MOOLA_REPO_URL=str(origin), RUNPOD_POD_ID="pod-7",
-               MOOLA_GIT_TOKEN="tok-never-stored", MOOLA_GIT_REF="no-such-ref", **GIT_TOKEN_HELPER_ENV)
+    env.update(
+        PATH=f"{fake_bin}:{env['PATH']}",
+        MOOLA_REPO_URL=str(origin),
+        RUNPOD_POD_ID="pod-7",
+        MOOLA_GIT_TOKEN="tok-never-stored",
+        MOOLA_GIT_REF="no-such-ref",
+        **GIT_TOKEN_HELPER_ENV,
+    )
     env["MOOLA_WORKDIR"] = str(workspace / "moola")  # what the bootstrap's default becomes on a pod
     argv = shlex.split(pod_command("train").replace("/workspace", str(workspace)))
     assert argv[:2] == ["bash", "-c"]

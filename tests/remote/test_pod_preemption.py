@@ -21,11 +21,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from pod_project import clone, make_origin
 from s3server import BUCKET, dvc, run
 
-pytestmark = pytest.mark.slow  # about 7 minutes on 2 cores shared with other work (load 8), six pod runs of the tiny project's train stage
+pytestmark = (
+    pytest.mark.slow
+)  # about 7 minutes on 2 cores shared with other work (load 8), six pod runs of the tiny project's train stage
 
 EPOCHS = 30  # long enough to be killed mid-way; patience as long, so no early stop
 EPOCH_LINE = re.compile(rf"^epoch (\d+)/{EPOCHS} \|", re.MULTILINE)
@@ -86,11 +87,24 @@ class Scenario:
             env["MOOLA_TEST_KILL_AT_GIT"] = kill_at_git
         log = where.parent / f"{where.name}.log"
         report = where.parent / f"{where.name}.json"
-        command = [sys.executable, "-m", "moola.cli", "pod", "run", "train", "--branch", f"pod/{self.name}",
-                   "--remote-url", self.url, "--report", str(report)]
+        command = [
+            sys.executable,
+            "-m",
+            "moola.cli",
+            "pod",
+            "run",
+            "train",
+            "--branch",
+            f"pod/{self.name}",
+            "--remote-url",
+            self.url,
+            "--report",
+            str(report),
+        ]
         with open(log, "w") as handle:
-            process = subprocess.Popen(command, cwd=where, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+            process = subprocess.Popen(
+                command, cwd=where, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+            )
         process.where, process.log, process.report = where, log, report
         return process
 
@@ -118,9 +132,7 @@ def pulled(process) -> int | None:
     return json.loads(process.report.read_text())["bytes_pulled"] if process.report.is_file() else None
 
 
-def test_a_preempted_pod_is_continued_by_the_next_without_repeating_saved_work(
-    laptop_origin, s3_server, tmp_path, env
-):
+def test_a_preempted_pod_is_continued_by_the_next_without_repeating_saved_work(laptop_origin, s3_server, tmp_path, env):
     # The train stage trains every fold of the split in turn, each with its own resumable state,
     # kept until the stage's outputs are all written: a fold finished before the kill is not redone.
     n_folds = yaml.safe_load((tmp_path / "laptop" / "params.yaml").read_text())["make_splits"]["n_folds"]
@@ -147,11 +159,14 @@ def test_a_preempted_pod_is_continued_by_the_next_without_repeating_saved_work(
         assert (pod.where / "dvc.lock").read_text() == reference_lock
         assert scenario.remote_bytes() == after_kill  # nothing new needed uploading
         assert f"refs/heads/pod/{name}" in run(["git", "ls-remote", str(laptop_origin)], tmp_path, env).stdout
-        figures[name] = {"epochs_before_kill": epochs_in(first), "epochs_repeated": epochs_in(text),
-                         "bytes_pulled_by_killed_pod": pulled(killed),
-                         "bytes_pushed_by_killed_pod": after_kill - scenario.start_bytes,
-                         "bytes_pulled_by_second_pod": pulled(pod),
-                         "bytes_pushed_by_second_pod": scenario.remote_bytes() - after_kill}
+        figures[name] = {
+            "epochs_before_kill": epochs_in(first),
+            "epochs_repeated": epochs_in(text),
+            "bytes_pulled_by_killed_pod": pulled(killed),
+            "bytes_pushed_by_killed_pod": after_kill - scenario.start_bytes,
+            "bytes_pulled_by_second_pod": pulled(pod),
+            "bytes_pushed_by_second_pod": scenario.remote_bytes() - after_kill,
+        }
 
     # 1. Killed mid-training, once a resumable state is on the remote.
     mid = Scenario("mid-training", laptop_origin, s3_server, tmp_path, env)
@@ -175,8 +190,11 @@ def test_a_preempted_pod_is_continued_by_the_next_without_repeating_saved_work(
     assert mid.states_on_remote() == []  # the finished run's state was removed
     report = json.loads(pod.report.read_text())
     figures["mid-training"] = {
-        "epochs_before_kill": epochs_before_kill, "resumed_at": resumed_at, "resumed_per_fold": resumed,
-        "epochs_repeated": epochs_before_kill - resumed_at, "second_pod_epochs": epochs_in(text),
+        "epochs_before_kill": epochs_before_kill,
+        "resumed_at": resumed_at,
+        "resumed_per_fold": resumed,
+        "epochs_repeated": epochs_before_kill - resumed_at,
+        "second_pod_epochs": epochs_in(text),
         "bytes_pulled_by_killed_pod": pulled(killed),
         "bytes_pushed_by_killed_pod": after_kill - mid.start_bytes,
         "bytes_pulled_by_second_pod": pulled(pod),

@@ -5,13 +5,13 @@ from __future__ import annotations
 import sys
 
 import pytest
+from pod_project import clone, make_origin
+from s3server import client_env, dvc, run
 
 from moola import cli
 from moola.errors import MoolaError
 from moola.remote.pod import PodJob, plan_stage, result_branch, run_logged, run_pod_job
 from moola.remote.store import open_repo, remote_facts
-from pod_project import clone, make_origin
-from s3server import client_env, dvc, run
 
 
 @pytest.fixture
@@ -61,7 +61,10 @@ def test_a_failing_command_becomes_one_line_with_its_cause_and_what_to_do(tmp_pa
 
 
 def test_unknown_remote_and_bad_branch_are_refused_before_anything_moves(toy_clone):
-    with open_repo(toy_clone) as repo, pytest.raises(MoolaError, match=r"DVC remote 'nope' is not configured .*known: local, s3"):
+    with (
+        open_repo(toy_clone) as repo,
+        pytest.raises(MoolaError, match=r"DVC remote 'nope' is not configured .*known: local, s3"),
+    ):
         remote_facts(repo, "nope")
     with pytest.raises(MoolaError, match="not a valid git branch name"):
         result_branch(toy_clone, "bad..name")
@@ -136,9 +139,9 @@ def test_auto_falls_back_to_cpu_off_a_pod_and_says_so(monkeypatch):
 
 
 def test_pod_section_reads_the_upload_interval_and_refuses_a_negative_one():
-    from moola.params import load_params, load_pod
-
     from pod_project import REPO_ROOT
+
+    from moola.params import load_params, load_pod
 
     assert load_pod(load_params(REPO_ROOT / "params.yaml")).state_upload_minutes == 5.0
     assert load_pod({}).state_upload_minutes == 5.0  # a project without the section keeps the default
@@ -152,12 +155,11 @@ def test_pod_section_reads_the_upload_interval_and_refuses_a_negative_one():
 def test_resume_state_paths_come_from_the_stage_params(tmp_path):
     from moola.remote.resume import resume_state_paths
 
-    (tmp_path / "params.yaml").write_text(
-        "model: adapter_lstm\npretrain_ts2vec:\n  output: artifacts/ts2vec/enc.pt\n"
-    )
+    (tmp_path / "params.yaml").write_text("model: adapter_lstm\npretrain_ts2vec:\n  output: artifacts/ts2vec/enc.pt\n")
     models = tmp_path / "artifacts" / "models"
     assert resume_state_paths(tmp_path, "train") == [
-        models / ".adapter_lstm.fold_0.state", models / ".adapter_lstm.ablation_pretraining.fold_0.state",
+        models / ".adapter_lstm.fold_0.state",
+        models / ".adapter_lstm.ablation_pretraining.fold_0.state",
         models / ".adapter_lstm.ablation_augmentation.fold_0.state",
     ]
     (tmp_path / "params.yaml").write_text(
@@ -198,12 +200,18 @@ def test_state_uploader_sends_each_saved_state_once_and_a_last_one_at_the_end(tm
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied",
-         "denied access: the key is valid but may not read or write bucket 'moola-dvc'; check the key's permissions"),
-        ("botocore.exceptions.NoCredentialsError: Unable to locate credentials",
-         "no credentials found: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
-        ("An error occurred (NoSuchBucket) when calling the ListObjectsV2 operation",
-         "bucket 'moola-dvc' does not exist at https://s3.example.test: create it"),
+        (
+            "An error occurred (AccessDenied) when calling the ListObjectsV2 operation: Access Denied",
+            "denied access: the key is valid but may not read or write bucket 'moola-dvc'; check the key's permissions",
+        ),
+        (
+            "botocore.exceptions.NoCredentialsError: Unable to locate credentials",
+            "no credentials found: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+        ),
+        (
+            "An error occurred (NoSuchBucket) when calling the ListObjectsV2 operation",
+            "bucket 'moola-dvc' does not exist at https://s3.example.test: create it",
+        ),
     ],
 )
 def test_failure_texts_without_a_server_case_are_explained_too(text, expected):

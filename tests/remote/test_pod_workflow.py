@@ -7,7 +7,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from pod_project import clone, make_origin
 from s3server import dvc, run
 from test_pod_bootstrap import bootstrap, pod_env

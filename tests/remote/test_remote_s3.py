@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from pod_project import clone, make_origin
 from s3server import dvc, run, tree_digest
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -61,8 +60,17 @@ def test_evaluate_pairs_each_ablation_on_the_same_windows_and_audit_rederives_it
     metrics = json.loads((built_project / "metrics/eval.json").read_text())
     for name in ("pretraining", "augmentation"):
         block = metrics["ablation"][name]
-        assert set(block) == {"applies", "n", "difference", "ci_low", "ci_high", "p_value", "adds",
-                              "detectable_effect", "windows_for_10_points"}
+        assert set(block) == {
+            "applies",
+            "n",
+            "difference",
+            "ci_low",
+            "ci_high",
+            "p_value",
+            "adds",
+            "detectable_effect",
+            "windows_for_10_points",
+        }
         assert block["ci_low"] <= block["difference"] <= block["ci_high"] and block["adds"] in (0, 1)
         assert block["n"] == metrics["test"]["n"]
     latest = built_project / "artifacts/runs/latest"
@@ -121,7 +129,9 @@ def test_adapter_lstm_ablation_keeps_the_random_encoder_by_a_recorded_bypass(bui
     from moola.training.trainer import Trainer
 
     data = DataRegistry().load_labeled(version="v1", split_name="fwd_chain_v3", fold=0)
-    model = ModelRegistry.create("adapter_lstm", {}, encoder={"hidden": 8, "layers": 1}, n_classes=len(data.class_names), seed=0)
+    model = ModelRegistry.create(
+        "adapter_lstm", {}, encoder={"hidden": 8, "layers": 1}, n_classes=len(data.class_names), seed=0
+    )
     with pytest.raises(MoolaError, match="needs a pretrained encoder"):
         Trainer(model, data, model_name="adapter_lstm").check()
     claims = Trainer(model, data, model_name="adapter_lstm", ablation="pretraining").check()

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+from moola.data.normalise import volatility_scaled
 from moola.errors import MoolaError
 from moola.models.registry import ModelRegistry
 from moola.training.checkpoint import build_checkpoint, load_checkpoint, rebuild_model, save_checkpoint
-from moola.data.normalise import volatility_scaled
 from moola.training.scaler import Scaler, fit_scaler
 
 ENCODER = {"hidden": 8, "layers": 1}
@@ -23,10 +23,19 @@ def _checkpoint(name="simple_lstm"):
     scaler = fit_scaler(np.exp(rng.normal(0, 0.01, size=(5, 16, 4))), rng.normal(size=(5, 20)), np.zeros(5, dtype=bool))
     encoder = getattr(model, "encoder", None)
     return model, build_checkpoint(
-        model_name=name, model_config=model.config.to_dict(), state_dict=model.state_dict(),
-        scaler=scaler.to_tensors(), class_names=["down", "neutral", "up"],
+        model_name=name,
+        model_config=model.config.to_dict(),
+        state_dict=model.state_dict(),
+        scaler=scaler.to_tensors(),
+        class_names=["down", "neutral", "up"],
         encoder_config=encoder.config.to_dict() if encoder is not None else None,
-        data={"labeled_version": "v1", "labeled_fingerprint": "f", "split_name": "s", "split_sha256": "h", "synthetic": None},
+        data={
+            "labeled_version": "v1",
+            "labeled_fingerprint": "f",
+            "split_name": "s",
+            "split_sha256": "h",
+            "synthetic": None,
+        },
     )
 
 

@@ -46,7 +46,9 @@ def test_an_encoder_pretrained_for_another_split_is_refused(built_project):
     checkpoint = encoder_artifact.read(built_project / ENCODER)
     model, spec = _model(checkpoint["encoder_config"])
     identity = {**_split_identity(0), "sha256": "0" * 64, "name": "other_split"}
-    with pytest.raises(MoolaError, match="but this run trains on split other_split .*set pretrain_ts2vec.split: other_split"):
+    with pytest.raises(
+        MoolaError, match="but this run trains on split other_split .*set pretrain_ts2vec.split: other_split"
+    ):
         load_pretrained(model, spec, MODEL, {}, ENCODER, 0, identity)
 
 

@@ -40,7 +40,9 @@ def test_cosine_schedule_starts_at_lr_and_falls_towards_zero():
     config = TrainConfig(lr=0.01, lr_schedule="cosine")
     rates = [loop.epoch_lr(config, epoch, 10) for epoch in range(1, 11)]
     assert rates[0] == pytest.approx(0.01) and rates[5] == pytest.approx(0.005)
-    assert all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] == pytest.approx(0.01 * (1 + math.cos(0.9 * math.pi)) / 2)
+    assert all(a > b for a, b in zip(rates, rates[1:], strict=False)) and rates[-1] == pytest.approx(
+        0.01 * (1 + math.cos(0.9 * math.pi)) / 2
+    )
     assert loop.epoch_lr(TrainConfig(lr=0.01), 7, 10) == 0.01
 
 
@@ -59,7 +61,11 @@ def test_no_epoch_below_the_floor_is_kept_and_patience_starts_at_it(monkeypatch)
 
 @pytest.mark.parametrize(
     "section, key",
-    [({"class_weight": "inverse"}, "train.class_weight"), ({"lr_schedule": "step"}, "train.lr_schedule"), ({"min_epochs": 61}, "train.min_epochs")],
+    [
+        ({"class_weight": "inverse"}, "train.class_weight"),
+        ({"lr_schedule": "step"}, "train.lr_schedule"),
+        ({"min_epochs": 61}, "train.min_epochs"),
+    ],
 )
 def test_bad_recipe_values_are_refused_with_the_key(section, key):
     with pytest.raises(MoolaError, match=key.replace(".", r"\.")):

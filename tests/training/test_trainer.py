@@ -54,7 +54,14 @@ def test_stage_writes_checkpoint_record_metrics_and_curves(built_project, capsys
     assert set(metrics["fold_0"]) >= {"best_epoch", "best_val_loss", "train", "val"}
     assert record["n_folds"] == 2 and set(record["checkpoint_sha256"]) == {"fold_0.pt", "fold_1.pt"}
     rows = list(csv.DictReader((built_project / "plots/train/curves.csv").open()))
-    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 1, 2, 3] and [int(r["fold"]) for r in rows] == [0, 0, 0, 1, 1, 1]
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 1, 2, 3] and [int(r["fold"]) for r in rows] == [
+        0,
+        0,
+        0,
+        1,
+        1,
+        1,
+    ]
     assert set(rows[0]) == {"epoch", "train_loss", "val_loss", "fold"}
     assert (built_project / "plots/train/curves.png").read_bytes()[:4] == b"\x89PNG"
     assert not list((built_project / "artifacts/models").glob(".*.state"))  # removed at the end
@@ -95,8 +102,9 @@ class _Killed(Exception):
 
 def _trainer(data, state_path, log):
     model = ModelRegistry.create("enhanced_simple_lstm", None, encoder={"hidden": 8, "layers": 1}, seed=3)
-    return Trainer(model, data, config=TrainConfig(epochs=4, batch_size=16, seed=3, patience=10),
-                   state_path=state_path, log=log)
+    return Trainer(
+        model, data, config=TrainConfig(epochs=4, batch_size=16, seed=3, patience=10), state_path=state_path, log=log
+    )
 
 
 def test_resumed_run_equals_an_uninterrupted_one(built_project):
@@ -130,6 +138,7 @@ def test_resumed_run_equals_an_uninterrupted_one(built_project):
 def test_state_of_other_params_is_ignored(built_project):
     data = DataRegistry().load_labeled()
     state_path = built_project / "artifacts/models/.state"
+
     def kill_after_first_epoch(line):
         if line.startswith("epoch 1/"):
             raise _Killed
@@ -146,7 +155,9 @@ def test_state_of_other_params_is_ignored(built_project):
 def test_early_stopping_keeps_the_best_epoch(built_project, monkeypatch):
     val_losses = iter([1.0, 0.8, 0.9, 0.95, 0.99, 1.2, 1.3])
     real_evaluate = loop.evaluate_loss
-    monkeypatch.setattr(loop, "evaluate_loss", lambda *args, **kwargs: (next(val_losses), real_evaluate(*args, **kwargs)[1]))
+    monkeypatch.setattr(
+        loop, "evaluate_loss", lambda *args, **kwargs: (next(val_losses), real_evaluate(*args, **kwargs)[1])
+    )
     data = DataRegistry().load_labeled()
     model = ModelRegistry.create("simple_lstm", {"hidden": 8}, seed=0)
     trainer = Trainer(model, data, config=TrainConfig(epochs=7, batch_size=16, patience=3), log=lambda line: None)

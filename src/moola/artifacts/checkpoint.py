@@ -37,9 +37,20 @@ FIELDS = {
     "data": dict,
 }
 SCALER_SHAPES = {"ohlc_mean": (4,), "ohlc_std": (4,), "feats_mean": (20,), "feats_std": (20,)}
-RECORD_FIELDS = {"format": str, "run_id": str, "checkpoint_sha256": dict, "n_folds": int, "model": dict,
-                 "params": dict, "inputs": dict, "paths": dict, "data": dict, "training": dict, "metrics": dict,
-                 "folds": list}
+RECORD_FIELDS = {
+    "format": str,
+    "run_id": str,
+    "checkpoint_sha256": dict,
+    "n_folds": int,
+    "model": dict,
+    "params": dict,
+    "inputs": dict,
+    "paths": dict,
+    "data": dict,
+    "training": dict,
+    "metrics": dict,
+    "folds": list,
+}
 
 
 def plain(value: Any) -> Any:
@@ -176,9 +187,15 @@ def read_record(path: Path, folder: Path) -> dict:
     hashes = dict(record["checkpoint_sha256"])
     for name, ablation in sorted(ablations(record).items()):
         fitted = ablation.get("checkpoint_sha256") if ablation.get("applies") else {}
-        wanted = {f"ablation_{name}/fold_{fold}.pt" for fold in range(record["n_folds"])} if ablation.get("applies") else set()
+        wanted = (
+            {f"ablation_{name}/fold_{fold}.pt" for fold in range(record["n_folds"])}
+            if ablation.get("applies")
+            else set()
+        )
         if not isinstance(fitted, dict) or set(fitted) != wanted:
-            raise MoolaError(f"{common.shown(path)} does not record one {name} ablation checkpoint per fold: rerun `moola train`")
+            raise MoolaError(
+                f"{common.shown(path)} does not record one {name} ablation checkpoint per fold: rerun `moola train`"
+            )
         hashes.update(fitted)
     for file_name, sha256 in sorted(hashes.items()):
         checkpoint_path = folder / file_name
@@ -197,7 +214,9 @@ def ablations(record: dict) -> dict[str, dict]:
     """The record's ablation fits: {name: {applies, reason, removed, checkpoint_sha256}} ({} before ablations)."""
     found = record.get("ablations") or {}
     if not isinstance(found, dict) or not all(isinstance(entry, dict) for entry in found.values()):
-        raise MoolaError("the training record's ablations block is not a mapping of ablation entries: rerun `moola train`")
+        raise MoolaError(
+            "the training record's ablations block is not a mapping of ablation entries: rerun `moola train`"
+        )
     return found
 
 

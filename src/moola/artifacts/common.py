@@ -52,7 +52,9 @@ def refuse_rewrite(
     except (MoolaError, AttributeError, KeyError, TypeError):
         raise MoolaError(f"{shown(target)} exists but cannot be read as a {what}: {advice}") from None
     if old != new_content:
-        raise MoolaError(f"{shown(target)} already exists with different content ({_difference(old, new_content)}): {advice}")
+        raise MoolaError(
+            f"{shown(target)} already exists with different content ({_difference(old, new_content)}): {advice}"
+        )
     return True
 
 
@@ -126,7 +128,9 @@ def require_int(meta: dict[str, Any], key: str, label: str, minimum: int = 0) ->
     """An integer field of a meta.json (refusing bools, floats, strings and negatives)."""
     value = meta.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise MoolaError(f"{label}/{layout.META} field {key!r} = {str(value)[:40]!r} is not an integer >= {minimum}: rebuild it")
+        raise MoolaError(
+            f"{label}/{layout.META} field {key!r} = {str(value)[:40]!r} is not an integer >= {minimum}: rebuild it"
+        )
     return value
 
 

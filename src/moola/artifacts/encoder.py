@@ -47,17 +47,24 @@ def build(
     The plain entries are rebuilt in one JSON round trip, so the file's bytes depend on their
     values only, never on which objects they share (a resumed run writes what a fresh one does).
     """
-    plain = json.loads(json.dumps({
-        "split": split, "encoder_config": encoder_config, "train_params": train_params, "unlabeled": unlabeled,
-        "folds": [{name: entry[name] for name in FOLD_FIELDS if name != "state_dict"} for entry in folds],
-    }))
+    plain = json.loads(
+        json.dumps(
+            {
+                "split": split,
+                "encoder_config": encoder_config,
+                "train_params": train_params,
+                "unlabeled": unlabeled,
+                "folds": [{name: entry[name] for name in FOLD_FIELDS if name != "state_dict"} for entry in folds],
+            }
+        )
+    )
     return {
         "format": FORMAT,
         "n_folds": len(folds),
         **{name: plain[name] for name in ("split", "encoder_config", "train_params", "unlabeled")},
         "folds": [
             {**fields, "state_dict": {name: tensor.detach().cpu() for name, tensor in entry["state_dict"].items()}}
-            for fields, entry in zip(plain["folds"], folds)
+            for fields, entry in zip(plain["folds"], folds, strict=False)
         ],
     }
 
@@ -81,7 +88,9 @@ def _fold_problem(entry: Any, index: int) -> str | None:
 
 def problems(doc: Any) -> list[str]:
     """Structural faults of an encoder dict (empty list = sound)."""
-    problem = torch_schema.document_problem(doc, FORMAT, FIELDS, ("split", "encoder_config", "train_params", "unlabeled"))
+    problem = torch_schema.document_problem(
+        doc, FORMAT, FIELDS, ("split", "encoder_config", "train_params", "unlabeled")
+    )
     if problem is None and not (doc["n_folds"] >= 1 and len(doc["folds"]) == doc["n_folds"]):
         problem = f"it holds {len(doc['folds'])} fold encoder(s) for n_folds {doc['n_folds']}"
     if problem is None:
@@ -107,7 +116,9 @@ def read(path: str | os.PathLike) -> dict[str, Any]:
     """
     file = Path(path)
     if not file.is_file():
-        raise MoolaError(f"TS2Vec encoder not found: {common.shown(file)} (run `moola pretrain-ts2vec` or dvc repro pretrain_ts2vec)")
+        raise MoolaError(
+            f"TS2Vec encoder not found: {common.shown(file)} (run `moola pretrain-ts2vec` or dvc repro pretrain_ts2vec)"
+        )
     doc = io.read_torch_file(file, "TS2Vec encoder")
     faults = problems(doc)
     if faults:

@@ -19,11 +19,28 @@ from moola.artifacts import common, layout, torch_schema
 from moola.errors import MoolaError
 
 FORMAT = "moola.manifest/1"
-BLOCKS = {"format": str, "run_id": str, "inputs": dict, "paths": dict, "data": dict, "model": dict,
-          "metrics": dict, "params": dict, "training": dict}
+BLOCKS = {
+    "format": str,
+    "run_id": str,
+    "inputs": dict,
+    "paths": dict,
+    "data": dict,
+    "model": dict,
+    "metrics": dict,
+    "params": dict,
+    "training": dict,
+}
 # Entries a manifest may lack (older runs), each of one type when present.
-OPTIONAL = {"pretrained": (dict, type(None)), "outputs": dict, "verdicts": dict, "seed": int, "git": dict,
-            "device": dict, "code": dict, "packages": dict}
+OPTIONAL = {
+    "pretrained": (dict, type(None)),
+    "outputs": dict,
+    "verdicts": dict,
+    "seed": int,
+    "git": dict,
+    "device": dict,
+    "code": dict,
+    "packages": dict,
+}
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -33,14 +50,22 @@ def problems(manifest: Any) -> list[str]:
         found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
         return [f"it is not a moola run manifest (format {str(found)[:40]!r})"]
     present = {name: kind for name, kind in OPTIONAL.items() if name in manifest}
-    problem = (torch_schema.typed_fields_problem(manifest, {**BLOCKS, **present}, "it")
-               or torch_schema.plain_problem(manifest, "it"))
+    problem = torch_schema.typed_fields_problem(manifest, {**BLOCKS, **present}, "it") or torch_schema.plain_problem(
+        manifest, "it"
+    )
     if problem:
         return [problem]
-    found = [f"its output {str(name)[:60]} has no sha256" for name, digest in manifest.get("outputs", {}).items()
-             if not isinstance(digest, str) or not _SHA256.match(digest)]
+    found = [
+        f"its output {str(name)[:60]} has no sha256"
+        for name, digest in manifest.get("outputs", {}).items()
+        if not isinstance(digest, str) or not _SHA256.match(digest)
+    ]
     for path, entry in manifest["inputs"].items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str) or not _SHA256.match(entry["sha256"]):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("sha256"), str)
+            or not _SHA256.match(entry["sha256"])
+        ):
             found.append(f"its input {str(path)[:60]} has no sha256")
     hashed = set(manifest["inputs"])
     for role, path in manifest["paths"].items():
@@ -64,7 +89,9 @@ def refuse_paths_outside(manifest: dict, root: Path, where: str) -> None:
 
     for relative in named_paths(manifest):
         if not isinstance(relative, str):
-            raise MoolaError(f"{where} names a path that is not a string ({str(relative)[:40]!r}): it is damaged; rerun `moola evaluate`")
+            raise MoolaError(
+                f"{where} names a path that is not a string ({str(relative)[:40]!r}): it is damaged; rerun `moola evaluate`"
+            )
         resolve_inside(root, relative, f"path named in {where}")
 
 
@@ -73,7 +100,9 @@ def read(path: str | Path) -> dict:
     manifest = io.read_json(path, "manifest")
     faults = problems(manifest)
     if faults:
-        raise MoolaError(f"manifest {common.shown(Path(path))}: {faults[0]}: give artifacts/runs/<run_id>/manifest.json or rerun `moola evaluate`")
+        raise MoolaError(
+            f"manifest {common.shown(Path(path))}: {faults[0]}: give artifacts/runs/<run_id>/manifest.json or rerun `moola evaluate`"
+        )
     return manifest
 
 

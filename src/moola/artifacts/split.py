@@ -35,16 +35,38 @@ CREATED_BY = "moola make-splits"
 # Fields that do not change what a split *is*: the code hash moves with every edit of the code.
 NON_CONTENT_FIELDS = ("code",)
 REQUIRED_FIELDS = (
-    "name", "labeled_version", "labeled_fingerprint", "strategy", "time_ordered", "purge", "purge_days",
-    "embargo", "train_indices", "val_indices", "test_indices", "purged_indices", "unused_indices", "counts",
-    "time_ranges", "created_by", "timestamp", "n_folds", "folds",
+    "name",
+    "labeled_version",
+    "labeled_fingerprint",
+    "strategy",
+    "time_ordered",
+    "purge",
+    "purge_days",
+    "embargo",
+    "train_indices",
+    "val_indices",
+    "test_indices",
+    "purged_indices",
+    "unused_indices",
+    "counts",
+    "time_ranges",
+    "created_by",
+    "timestamp",
+    "n_folds",
+    "folds",
 )
 FOLD_FIELDS = ("index", "train_indices", "val_indices", "test_indices", "purged_indices", "unused_indices", "counts")
 
 # Types of the fields that no other check reads (the index lists, strategy and embargo have their own).
 FIELD_TYPES = {
-    "name": (str,), "labeled_version": (str,), "labeled_fingerprint": (str,), "purge": (bool,), "counts": (dict,),
-    "time_ranges": (dict,), "created_by": (str,), "timestamp": (str, type(None)),
+    "name": (str,),
+    "labeled_version": (str,),
+    "labeled_fingerprint": (str,),
+    "purge": (bool,),
+    "counts": (dict,),
+    "time_ranges": (dict,),
+    "created_by": (str,),
+    "timestamp": (str, type(None)),
 }
 
 
@@ -141,7 +163,7 @@ def _index_list_problem(values: Any, part: str, n_rows: int) -> str | None:
     if any(v < 0 or v >= n_rows for v in values):
         bad = next(v for v in values if v < 0 or v >= n_rows)
         return f"{key} holds row {bad}, outside the labeled set's rows 0..{n_rows - 1}"
-    if any(b <= a for a, b in zip(values, values[1:])):
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
         return f"{key} is not a sorted list of distinct rows"
     return None
 
@@ -183,7 +205,9 @@ def problems(
     if split["time_ordered"] is not (split["strategy"] in TIME_ORDERED):
         found.append(f"time_ordered is {split['time_ordered']!r} but strategy is {split['strategy']}")
     if version is not None and split["labeled_version"] != version:
-        found.append(f"it was made for {layout.LABELED}/{str(split['labeled_version'])[:40]}, not {layout.LABELED}/{version}")
+        found.append(
+            f"it was made for {layout.LABELED}/{str(split['labeled_version'])[:40]}, not {layout.LABELED}/{version}"
+        )
     if fingerprint is not None and split["labeled_fingerprint"] != fingerprint:
         found.append(
             f"its labeled_fingerprint {str(split['labeled_fingerprint'])[:12]} does not match the labeled set's "
@@ -210,8 +234,10 @@ def problems(
             continue
         faults = fold_problems(fold, n_rows, windows, int(gap.value), split["embargo"], val_required)
         found.extend(f"{where}: {fault}" for fault in faults)
-    if not found and (any(split[indices_key(p)] != folds[-1][indices_key(p)] for p in ALL_PARTS)
-                      or split["counts"] != folds[-1]["counts"]):
+    if not found and (
+        any(split[indices_key(p)] != folds[-1][indices_key(p)] for p in ALL_PARTS)
+        or split["counts"] != folds[-1]["counts"]
+    ):
         found.append("the top-level parts are not those of the last fold")
     return found
 
@@ -285,7 +311,9 @@ def time_problems(parts: dict[str, Any], windows: Any, gap: int, embargo_text: s
             continue
         within = conflicting_rows(starts[a], t1s[a], starts[b], t1s[b], gap)
         if within.any():
-            found.append(f"{name_a} row {int(a[within.argmax()])} lies within the embargo {embargo_text} of a {name_b} span")
+            found.append(
+                f"{name_a} row {int(a[within.argmax()])} lies within the embargo {embargo_text} of a {name_b} span"
+            )
     return found
 
 
@@ -306,8 +334,14 @@ def read(data: Path, name: str, labeled: Any) -> Split:
     if not path.is_file():
         raise MoolaError(f"split {label} not found under {common.shown(data)}: run moola make-splits (or dvc pull)")
     doc = io.read_json(path, label)
-    check(doc, label, n_rows=int(labeled.meta["n"]), fingerprint=labeled.fingerprint, version=labeled.version,
-          windows=labeled.windows)
+    check(
+        doc,
+        label,
+        n_rows=int(labeled.meta["n"]),
+        fingerprint=labeled.fingerprint,
+        version=labeled.version,
+        windows=labeled.windows,
+    )
     return Split(path=path, doc=doc, sha256=io.sha256_file(path))
 
 
@@ -336,4 +370,8 @@ def names(data: Path) -> list[str]:
     folder = Path(data) / layout.SPLITS
     if not folder.is_dir():
         return []
-    return sorted(p.name[: -len(layout.SPLIT_SUFFIX)] for p in folder.glob(f"*{layout.SPLIT_SUFFIX}") if not p.name.startswith("."))
+    return sorted(
+        p.name[: -len(layout.SPLIT_SUFFIX)]
+        for p in folder.glob(f"*{layout.SPLIT_SUFFIX}")
+        if not p.name.startswith(".")
+    )

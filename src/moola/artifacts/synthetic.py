@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from moola import io
-from moola.artifacts import common, layout, split as split_artifact
+from moola.artifacts import common, layout
+from moola.artifacts import split as split_artifact
 from moola.artifacts.windows import N_FEATURES, N_OHLC
 from moola.errors import MoolaError
 
@@ -73,7 +74,9 @@ def content(meta: Any) -> Any:
     return {key: value for key, value in meta.items() if key not in NON_CONTENT_FIELDS}
 
 
-def lineage_problems(meta: dict[str, Any], labeled_meta: dict[str, Any], split_doc: dict[str, Any], split_sha256: str | None) -> list[str]:
+def lineage_problems(
+    meta: dict[str, Any], labeled_meta: dict[str, Any], split_doc: dict[str, Any], split_sha256: str | None
+) -> list[str]:
     """Ways a cache's meta.json disagrees with the labeled version and split it is used with."""
     expected = {
         "labeled_version": labeled_meta.get("version"),
@@ -99,7 +102,9 @@ def provenance_problems(provenance: Any, ohlc: Any, y: Any, labeled_y: Any, spli
     if len(provenance) != len(y) or not np.array_equal(provenance["row"].to_numpy(), np.arange(len(y))):
         return [f"{layout.PROVENANCE} does not list rows 0..{len(y) - 1} in order"]
     n_folds = int(split_doc.get("n_folds", 1))
-    fold_of_row = provenance["fold"].to_numpy(dtype=np.int64) if "fold" in provenance.columns else np.full(len(y), n_folds - 1)
+    fold_of_row = (
+        provenance["fold"].to_numpy(dtype=np.int64) if "fold" in provenance.columns else np.full(len(y), n_folds - 1)
+    )
     if fold_of_row.size and (fold_of_row.min() < 0 or fold_of_row.max() >= n_folds):
         return [f"{layout.PROVENANCE} names a fold outside 0..{n_folds - 1} of split {split_doc['name']}"]
     parent_columns = ["parent_index"] + (["mix_parent"] if "mix_parent" in provenance.columns else [])
@@ -108,12 +113,17 @@ def provenance_problems(provenance: Any, ohlc: Any, y: Any, labeled_y: Any, spli
         in_fold = fold_of_row == fold
         for column in parent_columns:
             parents = provenance[column].to_numpy(dtype=np.int64)
-            used = in_fold & (np.ones(parents.size, dtype=bool) if column == "parent_index" else parents >= 0)  # -1: none
+            used = in_fold & (
+                np.ones(parents.size, dtype=bool) if column == "parent_index" else parents >= 0
+            )  # -1: none
             outside = np.flatnonzero(used & ~np.isin(parents, train))
             if outside.size:
                 row, parent = int(outside[0]), int(parents[outside[0]])
                 fold_doc = split_artifact.fold_doc(split_doc, int(fold))
-                part = next((p for p in split_artifact.ALL_PARTS if parent in fold_doc[split_artifact.indices_key(p)]), "no part")
+                part = next(
+                    (p for p in split_artifact.ALL_PARTS if parent in fold_doc[split_artifact.indices_key(p)]),
+                    "no part",
+                )
                 return [
                     f"{layout.PROVENANCE} row {row}: {column} {parent} is not a train row of fold {int(fold)} of split "
                     f"{split_doc['name']} (it is in {part}): synthetic rows may only come from their fold's train rows"
@@ -122,7 +132,9 @@ def provenance_problems(provenance: Any, ohlc: Any, y: Any, labeled_y: Any, spli
     wrong = np.flatnonzero(labeled_y[parents] != y)
     if wrong.size:
         row = int(wrong[0])
-        return [f"{layout.Y} row {row} has label {int(y[row])} but its parent row {int(parents[row])} has {int(labeled_y[parents[row]])}"]
+        return [
+            f"{layout.Y} row {row} has label {int(y[row])} but its parent row {int(parents[row])} has {int(labeled_y[parents[row]])}"
+        ]
     hashes = provenance["content_sha256"].astype(str).tolist()
     for row, digest in enumerate(window_content_hashes(ohlc)):
         if digest != hashes[row]:
@@ -147,7 +159,9 @@ def read(data: Path, name: str, labeled: Any, split: Any) -> SyntheticCache:
     folder = layout.synthetic_dir(data, name)
     label = f"{layout.SYNTHETIC}/{folder.name}"
     if not folder.is_dir():
-        raise MoolaError(f"synthetic cache {label} not found under {common.shown(data)}: run moola synth-cache (or dvc pull)")
+        raise MoolaError(
+            f"synthetic cache {label} not found under {common.shown(data)}: run moola synth-cache (or dvc pull)"
+        )
     meta = common.read_meta(folder, label)
     faults = lineage_problems(meta, labeled.meta, split.doc, split.sha256)
     if faults:
@@ -167,7 +181,9 @@ def read(data: Path, name: str, labeled: Any, split: Any) -> SyntheticCache:
     return SyntheticCache(path=folder, meta=meta, ohlc=ohlc, feats=feats, y=y, provenance=provenance)
 
 
-def write(data: Path, name: str, arrays: dict[str, Any], provenance: Any, config: dict, meta: dict) -> tuple[Path, bool]:
+def write(
+    data: Path, name: str, arrays: dict[str, Any], provenance: Any, config: dict, meta: dict
+) -> tuple[Path, bool]:
     """Write a cache folder atomically unless the same cache is already there.
 
     Returns:

@@ -50,13 +50,18 @@ def typed_fields_problem(doc: dict[str, Any], fields: dict[str, type | tuple], w
     for name, kind in fields.items():
         if name not in doc:
             return f"{what} lacks {name!r}"
-        if not isinstance(doc[name], kind) or isinstance(doc[name], bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        if (
+            not isinstance(doc[name], kind)
+            or isinstance(doc[name], bool)
+            and bool not in (kind if isinstance(kind, tuple) else (kind,))
+        ):
             return f"{what} field {name!r} is a {type(doc[name]).__name__}"
     return None
 
 
-def document_problem(doc: Any, file_format: str, fields: dict[str, type | tuple], plain: tuple[str, ...],
-                     what: str = "it") -> str | None:
+def document_problem(
+    doc: Any, file_format: str, fields: dict[str, type | tuple], plain: tuple[str, ...], what: str = "it"
+) -> str | None:
     """None when `doc` is a dict of `file_format` (None: format not checked) with `fields` typed, a
     state dict of tensors when `fields` names `state_dict`, and the `plain` entries JSON-like; else
     the first fault found (the shared frame of every torch file, and of an encoder file's folds)."""

@@ -61,7 +61,9 @@ class WindowVersion:
             n_classes = len(self.class_names)
             bad = np.flatnonzero((self.y < 0) | (self.y >= n_classes))
             if bad.size:
-                found.append(f"{layout.Y} row {int(bad[0])} holds label {int(self.y[bad[0]])}, not a class 0..{n_classes - 1}")
+                found.append(
+                    f"{layout.Y} row {int(bad[0])} holds label {int(self.y[bad[0]])}, not a class 0..{n_classes - 1}"
+                )
         from moola.timespans import to_nanoseconds
 
         starts, t1s = to_nanoseconds(self.windows["start"]), to_nanoseconds(self.windows["t1"])
@@ -97,10 +99,14 @@ def read(data: Path, version: str, kind: str = "labeled", *, mmap: bool = False,
     folder = layout.window_dir(data, kind, version)
     label = f"{layout.WINDOW_DIRS[kind]}/{folder.name}"
     if not folder.is_dir():
-        raise MoolaError(f"{kind} version {label} not found under {common.shown(data)}: run moola build-windows (or dvc pull)")
+        raise MoolaError(
+            f"{kind} version {label} not found under {common.shown(data)}: run moola build-windows (or dvc pull)"
+        )
     meta = common.read_meta(folder, label)
     if meta.get("kind") != kind:
-        raise MoolaError(f"{label}/{layout.META} does not describe a {kind} window set (kind={str(meta.get('kind'))[:20]!r}): rebuild it")
+        raise MoolaError(
+            f"{label}/{layout.META} does not describe a {kind} window set (kind={str(meta.get('kind'))[:20]!r}): rebuild it"
+        )
     if not isinstance(meta.get("fingerprint"), str):
         raise MoolaError(f"{label}/{layout.META} lacks its 'fingerprint': rebuild the version with moola build-windows")
     n, length = common.require_int(meta, "n", label), common.require_int(meta, "T", label, minimum=1)
@@ -212,8 +218,12 @@ PRESENTATION_PARAMS = ("plot_examples",)
 
 def content_params(params: dict) -> dict:
     """The params that shape a version's windows: `PRESENTATION_PARAMS` left out of each section."""
-    return {section: {k: v for k, v in values.items() if k not in PRESENTATION_PARAMS} if isinstance(values, dict) else values
-            for section, values in params.items()}
+    return {
+        section: {k: v for k, v in values.items() if k not in PRESENTATION_PARAMS}
+        if isinstance(values, dict)
+        else values
+        for section, values in params.items()
+    }
 
 
 def stored_params(folder: Path, defaults: dict) -> dict:
@@ -228,11 +238,17 @@ def stored_params(folder: Path, defaults: dict) -> dict:
     stored = io.read_json(folder / layout.MANIFEST, common.shown(folder / layout.MANIFEST))["params"]
     if not isinstance(stored, dict):
         raise TypeError("params is not a mapping")
-    return content_params({section: {**defaults.get(section, {}), **values} if isinstance(values, dict) else values
-                           for section, values in stored.items()})
+    return content_params(
+        {
+            section: {**defaults.get(section, {}), **values} if isinstance(values, dict) else values
+            for section, values in stored.items()
+        }
+    )
 
 
-def write(data: Path, kind: str, version: str, arrays: dict[str, Any], windows: Any, meta: dict, manifest: dict) -> Path:
+def write(
+    data: Path, kind: str, version: str, arrays: dict[str, Any], windows: Any, meta: dict, manifest: dict
+) -> Path:
     """Write one in-memory version folder atomically: arrays, windows.parquet, meta.json, manifest.json.
 
     Args:
@@ -255,7 +271,9 @@ def write(data: Path, kind: str, version: str, arrays: dict[str, Any], windows: 
     return folder
 
 
-def stream_arrays(folder: Path, shapes: dict[str, tuple[tuple[int, ...], Any]], blocks: Any) -> tuple[dict[str, str], dict[str, str]]:
+def stream_arrays(
+    folder: Path, shapes: dict[str, tuple[tuple[int, ...], Any]], blocks: Any
+) -> tuple[dict[str, str], dict[str, str]]:
     """Write .npy files block by block (bytes equal to np.save's), hashing as they go.
 
     For corpora larger than memory: the arrays never exist whole.
@@ -284,7 +302,7 @@ def stream_arrays(folder: Path, shapes: dict[str, tuple[tuple[int, ...], Any]], 
             file_sums[name] = hashlib.sha256(header.getvalue())
             digests[name] = array_hasher(dtype, shape)
         for block in blocks:
-            for name, array in zip(shapes, block):
+            for name, array in zip(shapes, block, strict=False):
                 chunk = np.ascontiguousarray(array).reshape(-1).view(np.uint8)
                 handles[name].write(chunk)
                 file_sums[name].update(chunk)
@@ -298,7 +316,9 @@ def stream_arrays(folder: Path, shapes: dict[str, tuple[tuple[int, ...], Any]], 
 def finish(tmp: Path, table: Any, meta: dict, manifest: dict, known_sha256: dict[str, str]) -> None:
     """Write windows.parquet, meta.json (with every data file's sha256) and manifest.json into `tmp`."""
     io.write_parquet(tmp / layout.WINDOWS, table)
-    files = sorted(p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith(".") and p.name != layout.MANIFEST)
+    files = sorted(
+        p.name for p in tmp.iterdir() if p.is_file() and not p.name.startswith(".") and p.name != layout.MANIFEST
+    )
     sums = {name: known_sha256.get(name) or io.sha256_file(tmp / name) for name in files if name != layout.META}
     io.write_json(tmp / layout.META, {**meta, "files": sums})
     io.write_json(tmp / layout.MANIFEST, manifest)

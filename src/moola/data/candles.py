@@ -58,7 +58,7 @@ def draw_candles(ax, ohlc: np.ndarray) -> None:
     body_low = np.minimum(open_, close)
     # A doji still gets a visible sliver of body.
     body_height = np.maximum(np.abs(close - open_), (high.max() - low.min()) * 2e-3)
-    bodies = [Rectangle((x - 0.35, y), 0.7, h) for x, y, h in zip(bar_index, body_low, body_height)]
+    bodies = [Rectangle((x - 0.35, y), 0.7, h) for x, y, h in zip(bar_index, body_low, body_height, strict=False)]
     ax.add_collection(PatchCollection(bodies, facecolors=colours, edgecolors=colours, linewidths=0.3))
     span = high.max() - low.min()
     ax.set_xlim(-1, len(close))

@@ -195,7 +195,7 @@ def build_catalog(root: Path) -> dict[str, Any]:
         else []
     )
     split_entries = [_split_entry(path, labeled_metas) for path in split_files]
-    split_hashes = {path.stem: entry.fingerprint for path, entry in zip(split_files, split_entries)}
+    split_hashes = {path.stem: entry.fingerprint for path, entry in zip(split_files, split_entries, strict=False)}
     caches = [_synthetic_entry(folder, labeled_metas, split_hashes) for folder in folders(SYNTHETIC_DIR)]
 
     ordered: list[CatalogEntry] = []
@@ -236,10 +236,12 @@ def format_table(catalog: dict[str, Any]) -> str:
     if rows:
         widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header) - 1)]
         for row in [header, *rows]:
-            lines.append("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)) + "  " + str(row[-1]))
-        lines.append(
-            "CLASSES: window counts per class, in each version's own class order; SHAPE: N x T x 4."
-        )
+            lines.append(
+                "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False))
+                + "  "
+                + str(row[-1])
+            )
+        lines.append("CLASSES: window counts per class, in each version's own class order; SHAPE: N x T x 4.")
         details = [f"  {e['name']}: {'; '.join(e['notes'])}" for e in catalog["entries"] if e["notes"]]
         if details:
             lines.append("details:")

@@ -56,8 +56,8 @@ from typing import Any, Literal, Sequence
 import numpy as np
 import pandas as pd
 
-from moola.timespans import check_spans, conflicting_rows, iso, to_nanoseconds
 from moola.errors import MoolaError
+from moola.timespans import check_spans, conflicting_rows, iso, to_nanoseconds
 
 FOLD_PARTS = ("train", "val", "test", "purged", "unused")
 TRAIN, VAL, TEST, PURGED, UNUSED = 0, 1, 2, 3, 4
@@ -115,7 +115,7 @@ class Fold:
             n_classes = len(class_names) if class_names else int(labels.max(initial=-1)) + 1
             names = list(class_names) if class_names else [str(k) for k in range(n_classes)]
             result["class_counts"] = {
-                name: dict(zip(names, np.bincount(labels[self.part(name)], minlength=n_classes).tolist()))
+                name: dict(zip(names, np.bincount(labels[self.part(name)], minlength=n_classes).tolist(), strict=False))
                 for name in FOLD_PARTS
             }
         return result
@@ -280,7 +280,9 @@ def n_backtest_paths(n_groups: int, n_test_groups: int) -> int:
     return math.comb(n_groups - 1, n_test_groups - 1)
 
 
-def time_groups(starts: Any, t1s: Any, n_groups: int, strategy: str = "cpcv", knob: str = "n_groups") -> tuple[np.ndarray, ...]:
+def time_groups(
+    starts: Any, t1s: Any, n_groups: int, strategy: str = "cpcv", knob: str = "n_groups"
+) -> tuple[np.ndarray, ...]:
     """Cut the rows in time order into `n_groups` groups of nearly equal size, ties kept together.
 
     Args:
@@ -428,8 +430,9 @@ def fold_problems(starts: Any, t1s: Any, fold: Fold, embargo: pd.Timedelta) -> l
     doc = {f"{name}_indices": np.asarray(fold.part(name)).tolist() for name in FOLD_PARTS}
     doc["counts"] = {name: len(doc[f"{name}_indices"]) for name in FOLD_PARTS}
     windows = {"start": pd.to_datetime(starts, utc=True), "t1": pd.to_datetime(t1s, utc=True)}
-    faults = split_artifact.fold_problems(doc, starts.size, windows, int(embargo.value), str(embargo),
-                                          val_required=False)
+    faults = split_artifact.fold_problems(
+        doc, starts.size, windows, int(embargo.value), str(embargo), val_required=False
+    )
     return [f"fold {fold.index}: {fault}" for fault in faults]
 
 

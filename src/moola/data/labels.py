@@ -45,9 +45,8 @@ from pathlib import Path
 import numpy as np
 
 from moola.errors import MoolaError
-from moola.paths import relative_to_root
-
 from moola.params import QUALITY_GRADES, TRIPLE_BARRIER_CLASSES
+from moola.paths import relative_to_root
 
 CLASS_NAMES = TRIPLE_BARRIER_CLASSES  # the triple-barrier labeler's classes, in code order
 DOWN, NEUTRAL, UP = 0, 1, 2
@@ -367,7 +366,9 @@ def _window_bars(row: _Row, raw, symbol: str, window: int) -> tuple[int, int]:
     if start_value is not None:
         start = _timestamp(start_value, row.at, "start")
         if start is None:
-            raise MoolaError(f"{row.at}: start {_shown(start_value)} is not a timestamp: write it as ISO or leave it empty")
+            raise MoolaError(
+                f"{row.at}: start {_shown(start_value)} is not a timestamp: write it as ISO or leave it empty"
+            )
         if _bar_of(raw, start) != start_bar:
             raise MoolaError(
                 f"{row.at}: start {_shown(start_value)} disagrees with the window length: the {window}-bar window "
@@ -404,7 +405,9 @@ def _span(row: _Row, raw, symbol: str, window: int, start_bar: int, end_bar: int
     if (spans[0] == NO_SPAN) != (spans[1] == NO_SPAN):
         raise MoolaError(f"{row.at}: span_start and span_end go together: give both or neither")
     if spans[0] > spans[1]:
-        raise MoolaError(f"{row.at}: span_start (bar {spans[0]}) is after span_end (bar {spans[1]}): fix the span (swap them)")
+        raise MoolaError(
+            f"{row.at}: span_start (bar {spans[0]}) is after span_end (bar {spans[1]}): fix the span (swap them)"
+        )
     return spans[0], spans[1]
 
 
@@ -455,7 +458,11 @@ def _file_labels(entries: list[tuple]) -> FileLabels:
 
 
 def _check_every_class_kept(
-    class_names: list[str], kept: set[int], dropped_lines: dict[int, list[int]], min_quality: str, where: str,
+    class_names: list[str],
+    kept: set[int],
+    dropped_lines: dict[int, list[int]],
+    min_quality: str,
+    where: str,
     row_word: str,
 ) -> None:
     """Refuse a class left without a window: train would fail on it after every earlier stage ran."""
@@ -489,7 +496,7 @@ def _label_rows(file: Path, where: str, min_quality: str) -> tuple[str, dict[str
             f"labels file {where} has no quality column but build_windows.min_quality = {min_quality}: "
             "grade the rows (A best .. D) or set min_quality ''"
         )
-    rows = [(line, cells) for line, cells in zip(body_lines, body) if not all(_blank(c) for c in cells)]
+    rows = [(line, cells) for line, cells in zip(body_lines, body, strict=False) if not all(_blank(c) for c in cells)]
     if not rows:
         raise MoolaError(f"labels file {where} has a header but no label rows: add one row per labeled window")
     for line, cells in rows:

@@ -127,9 +127,7 @@ def read_raw_series(path: str | Path, source: str, min_bars: int) -> RawSeries:
     )
 
 
-def validate_ohlc_frame(
-    frame, where: str, symbol: str, source: str, min_bars: int, sha256: str = ""
-) -> RawSeries:
+def validate_ohlc_frame(frame, where: str, symbol: str, source: str, min_bars: int, sha256: str = "") -> RawSeries:
     """Check a raw OHLC DataFrame against every rule of this module.
 
     Args:
@@ -281,9 +279,7 @@ def _numeric_column(column, name: str, where: str) -> np.ndarray:
     import pandas as pd
 
     if pd.api.types.is_bool_dtype(column.dtype) or not pd.api.types.is_numeric_dtype(column.dtype):
-        raise MoolaError(
-            f"raw file {where}: column {name} has type {column.dtype}, not numbers; store it as float64"
-        )
+        raise MoolaError(f"raw file {where}: column {name} has type {column.dtype}, not numbers; store it as float64")
     # Nullable integer/float columns turn their missing values into NaN here, so the finiteness
     # rule reports them with their row.
     return column.to_numpy(dtype="float64", na_value=np.nan)
@@ -355,7 +351,7 @@ def join_series(symbol: str, parts: list[RawSeries], min_bars: int) -> RawSeries
     if len(parts) == 1 and parts[0].symbol == symbol:
         return parts[0]
     ordered = sorted(parts, key=lambda part: (part.timestamps[0], part.timestamps[-1]))
-    for before, after in zip(ordered, ordered[1:]):
+    for before, after in zip(ordered, ordered[1:], strict=False):
         if after.timestamps[0] <= before.timestamps[-1]:
             row = int(np.searchsorted(after.timestamps, before.timestamps[-1], side="right")) - 1
             raise MoolaError(
@@ -403,7 +399,9 @@ def read_symbols(
     for symbol, names in progress(resolved.items(), total=len(resolved), desc="raw files", unit="symbol"):
         min_bars = window if len(names) == 1 else 1
         parts = [
-            read_raw_series(resolve_inside(raw_dir, name, f"raw file {name!r} in build_windows.raw_files"), name, min_bars)
+            read_raw_series(
+                resolve_inside(raw_dir, name, f"raw file {name!r} in build_windows.raw_files"), name, min_bars
+            )
             for name in names
         ]
         files.extend(parts)

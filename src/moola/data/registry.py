@@ -17,7 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from moola.artifacts import layout, split as split_artifact, synthetic as synthetic_artifact, windows as window_artifact
+from moola.artifacts import layout
+from moola.artifacts import split as split_artifact
+from moola.artifacts import synthetic as synthetic_artifact
+from moola.artifacts import windows as window_artifact
 from moola.artifacts.split import Split
 from moola.artifacts.synthetic import SyntheticCache
 from moola.artifacts.windows import WindowVersion
@@ -150,9 +153,7 @@ class DataRegistry:
         if suffix and bare.endswith(suffix):
             bare = bare[: -len(suffix)]
         if not bare or "/" in bare or bare.startswith("."):
-            raise MoolaError(
-                f"{what} {text!r} is not a name under data/{folder}/: give e.g. {_NAME_EXAMPLES[kind]}"
-            )
+            raise MoolaError(f"{what} {text!r} is not a name under data/{folder}/: give e.g. {_NAME_EXAMPLES[kind]}")
         return bare
 
     def path_of(self, name: str | os.PathLike, kind: str) -> Path:
@@ -229,7 +230,9 @@ class DataRegistry:
                     "set train.synthetic or pass synthetic_version"
                 )
             synthetic = self.read_synthetic(synthetic_version, labeled, split, split_sha256)
-            parts["train"] = _concat_parts(parts["train"], _synthetic_part(synthetic, synthetic.fold_rows(fold, n_folds)))
+            parts["train"] = _concat_parts(
+                parts["train"], _synthetic_part(synthetic, synthetic.fold_rows(fold, n_folds))
+            )
         audit = _audit_trail(labeled, split, split_sha256, synthetic, parts, fold)
         return LabeledData(
             train=parts["train"],
@@ -267,8 +270,12 @@ class DataRegistry:
 
 
 def _audit_trail(
-    labeled: WindowVersion, split: dict[str, Any], split_sha256: str, synthetic: SyntheticCache | None,
-    parts: dict[str, Part], fold: int,
+    labeled: WindowVersion,
+    split: dict[str, Any],
+    split_sha256: str,
+    synthetic: SyntheticCache | None,
+    parts: dict[str, Part],
+    fold: int,
 ) -> dict[str, Any]:
     """What a load proved, one flat dict (keys listed once in docs/DATA_LINEAGE.md, "The audit trail").
 

@@ -58,7 +58,6 @@ ALL_PARTS = ("train", "val", "test", "purged", "unused")
 TRAIN, VAL, TEST, PURGED = 0, 1, 2, 3
 
 
-
 def parse_embargo(text: Any, where: str = "params key make_splits.embargo") -> pd.Timedelta:
     """The embargo as a Timedelta: `moola.timespans.parse_duration` with the split's bounds."""
     return parse_duration(text, where, example="'5D', '12h' or '0D'")
@@ -194,11 +193,30 @@ def build_split(
     t1s = to_nanoseconds(windows["t1"])
     labels = np.asarray(labels, dtype=np.int64)
     class_names = list(labeled_meta["class_names"])
-    plan, extra = _fold_plan(strategy, starts, t1s, labels, train_fraction, val_fraction, purge, gap, seed,
-                             n_folds, window, n_groups, n_test_groups)
+    plan, extra = _fold_plan(
+        strategy,
+        starts,
+        t1s,
+        labels,
+        train_fraction,
+        val_fraction,
+        purge,
+        gap,
+        seed,
+        n_folds,
+        window,
+        n_groups,
+        n_test_groups,
+    )
     for fold in plan.folds:
-        _refuse_unusable_fold(fold, strategy, labels, class_names, f"split {name!r} of "
-                              f"labeled_windows/{labeled_meta.get('version')}", starts.size)
+        _refuse_unusable_fold(
+            fold,
+            strategy,
+            labels,
+            class_names,
+            f"split {name!r} of labeled_windows/{labeled_meta.get('version')}",
+            starts.size,
+        )
     fold_docs = [_fold_doc(fold, starts, t1s, labels, class_names) for fold in plan.folds]
     default = fold_docs[-1]
     walks_forward = strategy in ("forward_chaining", "walk_forward")
@@ -231,8 +249,21 @@ def build_split(
     }
 
 
-def _fold_plan(strategy, starts, t1s, labels, train_fraction, val_fraction, purge, gap, seed,
-               n_folds, window, n_groups, n_test_groups) -> tuple[Any, dict[str, Any]]:
+def _fold_plan(
+    strategy,
+    starts,
+    t1s,
+    labels,
+    train_fraction,
+    val_fraction,
+    purge,
+    gap,
+    seed,
+    n_folds,
+    window,
+    n_groups,
+    n_test_groups,
+) -> tuple[Any, dict[str, Any]]:
     """The strategy's FoldPlan and the strategy-specific fields of the split document."""
     from moola.data import folds as fold_rules
 
@@ -248,8 +279,9 @@ def _fold_plan(strategy, starts, t1s, labels, train_fraction, val_fraction, purg
     if strategy == "purged_kfold":
         return fold_rules.purged_kfold(starts, t1s, n_folds, val_fraction, gap), {"n_folds_requested": int(n_folds)}
     codes = stratified_parts(starts, t1s, labels, train_fraction, val_fraction, gap, seed)
-    plan = fold_rules.FoldPlan(strategy="stratified", folds=(fold_rules.fold_from_codes(0, codes),),
-                               paths=np.zeros((1, 1), dtype=np.int64))
+    plan = fold_rules.FoldPlan(
+        strategy="stratified", folds=(fold_rules.fold_from_codes(0, codes),), paths=np.zeros((1, 1), dtype=np.int64)
+    )
     return plan, {}
 
 
@@ -296,7 +328,9 @@ def _fold_doc(fold, starts: np.ndarray, t1s: np.ndarray, labels: np.ndarray, cla
     }
 
 
-def _class_counts(labels: np.ndarray, indices: dict[str, list[int]], class_names: list[str]) -> dict[str, dict[str, int]]:
+def _class_counts(
+    labels: np.ndarray, indices: dict[str, list[int]], class_names: list[str]
+) -> dict[str, dict[str, int]]:
     names = list(class_names)
     counts = {}
     for part_name, rows in indices.items():
@@ -323,11 +357,15 @@ class MakeSplitsParams:
 
     name: str = "fwd_chain_v3"  # data/splits/<name>.json; an existing name is never rewritten
     strategy: str = "purged_kfold"  # forward_chaining | walk_forward | purged_kfold | cpcv | stratified (random is refused: it leaks)
-    train_fraction: float = 0.4  # share of windows, in time order, in the first fold's train part (purged_kfold, cpcv: unused)
+    train_fraction: float = (
+        0.4  # share of windows, in time order, in the first fold's train part (purged_kfold, cpcv: unused)
+    )
     val_fraction: float = 0.2  # share cut into val (walk_forward: of all folds together; purged_kfold: per fold)
     purge: bool = True  # drop earlier-part windows whose [start, t1] reaches a later part
     embargo: str = "5D"  # pandas Timedelta: a later part starts only after the earlier last t1 + embargo
-    n_folds: int = 5  # walk_forward: folds in time order, each with its own val and test block; purged_kfold: time blocks
+    n_folds: int = (
+        5  # walk_forward: folds in time order, each with its own val and test block; purged_kfold: time blocks
+    )
     window: str = "expanding"  # walk_forward: expanding (all earlier rows train) | rolling (train_fraction of rows)
     n_groups: int = 6  # cpcv: time groups N
     n_test_groups: int = 2  # cpcv: groups tested per fold k (C(N, k) folds, C(N-1, k-1) paths)
@@ -353,15 +391,32 @@ class MakeSplitsParams:
         require(1 <= self.n_folds <= 50, "make_splits.n_folds", f"must be in 1..50, got {self.n_folds}")
         refuse_no_purge(self.strategy, self.purge)
         if self.strategy == "purged_kfold":
-            require(self.n_folds >= 2, "make_splits.n_folds", f"purged_kfold needs at least 2 time blocks, got {self.n_folds}")
-            require(self.val_fraction < 1 - 1 / self.n_folds, "make_splits.val_fraction",
-                    f"{self.val_fraction} leaves no train rows with {self.n_folds} folds: keep it below 1 - 1/n_folds "
-                    f"= {1 - 1 / self.n_folds:g}")
-        require(self.window in ("expanding", "rolling"), "make_splits.window", f"{self.window!r}: choose expanding or rolling")
+            require(
+                self.n_folds >= 2,
+                "make_splits.n_folds",
+                f"purged_kfold needs at least 2 time blocks, got {self.n_folds}",
+            )
+            require(
+                self.val_fraction < 1 - 1 / self.n_folds,
+                "make_splits.val_fraction",
+                f"{self.val_fraction} leaves no train rows with {self.n_folds} folds: keep it below 1 - 1/n_folds "
+                f"= {1 - 1 / self.n_folds:g}",
+            )
+        require(
+            self.window in ("expanding", "rolling"),
+            "make_splits.window",
+            f"{self.window!r}: choose expanding or rolling",
+        )
         require(2 <= self.n_groups <= 20, "make_splits.n_groups", f"must be in 2..20, got {self.n_groups}")
-        require(1 <= self.n_test_groups < self.n_groups, "make_splits.n_test_groups",
-                f"must be in 1..n_groups - 1, got {self.n_test_groups}")
+        require(
+            1 <= self.n_test_groups < self.n_groups,
+            "make_splits.n_test_groups",
+            f"must be in 1..n_groups - 1, got {self.n_test_groups}",
+        )
         folds = math.comb(self.n_groups, self.n_test_groups)
-        require(self.strategy != "cpcv" or folds <= MAX_CPCV_FOLDS, "make_splits.n_test_groups",
-                f"C({self.n_groups}, {self.n_test_groups}) = {folds:,} cpcv folds is more than {MAX_CPCV_FOLDS:,} "
-                "(every later stage trains one model per fold): lower n_groups or n_test_groups")
+        require(
+            self.strategy != "cpcv" or folds <= MAX_CPCV_FOLDS,
+            "make_splits.n_test_groups",
+            f"C({self.n_groups}, {self.n_test_groups}) = {folds:,} cpcv folds is more than {MAX_CPCV_FOLDS:,} "
+            "(every later stage trains one model per fold): lower n_groups or n_test_groups",
+        )

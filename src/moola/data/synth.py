@@ -272,7 +272,9 @@ def combined_ks_pval(fold_records: list[dict[str, Any]]) -> float:
 
 def simes_rejected(fold_records: list[dict[str, Any]], alpha: float) -> list[tuple[int, str, float]]:
     """(fold, feature, p) that Simes' step-up rejects at `alpha`: the ones that make ks_pval < alpha."""
-    tests = sorted((entry["pvalue"], record["fold"], name) for record in fold_records for name, entry in record["ks"].items())
+    tests = sorted(
+        (entry["pvalue"], record["fold"], name) for record in fold_records for name, entry in record["ks"].items()
+    )
     passing = [k for k, (p, _, _) in enumerate(tests, start=1) if p <= alpha * k / len(tests)]
     return [(fold, name, p) for p, fold, name in tests[: max(passing, default=0)]]
 
@@ -409,7 +411,7 @@ def _candidate_batch(
             weight[rows] = np.maximum(draws, 1.0 - draws)
             partner_source = tuple(values[np.maximum(partner[rows], 0)] for values in parts)
             result = mixup(source, partner_source, weight[rows])
-        for target, values in zip(out, result):
+        for target, values in zip(out, result, strict=False):
             target[rows] = values
     return {
         "ohlc": compose_bars(*out),
@@ -454,7 +456,6 @@ def synthetic_fingerprint(synthetic: SyntheticSet) -> str:
 FEATURE_RECOMPUTE_TOLERANCE = 1e-3
 
 
-
 def check_feature_code(train_ohlc, train_feats, feature_names, compute_features, version: str) -> None:
     """Refuse when today's feature code no longer reproduces the labeled version's features."""
     recomputed = compute_features(*(train_ohlc[..., k].astype(np.float64) for k in range(4)))  # (n, 20)
@@ -491,12 +492,28 @@ def generate_per_fold(
     for fold, rows in enumerate(fold_train_rows):
         fold_settings = AugmentationSettings(**{**asdict(settings), "seed": settings.seed + fold})
         generated = generate_synthetic(
-            labeled_ohlc[rows], labeled_feats[rows], labeled_y[rows], rows, fold_settings, feature_names, compute_features
+            labeled_ohlc[rows],
+            labeled_feats[rows],
+            labeled_y[rows],
+            rows,
+            fold_settings,
+            feature_names,
+            compute_features,
         )
-        ks, ks_pval = ks_report(labeled_feats[rows], rows, generated.feats, synthetic_parents(generated.provenance), feature_names)
+        ks, ks_pval = ks_report(
+            labeled_feats[rows], rows, generated.feats, synthetic_parents(generated.provenance), feature_names
+        )
         sets.append(generated)
-        records.append({"fold": fold, "n": int(generated.y.size), "n_real_train": int(rows.size), "ks": ks,
-                        "ks_pval": ks_pval, "method_counts": generated.stats["method_counts"]})
+        records.append(
+            {
+                "fold": fold,
+                "n": int(generated.y.size),
+                "n_real_train": int(rows.size),
+                "ks": ks,
+                "ks_pval": ks_pval,
+                "method_counts": generated.stats["method_counts"],
+            }
+        )
     offsets = np.cumsum([0] + [g.y.size for g in sets])
     provenance = pd.concat(
         [g.provenance.assign(row=g.provenance["row"] + offsets[f], fold=np.int64(f)) for f, g in enumerate(sets)],
@@ -510,7 +527,9 @@ def generate_per_fold(
         stats={
             "n_candidates": int(sum(g.stats["n_candidates"] for g in sets)),
             "n_rejected": int(sum(g.stats["n_rejected"] for g in sets)),
-            "method_counts": {m: int(sum(g.stats["method_counts"][m] for g in sets)) for m in sets[0].stats["method_counts"]},
+            "method_counts": {
+                m: int(sum(g.stats["method_counts"][m] for g in sets)) for m in sets[0].stats["method_counts"]
+            },
             "volume_features_from_parent": sets[0].stats["volume_features_from_parent"],
         },
     )

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import hashlib
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from moola.artifacts.windows import array_digest, array_hasher, fingerprint, fingerprint_of  # noqa: F401
 from moola.data.features import FEATURE_NAMES, N_FEATURES, compute_features
 from moola.data.labels import CLASS_NAMES, NO_SPAN, LabelsFile, triple_barrier_labels
 from moola.data.raw import RawSeries
-from moola.artifacts.windows import array_digest, array_hasher, fingerprint, fingerprint_of  # noqa: F401
 from moola.errors import MoolaError
 
 OHLC_NAMES = ["open", "high", "low", "close"]
@@ -31,7 +30,17 @@ OHLC_NORMALISATION = "each window divided by the close of its first bar"
 UNLABELED = -1
 CHUNK_WINDOWS = 2048  # windows per feature/normalisation chunk: bounds the float64 temporaries
 WINDOW_COLUMNS = [
-    "id", "symbol", "start", "end", "t1", "label", "source", "start_bar", "span_start", "span_end", "quality"
+    "id",
+    "symbol",
+    "start",
+    "end",
+    "t1",
+    "label",
+    "source",
+    "start_bar",
+    "span_start",
+    "span_end",
+    "quality",
 ]
 
 
@@ -77,7 +86,7 @@ def _class_counts(y, class_names) -> dict[str, int]:
     if y is None:
         return {}
     counts = np.bincount(y, minlength=len(class_names))
-    return {name: int(count) for name, count in zip(class_names, counts)}
+    return {name: int(count) for name, count in zip(class_names, counts, strict=False)}
 
 
 @dataclasses.dataclass
@@ -153,7 +162,7 @@ class WindowPlan:
     def _chunk_jobs(self):
         from numpy.lib.stride_tricks import sliding_window_view
 
-        for raw, picked in zip(self.series, self.starts):
+        for raw, picked in zip(self.series, self.starts, strict=False):
             if len(picked) == 0:
                 continue
             bars = sliding_window_view(raw.ohlc, self.window, axis=0)  # (n - T + 1, 4, T) view
@@ -171,8 +180,13 @@ class WindowPlan:
             feats_out[offset : offset + len(ohlc)] = feats
             offset += len(ohlc)
         return WindowSet(
-            kind=self.kind, ohlc=ohlc_out, feats=feats_out, y=self.y, windows=self.windows,
-            class_names=list(self.class_names), dropped=dict(self.dropped),
+            kind=self.kind,
+            ohlc=ohlc_out,
+            feats=feats_out,
+            y=self.y,
+            windows=self.windows,
+            class_names=list(self.class_names),
+            dropped=dict(self.dropped),
         )
 
 
@@ -203,7 +217,9 @@ def window_starts(n_bars: int, window: int, stride: int, bars_after: int = 0) ->
     return np.arange(0, max(last_start + 1, 0), stride, dtype=np.int64)
 
 
-def straddles_gap(timestamps: np.ndarray, first_rows: np.ndarray, last_rows: np.ndarray, max_gap_ns: int | None) -> np.ndarray:
+def straddles_gap(
+    timestamps: np.ndarray, first_rows: np.ndarray, last_rows: np.ndarray, max_gap_ns: int | None
+) -> np.ndarray:
     """Which row ranges [first, last] hold a step between consecutive bars longer than max_gap.
 
     Args:
@@ -222,7 +238,10 @@ def straddles_gap(timestamps: np.ndarray, first_rows: np.ndarray, last_rows: np.
 
 
 def unlabeled_windows(
-    series: Sequence[RawSeries], window: int, stride: int, max_gap_ns: int | None = None,
+    series: Sequence[RawSeries],
+    window: int,
+    stride: int,
+    max_gap_ns: int | None = None,
     class_names: Sequence[str] = CLASS_NAMES,
 ) -> WindowPlan:
     """Every window at `stride` that straddles no long gap, for every series; label -1 and t1 = end."""
@@ -239,7 +258,12 @@ def unlabeled_windows(
 
 
 def triple_barrier_windows(
-    series: Sequence[RawSeries], window: int, stride: int, barrier_k: float, horizon: int, vol_span: int,
+    series: Sequence[RawSeries],
+    window: int,
+    stride: int,
+    barrier_k: float,
+    horizon: int,
+    vol_span: int,
     max_gap_ns: int | None = None,
 ) -> WindowPlan:
     """Windows at `stride` whose horizon fits in the data, labeled by the triple-barrier rule.
@@ -258,7 +282,13 @@ def triple_barrier_windows(
         labels.append(label)
         t1_bars.append(t1)
     return plan_windows(
-        "labeled", series, starts, window, labels, t1_bars, CLASS_NAMES,
+        "labeled",
+        series,
+        starts,
+        window,
+        labels,
+        t1_bars,
+        CLASS_NAMES,
         dropped={"max_gap": dropped} if max_gap_ns else {},
     )
 
@@ -301,8 +331,16 @@ def file_labeled_windows(
         quality.append(entry.quality)
     dropped = {"min_quality": sum(labels_file.dropped_quality.values())} if labels_file.dropped_quality else {}
     return plan_windows(
-        "labeled", series, starts, window, labels, t1, labels_file.class_names,
-        spans=spans, quality=quality, dropped=dropped,
+        "labeled",
+        series,
+        starts,
+        window,
+        labels,
+        t1,
+        labels_file.class_names,
+        spans=spans,
+        quality=quality,
+        dropped=dropped,
     )
 
 
@@ -376,9 +414,21 @@ def _windows_table(series, starts, window, labels, t1, spans=None, quality=None)
     """One row per window: WINDOW_COLUMNS."""
     import pandas as pd
 
-    names = ("symbol", "source", "start_text", "start", "end", "t1", "label", "start_bar", "span_start", "span_end", "quality")
+    names = (
+        "symbol",
+        "source",
+        "start_text",
+        "start",
+        "end",
+        "t1",
+        "label",
+        "start_bar",
+        "span_start",
+        "span_end",
+        "quality",
+    )
     parts = {name: [] for name in names}
-    for i, (raw, picked) in enumerate(zip(series, starts)):
+    for i, (raw, picked) in enumerate(zip(series, starts, strict=False)):
         k = len(picked)
         parts["symbol"].append(np.full(k, raw.symbol, dtype=object))
         parts["source"].append(raw.sources_of(picked))
@@ -386,7 +436,9 @@ def _windows_table(series, starts, window, labels, t1, spans=None, quality=None)
         parts["start_text"].append(_iso_ids(raw.timestamps[picked]).astype(object))
         parts["end"].append(raw.timestamps[picked + window - 1])
         horizon_end = np.asarray(t1[i])
-        parts["t1"].append(horizon_end if horizon_end.dtype.kind == "M" else raw.timestamps[horizon_end.astype(np.int64)])
+        parts["t1"].append(
+            horizon_end if horizon_end.dtype.kind == "M" else raw.timestamps[horizon_end.astype(np.int64)]
+        )
         label = np.full(k, UNLABELED, dtype=np.int64) if labels is None else labels[i]
         parts["label"].append(np.asarray(label, dtype=np.int64))
         parts["start_bar"].append(picked)
@@ -394,9 +446,7 @@ def _windows_table(series, starts, window, labels, t1, spans=None, quality=None)
         parts["span_start"].append(no_span if spans is None else spans[i][0])
         parts["span_end"].append(no_span if spans is None else spans[i][1])
         parts["quality"].append(np.full(k, "", dtype=object) if quality is None else quality[i])
-    joined = {
-        name: np.concatenate(chunks) if chunks else np.zeros(0, dtype=object) for name, chunks in parts.items()
-    }
+    joined = {name: np.concatenate(chunks) if chunks else np.zeros(0, dtype=object) for name, chunks in parts.items()}
 
     def utc(values: np.ndarray):
         return pd.DatetimeIndex(values.astype("datetime64[ns]")).tz_localize("UTC")

@@ -26,16 +26,28 @@ def require_same_windows(full: significance.OutOfFold, ablated: significance.Out
     """Refuse an ablation table that is not the full table's windows, folds and labels, in the same order."""
     where = f"the {ablation} ablation's out-of-fold table"
     if full.class_names != ablated.class_names:
-        raise MoolaError(f"{where} names classes {list(ablated.class_names)}, the model {list(full.class_names)}: rerun `moola train`")
+        raise MoolaError(
+            f"{where} names classes {list(ablated.class_names)}, the model {list(full.class_names)}: rerun `moola train`"
+        )
     if full.n != ablated.n or not np.array_equal(full.window_id, ablated.window_id):
-        raise MoolaError(f"{where} holds other windows than the model's ({ablated.n} vs {full.n}): rerun `moola train` and `moola evaluate`")
+        raise MoolaError(
+            f"{where} holds other windows than the model's ({ablated.n} vs {full.n}): rerun `moola train` and `moola evaluate`"
+        )
     if not np.array_equal(full.fold, ablated.fold) or not np.array_equal(full.y_true, ablated.y_true):
-        raise MoolaError(f"{where} gives its windows other folds or labels than the model's: rerun `moola train` and `moola evaluate`")
+        raise MoolaError(
+            f"{where} gives its windows other folds or labels than the model's: rerun `moola train` and `moola evaluate`"
+        )
 
 
 def ablation_effect(
-    full: significance.OutOfFold, ablated: significance.OutOfFold, ablation: str, *, alpha: float, n_resamples: int,
-    seed: int, ece_bins: int,
+    full: significance.OutOfFold,
+    ablated: significance.OutOfFold,
+    ablation: str,
+    *,
+    alpha: float,
+    n_resamples: int,
+    seed: int,
+    ece_bins: int,
 ) -> tuple[dict[str, float], str]:
     """(plain numbers, sentence) of what `ablation` adds: full minus ablated accuracy on the same windows.
 
@@ -49,7 +61,10 @@ def ablation_effect(
     )["accuracy"]
     full_right, ablated_right = full.predicted == full.y_true, ablated.predicted == ablated.y_true
     detect = power.detectability(
-        full.n, int(np.sum(full_right & ~ablated_right)), int(np.sum(~full_right & ablated_right)), alpha,
+        full.n,
+        int(np.sum(full_right & ~ablated_right)),
+        int(np.sum(~full_right & ablated_right)),
+        alpha,
         target_gain=TARGET_GAIN,
     )
     adds = comparison.p_value < alpha
@@ -71,8 +86,14 @@ def ablation_effect(
 
 
 def ablation_report(
-    full: significance.OutOfFold, tables: dict[str, Any], reasons: dict[str, str | None], *, alpha: float,
-    n_resamples: int, seed: int, ece_bins: int,
+    full: significance.OutOfFold,
+    tables: dict[str, Any],
+    reasons: dict[str, str | None],
+    *,
+    alpha: float,
+    n_resamples: int,
+    seed: int,
+    ece_bins: int,
 ) -> tuple[dict[str, dict], dict[str, str]]:
     """The ablation block of metrics/eval.json and its sentences, for every requested ablation.
 

@@ -25,11 +25,25 @@ class EvaluateParams:
     def validate(self) -> None:
         require(1 <= self.ece_bins <= 100, "evaluate.ece_bins", f"must be in 1..100, got {self.ece_bins}")
         require(0 < self.alpha <= 0.5, "evaluate.alpha", f"must be in (0, 0.5], got {self.alpha}")
-        require(0.5 < self.collapse_threshold <= 1, "evaluate.collapse_threshold",
-                f"must be in (0.5, 1], got {self.collapse_threshold}")
-        require(100 <= self.n_resamples <= 100_000, "evaluate.n_resamples", f"must be in 100..100000, got {self.n_resamples}")
+        require(
+            0.5 < self.collapse_threshold <= 1,
+            "evaluate.collapse_threshold",
+            f"must be in (0.5, 1], got {self.collapse_threshold}",
+        )
+        require(
+            100 <= self.n_resamples <= 100_000,
+            "evaluate.n_resamples",
+            f"must be in 100..100000, got {self.n_resamples}",
+        )
         require(self.logistic_C > 0, "evaluate.logistic_C", f"must be > 0, got {self.logistic_C}")
         unknown = [name for name in self.ablations if name not in ABLATIONS]
-        require(not unknown, "evaluate.ablations", f"unknown ablation {unknown[0]!r} (known: {', '.join(ABLATIONS)}; [] = none)"
-                if unknown else "")
-        require(len(set(self.ablations)) == len(self.ablations), "evaluate.ablations", f"names an ablation twice: {self.ablations}")
+        require(
+            not unknown,
+            "evaluate.ablations",
+            f"unknown ablation {unknown[0]!r} (known: {', '.join(ABLATIONS)}; [] = none)" if unknown else "",
+        )
+        require(
+            len(set(self.ablations)) == len(self.ablations),
+            "evaluate.ablations",
+            f"names an ablation twice: {self.ablations}",
+        )

@@ -190,9 +190,7 @@ def expected_calibration_error(y_true: Sequence[int], proba: np.ndarray, bins: i
     return float(sum(b.count / total * abs(b.accuracy - b.confidence) for b in table))
 
 
-def metrics_pack(
-    y_true: Sequence[int], proba: np.ndarray, class_names: Sequence[str], ece_bins: int
-) -> dict:
+def metrics_pack(y_true: Sequence[int], proba: np.ndarray, class_names: Sequence[str], ece_bins: int) -> dict:
     """Every metric of one part (val or test) as nested numeric JSON.
 
     Args:
@@ -213,7 +211,7 @@ def metrics_pack(
         ap = average_precision(labels == k, probs[:, k])
         if ap is not None:
             per_class_ap[name] = ap
-    f1 = dict(zip(class_names, f1_per_class(labels, probs)))
+    f1 = dict(zip(class_names, f1_per_class(labels, probs), strict=False))
     return {
         "n": int(labels.size),
         "accuracy": accuracy(labels, probs),

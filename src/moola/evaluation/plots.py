@@ -60,7 +60,7 @@ def confusion_csv(actual: Sequence[int], predicted: Sequence[int], class_names: 
     """`actual,predicted` rows with class names, one per window (DVC's `confusion` template)."""
     return _csv(
         ["actual", "predicted"],
-        [(class_names[int(a)], class_names[int(p)]) for a, p in zip(actual, predicted)],
+        [(class_names[int(a)], class_names[int(p)]) for a, p in zip(actual, predicted, strict=False)],
     )
 
 
@@ -101,7 +101,7 @@ def confusion_png(actual: Sequence[int], predicted: Sequence[int], class_names: 
 
     n_classes = len(class_names)
     counts = np.zeros((n_classes, n_classes), dtype=np.int64)
-    for a, p in zip(actual, predicted):
+    for a, p in zip(actual, predicted, strict=False):
         counts[int(a), int(p)] += 1
     figure = _figure(4.5, 4.0)
     axes = figure.add_subplot()
@@ -135,7 +135,13 @@ def reliability_png(bins: Sequence[ReliabilityBin], n_bins: int, ece: float, tit
         alpha=0.7,
         label="accuracy",
     )
-    axes.plot([b.confidence for b in bins], [b.accuracy for b in bins], "o", color="tab:red", label="(mean confidence, accuracy)")
+    axes.plot(
+        [b.confidence for b in bins],
+        [b.accuracy for b in bins],
+        "o",
+        color="tab:red",
+        label="(mean confidence, accuracy)",
+    )
     axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
     for b in bins:
         axes.text(b.lower + width / 2, min(b.accuracy + 0.02, 0.97), str(b.count), ha="center", fontsize=7)
@@ -152,7 +158,9 @@ def reliability_png(bins: Sequence[ReliabilityBin], n_bins: int, ece: float, tit
 def loss_csv(histories: Mapping[int, Sequence[float]]) -> str:
     """`fold,epoch,loss` rows of a pretraining run, one per fold's encoder and epoch."""
     lines = ["fold,epoch,loss"] + [
-        f"{fold},{epoch},{loss:.6f}" for fold, history in histories.items() for epoch, loss in enumerate(history, start=1)
+        f"{fold},{epoch},{loss:.6f}"
+        for fold, history in histories.items()
+        for epoch, loss in enumerate(history, start=1)
     ]
     return "\n".join(lines) + "\n"
 

@@ -169,7 +169,7 @@ def detectability(
 
 
 def detectability_text(d: dict) -> str:
-    """"with 45 windows only a gain of 21 points or more is seen 80% of the time; about 310 labels for 10"."""
+    """ "with 45 windows only a gain of 21 points or more is seen 80% of the time; about 310 labels for 10"."""
     n, seen = d["n_windows"], f"{d['power']:.0%}"
     target = f"{100 * d['target_gain']:.3g}"
     if d.get("detected_within_grid", 1):

@@ -57,7 +57,12 @@ def out_of_fold_report(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(metrics/eval.json block, the significance pack with its sentences) of out-of-fold predictions."""
     pack = significance.significance_pack(
-        oof, baselines, alpha=alpha, collapse_threshold=collapse_threshold, n_resamples=n_resamples, seed=seed,
+        oof,
+        baselines,
+        alpha=alpha,
+        collapse_threshold=collapse_threshold,
+        n_resamples=n_resamples,
+        seed=seed,
         ece_bins=ece_bins,
     )
     numbers = numeric_metrics(pack, list(oof.class_names))

@@ -210,9 +210,7 @@ def metric_values(
     return result
 
 
-def stratified_resamples(
-    fold: np.ndarray, n_resamples: int, seed: int, block_size: int = 1
-) -> np.ndarray:
+def stratified_resamples(fold: np.ndarray, n_resamples: int, seed: int, block_size: int = 1) -> np.ndarray:
     """Row indices of fold-stratified bootstrap resamples (see the module docstring).
 
     Args:
@@ -408,7 +406,7 @@ def paired_comparison(
     swaps = rng.random((n_resamples if permuted else 0, oof.n)) < 0.5  # (B, n)
     swapped = _swapped_draws(oof, baseline.proba, swaps, ece_bins, permuted)
     sign = np.array([1.0 if HIGHER_IS_BETTER[m] else -1.0 for m in permuted])
-    observed = dict(zip(names, observed))
+    observed = dict(zip(names, observed, strict=False))
     observed_permuted = np.array([observed[m] for m in permuted])
     # Improvements (positive = model better); a tiny tolerance keeps exact ties counted as ties.
     observed_gain, swapped_gain = observed_permuted * sign, swapped * sign
@@ -417,7 +415,7 @@ def paired_comparison(
         extreme = swapped_gain >= observed_gain - tolerance
     else:
         extreme = np.abs(swapped_gain) >= np.abs(observed_gain) - tolerance
-    p_values = dict(zip(permuted, (1.0 + extreme.sum(axis=0)) / (1.0 + n_resamples)))
+    p_values = dict(zip(permuted, (1.0 + extreme.sum(axis=0)) / (1.0 + n_resamples), strict=False))
     right_model, right_baseline = oof.predicted == oof.y_true, baseline.predicted == oof.y_true
     if "accuracy" in names:
         p_values["accuracy"] = mcnemar_exact(right_model, right_baseline, alternative)
@@ -434,7 +432,7 @@ def paired_comparison(
             test=MCNEMAR if m == "accuracy" else PERMUTATION,
             alternative=alternative,
             n=oof.n,
-            **(dict(zip(("model_only", "other_only"), counts)) if m == "accuracy" else {}),
+            **(dict(zip(("model_only", "other_only"), counts, strict=False)) if m == "accuracy" else {}),
         )
     return result
 
@@ -474,7 +472,9 @@ def _window_statistics(
 
         return stats, f1_macro
     confidence = proba.max(axis=1)
-    bin_index = np.clip(np.ceil(confidence * ece_bins).astype(np.int64) - 1, 0, ece_bins - 1)  # as metrics.reliability_bins
+    bin_index = np.clip(
+        np.ceil(confidence * ece_bins).astype(np.int64) - 1, 0, ece_bins - 1
+    )  # as metrics.reliability_bins
     stats = np.eye(ece_bins)[bin_index] * (right - confidence)[:, None]  # (n, bins)
     return stats, lambda sums, n: np.abs(sums).sum(axis=-1) / n
 
@@ -602,7 +602,9 @@ class Collapse:
         }
 
 
-def class_collapse(y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str], threshold: float = 0.9) -> Collapse:
+def class_collapse(
+    y_true: np.ndarray, proba: np.ndarray, class_names: Sequence[str], threshold: float = 0.9
+) -> Collapse:
     """Per-class recall and the share of the most-predicted class (see the module docstring).
 
     Args:
@@ -650,13 +652,17 @@ class NoSkill:
         return self.p_value < alpha
 
     def text(self, alpha: float) -> str:
-        """"above no skill (within-fold permutation p = 0.003)" or "no evidence of skill (...)"."""
+        """ "above no skill (within-fold permutation p = 0.003)" or "no evidence of skill (...)"."""
         said = "above no skill" if self.beats(alpha) else "no evidence of skill"
         return f"{said} (within-fold permutation p = {self.p_value:.3g})"
 
     def to_dict(self, alpha: float) -> dict[str, float]:
-        return {"p_value": self.p_value, "beats": int(self.beats(alpha)), "accuracy": self.accuracy,
-                "permuted_accuracy": self.permuted_accuracy}
+        return {
+            "p_value": self.p_value,
+            "beats": int(self.beats(alpha)),
+            "accuracy": self.accuracy,
+            "permuted_accuracy": self.permuted_accuracy,
+        }
 
 
 def no_skill_test(oof: OutOfFold, n_resamples: int = 1000, seed: int = 0) -> NoSkill:
@@ -738,15 +744,21 @@ def detectable(comparison: Comparison, alpha: float, power_wanted: float = 0.8, 
     if comparison.model_only is None or comparison.other_only is None:
         raise MoolaError(f"the detectable effect is defined for the accuracy comparison, not {comparison.metric}")
     level = alpha if comparison.alternative == "better" else alpha / 2
-    return power.detectability(comparison.n, comparison.model_only, comparison.other_only, level, power_wanted, target_gain)
+    return power.detectability(
+        comparison.n, comparison.model_only, comparison.other_only, level, power_wanted, target_gain
+    )
 
 
 def detectable_fields(found: dict) -> dict[str, float]:
     """The numeric fields a `vs_<baseline>` block carries: `detectable_effect`, `windows_for_10_points`, ..."""
     points = f"{100 * found['target_gain']:.3g}".replace(".", "_")
-    return {"detectable_effect": found["detectable_effect"], f"windows_for_{points}_points": found["windows_for_target"],
-            "windows_capped": found["windows_capped"], "detected_within_grid": found["detected_within_grid"],
-            "discordant_share": found["discordant_share"]}
+    return {
+        "detectable_effect": found["detectable_effect"],
+        f"windows_for_{points}_points": found["windows_for_target"],
+        "windows_capped": found["windows_capped"],
+        "detected_within_grid": found["detected_within_grid"],
+        "discordant_share": found["discordant_share"],
+    }
 
 
 # ----- baselines --------------------------------------------------------------------------
@@ -844,7 +856,11 @@ def out_of_fold(
         raise MoolaError("no fold has a test part: nothing to predict out of fold; check the split")
     rows = np.concatenate([p[1] for p in parts])
     return OutOfFold(
-        ids[rows], np.concatenate([p[0] for p in parts]), labels[rows], np.concatenate([p[2] for p in parts]), class_names
+        ids[rows],
+        np.concatenate([p[0] for p in parts]),
+        labels[rows],
+        np.concatenate([p[2] for p in parts]),
+        class_names,
     )
 
 
@@ -890,8 +906,11 @@ def significance_pack(
         "beats": {},
         "verdict": {},
         "skill": skill.text(alpha),
-        "tests": {**{m: MCNEMAR if m == "accuracy" else PERMUTATION for m in METRICS},
-                  "no_skill": NO_SKILL, "detectable_effect": power.METHOD},
+        "tests": {
+            **{m: MCNEMAR if m == "accuracy" else PERMUTATION for m in METRICS},
+            "no_skill": NO_SKILL,
+            "detectable_effect": power.METHOD,
+        },
     }
     # The majority baseline first: a model that beats a weaker baseline but not the majority
     # class has shown nothing, and its other verdicts say so.

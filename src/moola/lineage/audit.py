@@ -27,6 +27,7 @@ TOLERANCE = 1e-9
 # is off by ~1e-7; a table rescaled or shifted by hand is off by far more).
 PROBA_TOLERANCE = 1e-6
 
+
 @dataclass(frozen=True)
 class Claim:
     """One audited statement."""
@@ -91,7 +92,9 @@ def audit_manifest(manifest: dict, root: str | Path, manifest_file: str | Path |
     root = Path(root)
     schema = run_manifest.problems(manifest)  # `load_manifest` refuses these; a dict given directly is checked too
     if schema:
-        raise MoolaError(f"the manifest is not sound: {schema[0]}: give artifacts/runs/<run_id>/manifest.json or rerun `moola evaluate`")
+        raise MoolaError(
+            f"the manifest is not sound: {schema[0]}: give artifacts/runs/<run_id>/manifest.json or rerun `moola evaluate`"
+        )
     run_manifest.refuse_paths_outside(manifest, root, "the manifest")
     beside = Path(manifest_file).parent if manifest_file is not None else layout.run_dir(root, manifest["run_id"])
     claims = [Claim("manifest schema", True, "every named file has a sha256")]
@@ -105,28 +108,52 @@ def audit_manifest(manifest: dict, root: str | Path, manifest_file: str | Path |
     synthetic = root / paths["synthetic"] if paths.get("synthetic") else None
     context: dict[str, Any] = {}
     claims.append(_claim_from("split loads", lambda: _load_split(labeled, split_file, manifest, context)))
-    claims.append(_claim_from("labeled fingerprint re-derived", lambda: _check_labeled_fingerprint(labeled, manifest, context)))
+    claims.append(
+        _claim_from("labeled fingerprint re-derived", lambda: _check_labeled_fingerprint(labeled, manifest, context))
+    )
     if "split" in context:
-        claims.append(_claim_from("split parts disjoint, complete, purged and embargoed", lambda: _check_split_rules(context)))
+        claims.append(
+            _claim_from("split parts disjoint, complete, purged and embargoed", lambda: _check_split_rules(context))
+        )
         if context.get("disjoint_ok"):
             claims.append(_claim_from("data audit counts", lambda: _check_counts(context, manifest)))
-            claims.append(_claim_from("no val/test window equals a train or synthetic window",
-                                      lambda: _check_leakage(context, synthetic)))
+            claims.append(
+                _claim_from(
+                    "no val/test window equals a train or synthetic window", lambda: _check_leakage(context, synthetic)
+                )
+            )
         if synthetic is not None:
-            claims.append(_claim_from("synthetic cache lineage and provenance",
-                                      lambda: _check_synthetic_provenance(synthetic, split_file, context)))
-            claims.append(_claim_from("synthetic cache KS statistics re-derived",
-                                      lambda: _check_synthetic_ks(synthetic, manifest, context)))
-            claims.append(_claim_from("synthetic fingerprint re-derived",
-                                      lambda: _check_synthetic_fingerprint(synthetic, manifest, context)))
+            claims.append(
+                _claim_from(
+                    "synthetic cache lineage and provenance",
+                    lambda: _check_synthetic_provenance(synthetic, split_file, context),
+                )
+            )
+            claims.append(
+                _claim_from(
+                    "synthetic cache KS statistics re-derived",
+                    lambda: _check_synthetic_ks(synthetic, manifest, context),
+                )
+            )
+            claims.append(
+                _claim_from(
+                    "synthetic fingerprint re-derived",
+                    lambda: _check_synthetic_fingerprint(synthetic, manifest, context),
+                )
+            )
     if manifest.get("pretrained"):
         claims.append(_claim_from("pretrained load figures", lambda: _check_pretrained(root, manifest)))
     if paths.get("checkpoints"):
-        claims.append(_claim_from("checkpoints are the ones trained", lambda: _check_checkpoint_trained(root, manifest)))
+        claims.append(
+            _claim_from("checkpoints are the ones trained", lambda: _check_checkpoint_trained(root, manifest))
+        )
         claims.append(_claim_from("checkpoint lineage", lambda: _check_checkpoint_lineage(root, manifest)))
     if "split" in context:
-        claims.append(_claim_from("metrics re-derived from stored predictions",
-                                  lambda: _check_metrics(root, manifest, context, beside)))
+        claims.append(
+            _claim_from(
+                "metrics re-derived from stored predictions", lambda: _check_metrics(root, manifest, context, beside)
+            )
+        )
         claims += _check_metrics_files(root, manifest, context)
     return claims
 
@@ -162,17 +189,27 @@ def _check_hash(root: Path, relative: str, entry: dict) -> Claim:
 
 
 def _load_split(labeled: Path, split_file: Path, manifest: dict, context: dict) -> str:
-    from moola.artifacts import common, layout, split as split_artifact
+    from moola.artifacts import common, layout
+    from moola.artifacts import split as split_artifact
     from moola.io import load_npy, read_json
 
     split = read_json(split_file, "split file")
     windows = common.read_parquet(labeled / layout.WINDOWS, "labeled windows", columns=["start", "t1"])
     ohlc = load_npy(labeled / layout.X_OHLC, "labeled X_ohlc")
     _expect(len(windows) == len(ohlc), f"{layout.WINDOWS} has {len(windows)} rows, {layout.X_OHLC} {len(ohlc)}")
-    _expect(isinstance(split, dict) and all(isinstance(split.get(split_artifact.indices_key(p)), list)
-                                            for p in split_artifact.ALL_PARTS), "split has no index lists")
-    context.update(labeled=labeled, split=split, windows=windows, ohlc=ohlc, n_rows=len(windows),
-                   rows={part: split_artifact.rows(split, part) for part in split_artifact.ALL_PARTS})
+    _expect(
+        isinstance(split, dict)
+        and all(isinstance(split.get(split_artifact.indices_key(p)), list) for p in split_artifact.ALL_PARTS),
+        "split has no index lists",
+    )
+    context.update(
+        labeled=labeled,
+        split=split,
+        windows=windows,
+        ohlc=ohlc,
+        n_rows=len(windows),
+        rows={part: split_artifact.rows(split, part) for part in split_artifact.ALL_PARTS},
+    )
     return f"{split.get('name')} ({split.get('strategy')}, purge {split.get('purge')}, embargo {split.get('embargo')})"
 
 
@@ -192,9 +229,13 @@ def _check_counts(context: dict, manifest: dict) -> str:
     data = manifest["data"]
     rows = context["rows"]
     claimed = data.get("n_real_train")
-    _expect(claimed == rows["train"].size, f"manifest says {claimed} real train rows, the split has {rows['train'].size}")
+    _expect(
+        claimed == rows["train"].size, f"manifest says {claimed} real train rows, the split has {rows['train'].size}"
+    )
     for part in ("val", "test"):
-        _expect(data.get(f"{part}_synthetic") == 0, f"manifest says {data.get(f'{part}_synthetic')} synthetic {part} rows")
+        _expect(
+            data.get(f"{part}_synthetic") == 0, f"manifest says {data.get(f'{part}_synthetic')} synthetic {part} rows"
+        )
     return f"{claimed} real train rows; val/test synthetic 0"
 
 
@@ -209,7 +250,7 @@ def _check_leakage(context: dict, synthetic_folder: Path | None) -> str:
     if synthetic_folder is not None:
         synthetic_hashes = set(window_content_hashes(load_npy(synthetic_folder / layout.X_OHLC, "synthetic X_ohlc")))
     for part in ("val", "test"):
-        for row, digest in zip(rows[part].tolist(), window_content_hashes(ohlc[rows[part]])):
+        for row, digest in zip(rows[part].tolist(), window_content_hashes(ohlc[rows[part]]), strict=False):
             _expect(digest not in train_hashes, f"{part} row {row} has the same OHLC content as a train window")
             _expect(digest not in synthetic_hashes, f"{part} row {row} has the same OHLC content as a synthetic window")
     extra = f" + {len(synthetic_hashes)} synthetic" if synthetic_folder is not None else ""
@@ -217,7 +258,8 @@ def _check_leakage(context: dict, synthetic_folder: Path | None) -> str:
 
 
 def _check_pretrained(root: Path, manifest: dict) -> str:
-    from moola.artifacts import checkpoint as checkpoint_artifact, encoder as encoder_artifact
+    from moola.artifacts import checkpoint as checkpoint_artifact
+    from moola.artifacts import encoder as encoder_artifact
     from moola.lineage.load_report import compare_state_dicts
 
     claimed = manifest["pretrained"]
@@ -228,14 +270,26 @@ def _check_pretrained(root: Path, manifest: dict) -> str:
     encoder = encoder_artifact.read(root / paths["encoder"])
     n_folds = record["n_folds"]
     stated_folds = claimed.get("folds")
-    _expect(isinstance(stated_folds, list) and len(stated_folds) == n_folds
-            and all(isinstance(f, dict) for f in stated_folds), f"the manifest states no pretrained load for each of {n_folds} folds")
-    _expect(encoder["n_folds"] == n_folds, f"the encoder file holds {encoder['n_folds']} fold encoder(s), the run has {n_folds} fold(s)")
-    _expect(encoder["split"].get("sha256") == manifest["data"].get("split_sha256"),
-            f"the encoder file was pretrained for split {encoder['split'].get('name')} with other bytes than the run's split")
+    _expect(
+        isinstance(stated_folds, list)
+        and len(stated_folds) == n_folds
+        and all(isinstance(f, dict) for f in stated_folds),
+        f"the manifest states no pretrained load for each of {n_folds} folds",
+    )
+    _expect(
+        encoder["n_folds"] == n_folds,
+        f"the encoder file holds {encoder['n_folds']} fold encoder(s), the run has {n_folds} fold(s)",
+    )
+    _expect(
+        encoder["split"].get("sha256") == manifest["data"].get("split_sha256"),
+        f"the encoder file was pretrained for split {encoder['split'].get('name')} with other bytes than the run's split",
+    )
     figures = []
     for fold, stated_load in enumerate(stated_folds):  # fold i's classifier against fold i's encoder
-        _expect(stated_load.get("fold") == fold, f"the manifest's pretrained load {fold} names fold {stated_load.get('fold')!r}")
+        _expect(
+            stated_load.get("fold") == fold,
+            f"the manifest's pretrained load {fold} names fold {stated_load.get('fold')!r}",
+        )
         checkpoint = checkpoint_artifact.read(folder / f"fold_{fold}.pt")
         report = compare_state_dicts(
             {name: tuple(t.shape) for name, t in checkpoint["state_dict"].items()},
@@ -244,8 +298,10 @@ def _check_pretrained(root: Path, manifest: dict) -> str:
         )
         recomputed = (len(report.matched), report.model_tensors)
         stated = (stated_load.get("matched_count"), stated_load.get("model_tensors"))
-        _expect(recomputed == stated,
-                f"fold {fold}: recomputed matched {recomputed[0]}/{recomputed[1]}, manifest says {stated[0]}/{stated[1]}")
+        _expect(
+            recomputed == stated,
+            f"fold {fold}: recomputed matched {recomputed[0]}/{recomputed[1]}, manifest says {stated[0]}/{stated[1]}",
+        )
         figures.append(f"{recomputed[0]}/{recomputed[1]}")
     return f"matched {', '.join(figures)} encoder tensors in fold(s) 0..{n_folds - 1}, each from its own fold's encoder, as stated"
 
@@ -258,12 +314,14 @@ def _check_checkpoint_lineage(root: Path, manifest: dict) -> str:
     data = manifest["data"]
     recorded = checkpoint["data"]
     for key in ("labeled_version", "labeled_fingerprint", "split_name", "split_sha256"):
-        _expect(recorded.get(key) == data.get(key), (
-            f"checkpoint was trained on {key} {recorded.get(key)!r}, manifest says {data.get(key)!r}"
-        ))
-    _expect(checkpoint["model_name"] == manifest["model"]["name"], (
-        f"checkpoint holds {checkpoint['model_name']}, manifest says {manifest['model']['name']}"
-    ))
+        _expect(
+            recorded.get(key) == data.get(key),
+            (f"checkpoint was trained on {key} {recorded.get(key)!r}, manifest says {data.get(key)!r}"),
+        )
+    _expect(
+        checkpoint["model_name"] == manifest["model"]["name"],
+        (f"checkpoint holds {checkpoint['model_name']}, manifest says {manifest['model']['name']}"),
+    )
     return f"{checkpoint['model_name']} trained on {recorded.get('labeled_version')} / {recorded.get('split_name')}"
 
 
@@ -312,11 +370,17 @@ def _check_labeled_fingerprint(labeled: Path, manifest: dict, context: dict) -> 
     from moola.data.windows import WindowSet, window_fingerprint
 
     files = _labeled_files(labeled, context)
-    window_set = WindowSet(kind="labeled", ohlc=files["ohlc"], feats=files["feats"], y=files["y"], windows=files["windows"])
-    return _same_digest("fingerprint", window_fingerprint(window_set), {
-        "meta.json": files["meta"].get("fingerprint"),
-        "the manifest": manifest["data"].get("labeled_fingerprint"),
-    })
+    window_set = WindowSet(
+        kind="labeled", ohlc=files["ohlc"], feats=files["feats"], y=files["y"], windows=files["windows"]
+    )
+    return _same_digest(
+        "fingerprint",
+        window_fingerprint(window_set),
+        {
+            "meta.json": files["meta"].get("fingerprint"),
+            "the manifest": manifest["data"].get("labeled_fingerprint"),
+        },
+    )
 
 
 def _check_synthetic_provenance(synthetic: Path, split_file: Path, context: dict) -> str:
@@ -326,8 +390,12 @@ def _check_synthetic_provenance(synthetic: Path, split_file: Path, context: dict
 
     labeled = _labeled_files(Path(context["labeled"]), context)
     files = _synthetic_files(synthetic, context)
-    found = synthetic_artifact.lineage_problems(files["meta"], labeled["meta"], context["split"], sha256_file(split_file))
-    found += synthetic_artifact.provenance_problems(files["provenance"], files["ohlc"], files["y"], labeled["y"], context["split"])
+    found = synthetic_artifact.lineage_problems(
+        files["meta"], labeled["meta"], context["split"], sha256_file(split_file)
+    )
+    found += synthetic_artifact.provenance_problems(
+        files["provenance"], files["ohlc"], files["y"], labeled["y"], context["split"]
+    )
     _expect(not found, "; ".join(found[:2]))
     return f"{len(files['y'])} rows, each from a train row of {context['split'].get('name')} with its label and content hash"
 
@@ -345,26 +413,42 @@ def _check_synthetic_ks(synthetic: Path, manifest: dict, context: dict) -> str:
     names = list(meta.get("feature_names") or labeled["meta"].get("feature_names") or [])
     split = context["split"]
     records = meta.get("folds")
-    _expect(isinstance(records, list) and len(records) == split.get("n_folds"),
-            f"meta.json lists {len(records) if isinstance(records, list) else 'no'} fold KS reports for {split.get('n_folds')} folds")
+    _expect(
+        isinstance(records, list) and len(records) == split.get("n_folds"),
+        f"meta.json lists {len(records) if isinstance(records, list) else 'no'} fold KS reports for {split.get('n_folds')} folds",
+    )
     provenance = files["provenance"]
-    fold_of_row = provenance["fold"].to_numpy(dtype=np.int64) if "fold" in provenance.columns else np.zeros(len(provenance), dtype=np.int64)
+    fold_of_row = (
+        provenance["fold"].to_numpy(dtype=np.int64)
+        if "fold" in provenance.columns
+        else np.zeros(len(provenance), dtype=np.int64)
+    )
     fold_reports = []
     for fold, stored in enumerate(records):
         train_rows = split_artifact.rows(split, "train", fold)
         train_feats = np.asarray(labeled["feats"])[train_rows]  # (n_train, 20)
         fold_feats = np.asarray(files["feats"])[fold_of_row == fold]
-        _expect(len(names) == train_feats.shape[1] == fold_feats.shape[1],
-                f"{len(names)} feature names for {train_feats.shape[1]} real and {fold_feats.shape[1]} synthetic columns")
+        _expect(
+            len(names) == train_feats.shape[1] == fold_feats.shape[1],
+            f"{len(names)} feature names for {train_feats.shape[1]} real and {fold_feats.shape[1]} synthetic columns",
+        )
         parents = synthetic_parents(provenance[fold_of_row == fold])
         report, pval = ks_report(train_feats, train_rows, fold_feats, parents, names)
-        _expect(isinstance(stored, dict) and isinstance(stored.get("ks"), dict) and sorted(stored["ks"]) == sorted(report),
-                f"meta.json fold {fold} ks does not list the {len(names)} features")
+        _expect(
+            isinstance(stored, dict) and isinstance(stored.get("ks"), dict) and sorted(stored["ks"]) == sorted(report),
+            f"meta.json fold {fold} ks does not list the {len(names)} features",
+        )
         for feature, recomputed in report.items():
             for key, value in recomputed.items():
                 claimed = stored["ks"][feature].get(key) if isinstance(stored["ks"][feature], dict) else None
-                _expect(_close(claimed, value), f"meta.json fold {fold} ks {feature} {key} is {claimed!r}, recomputed {value!r}")
-        _expect(_close(stored.get("ks_pval"), pval), f"meta.json fold {fold} ks_pval {stored.get('ks_pval')!r}, recomputed {pval!r}")
+                _expect(
+                    _close(claimed, value),
+                    f"meta.json fold {fold} ks {feature} {key} is {claimed!r}, recomputed {value!r}",
+                )
+        _expect(
+            _close(stored.get("ks_pval"), pval),
+            f"meta.json fold {fold} ks_pval {stored.get('ks_pval')!r}, recomputed {pval!r}",
+        )
         fold_reports.append({"fold": fold, "ks": report})
     top = meta.get("ks")  # the default (last) fold's report, repeated at the top of meta.json
     _expect(isinstance(top, dict) and sorted(top) == sorted(report), "meta.json ks does not list the features")
@@ -374,7 +458,10 @@ def _check_synthetic_ks(synthetic: Path, manifest: dict, context: dict) -> str:
             _expect(_close(claimed, value), f"meta.json ks {feature} {key} is {claimed!r}, recomputed {value!r}")
     combined = combined_ks_pval(fold_reports)
     for where, claimed in (("meta.json", meta.get("ks_pval")), ("the manifest", manifest["data"].get("ks_pval"))):
-        _expect(_close(claimed, combined), f"{where} says ks_pval {claimed!r}, recomputed {combined!r} from the cache and its train rows")
+        _expect(
+            _close(claimed, combined),
+            f"{where} says ks_pval {claimed!r}, recomputed {combined!r} from the cache and its train rows",
+        )
     return f"ks_pval {combined} (combined over {len(fold_reports)} folds) and every per-feature statistic recomputed, as stored"
 
 
@@ -383,21 +470,30 @@ def _check_synthetic_fingerprint(synthetic: Path, manifest: dict, context: dict)
     from moola.data.synth import SyntheticSet, synthetic_fingerprint
 
     files = _synthetic_files(synthetic, context)
-    rows = SyntheticSet(ohlc=files["ohlc"], feats=files["feats"], y=files["y"], provenance=files["provenance"], stats={})
-    return _same_digest("fingerprint", synthetic_fingerprint(rows), {
-        "meta.json": files["meta"].get("fingerprint"),
-        "the manifest": manifest["data"].get("synthetic_fingerprint"),
-    })
+    rows = SyntheticSet(
+        ohlc=files["ohlc"], feats=files["feats"], y=files["y"], provenance=files["provenance"], stats={}
+    )
+    return _same_digest(
+        "fingerprint",
+        synthetic_fingerprint(rows),
+        {
+            "meta.json": files["meta"].get("fingerprint"),
+            "the manifest": manifest["data"].get("synthetic_fingerprint"),
+        },
+    )
 
 
 def _checkpoint_files(root: Path, manifest: dict) -> tuple[Path, dict]:
     """(the run's checkpoint folder, its training record), the record's structure checked."""
-    from moola.artifacts import checkpoint as checkpoint_artifact, layout
+    from moola.artifacts import checkpoint as checkpoint_artifact
+    from moola.artifacts import layout
     from moola.io import read_json
 
     folder = root / manifest["paths"]["checkpoints"]
     record_file = folder / layout.training_record_file(root, "x").name
-    _expect(record_file.is_file(), f"its training record {manifest['paths']['checkpoints']}/{record_file.name} is missing")
+    _expect(
+        record_file.is_file(), f"its training record {manifest['paths']['checkpoints']}/{record_file.name} is missing"
+    )
     record = read_json(record_file, "training record")
     faults = checkpoint_artifact.record_problems(record)
     if faults:
@@ -410,18 +506,32 @@ def _check_checkpoint_trained(root: Path, manifest: dict) -> str:
     from moola.io import sha256_file
 
     folder, record = _checkpoint_files(root, manifest)
-    _expect(record.get("run_id") == manifest["run_id"],
-            f"its training record is of run {record.get('run_id')}, the manifest of run {manifest['run_id']}")
+    _expect(
+        record.get("run_id") == manifest["run_id"],
+        f"its training record is of run {record.get('run_id')}, the manifest of run {manifest['run_id']}",
+    )
     expected = {f"fold_{fold}.pt" for fold in range(record["n_folds"])}
-    _expect(set(record["checkpoint_sha256"]) == expected, f"the training record does not list one checkpoint per fold ({sorted(expected)})")
+    _expect(
+        set(record["checkpoint_sha256"]) == expected,
+        f"the training record does not list one checkpoint per fold ({sorted(expected)})",
+    )
     for name, sha256 in sorted(record["checkpoint_sha256"].items()):
         relative = f"{manifest['paths']['checkpoints']}/{name}"
         entry = manifest["inputs"].get(relative)
-        _expect(isinstance(entry, dict) and entry.get("sha256"), f"the manifest records no sha256 for its checkpoint {relative}")
+        _expect(
+            isinstance(entry, dict) and entry.get("sha256"),
+            f"the manifest records no sha256 for its checkpoint {relative}",
+        )
         _expect((folder / name).is_file(), f"{relative} is missing")
         actual = sha256_file(folder / name)
-        _expect(actual == sha256, f"{relative} is {actual[:12]}, its training record says {str(sha256)[:12]}: it changed after training")
-        _expect(actual == entry["sha256"], f"{relative} is {actual[:12]}, the manifest's inputs say {str(entry['sha256'])[:12]}")
+        _expect(
+            actual == sha256,
+            f"{relative} is {actual[:12]}, its training record says {str(sha256)[:12]}: it changed after training",
+        )
+        _expect(
+            actual == entry["sha256"],
+            f"{relative} is {actual[:12]}, the manifest's inputs say {str(entry['sha256'])[:12]}",
+        )
     return f"{len(expected)} checkpoint(s) = training record of run {record['run_id']} = manifest inputs"
 
 
@@ -440,7 +550,9 @@ def _differences(claimed: Any, recomputed: Any, where: str) -> list[str]:
         if not isinstance(claimed, dict):
             return [f"{where} is {str(claimed)[:30]!r}, recomputed a block"]
         found = [f"{where}.{key} is not in the manifest" for key in sorted(set(recomputed) - set(claimed))]
-        found += [f"{where}.{key} is in the manifest but not recomputed" for key in sorted(set(claimed) - set(recomputed))]
+        found += [
+            f"{where}.{key} is in the manifest but not recomputed" for key in sorted(set(claimed) - set(recomputed))
+        ]
         for key in sorted(set(claimed) & set(recomputed)):
             found += _differences(claimed[key], recomputed[key], f"{where}.{key}")
         return found
@@ -474,14 +586,21 @@ def _check_rows(oof: Any, rows: Any, split: dict, where: str) -> None:
     for fold in range(n_folds):
         scored = sorted(rows[oof.fold == fold].tolist())
         expected = sorted(split_artifact.tested_rows(split, fold).tolist())
-        _expect(scored == expected, f"{where} scores other windows for fold {fold} than the split's test rows "
-                                    f"({len(scored)} scored, {len(expected)} tested)")
+        _expect(
+            scored == expected,
+            f"{where} scores other windows for fold {fold} than the split's test rows "
+            f"({len(scored)} scored, {len(expected)} tested)",
+        )
     low, sums = float(np.min(oof.proba, initial=0.0)), oof.proba.sum(axis=1)
-    _expect(low >= 0.0 and float(np.max(oof.proba, initial=0.0)) <= 1.0,
-            f"{where} holds probabilities outside [0, 1] (lowest {low:.3g}): it is not a model's output")
+    _expect(
+        low >= 0.0 and float(np.max(oof.proba, initial=0.0)) <= 1.0,
+        f"{where} holds probabilities outside [0, 1] (lowest {low:.3g}): it is not a model's output",
+    )
     worst = int(np.argmax(np.abs(sums - 1.0))) if sums.size else 0
-    _expect(not sums.size or abs(float(sums[worst]) - 1.0) <= PROBA_TOLERANCE,
-            f"{where} row {worst} sums to {float(sums[worst]) if sums.size else 0:.6g}, not 1 within {PROBA_TOLERANCE:g}")
+    _expect(
+        not sums.size or abs(float(sums[worst]) - 1.0) <= PROBA_TOLERANCE,
+        f"{where} row {worst} sums to {float(sums[worst]) if sums.size else 0:.6g}, not 1 within {PROBA_TOLERANCE:g}",
+    )
 
 
 def _check_metrics(root: Path, manifest: dict, context: dict, beside: Path) -> str:
@@ -512,11 +631,19 @@ def _check_metrics(root: Path, manifest: dict, context: dict, beside: Path) -> s
     ids = labeled["windows"]["id"].astype(str).tolist()
     row_of = {window_id: row for row, window_id in enumerate(ids)}
     unknown = [w for w in oof.window_id if w not in row_of]
-    _expect(not unknown, f"{file.name} names window {str(unknown[0])[:40]!r}, which is not in the labeled version" if unknown else "")
+    _expect(
+        not unknown,
+        f"{file.name} names window {str(unknown[0])[:40]!r}, which is not in the labeled version" if unknown else "",
+    )
     rows = np.asarray([row_of[w] for w in oof.window_id], dtype=np.int64)
     y = np.asarray(labeled["y"])
     wrong = np.flatnonzero(oof.y_true != y[rows])
-    _expect(not wrong.size, f"{file.name} window {oof.window_id[wrong[0]]} has y_true {oof.y_true[wrong[0]]}, the labeled version {y[rows[wrong[0]]]}" if wrong.size else "")
+    _expect(
+        not wrong.size,
+        f"{file.name} window {oof.window_id[wrong[0]]} has y_true {oof.y_true[wrong[0]]}, the labeled version {y[rows[wrong[0]]]}"
+        if wrong.size
+        else "",
+    )
     _check_rows(oof, rows, context["split"], file.name)
     numbers, pack = _recomputed_report(manifest, oof, rows, labeled, context["split"])
     claimed = {key: manifest["metrics"].get(key) for key in numbers}
@@ -527,12 +654,19 @@ def _check_metrics(root: Path, manifest: dict, context: dict, beside: Path) -> s
     stated = (manifest.get("verdicts") or {}).get("text")
     _expect(stated == pack["verdict"], f"the manifest's verdicts {stated} are not the recomputed {pack['verdict']}")
     stated_skill = (manifest.get("verdicts") or {}).get("skill")
-    _expect(stated_skill == pack["skill"], f"the manifest's skill line {stated_skill!r} is not the recomputed {pack['skill']!r}")
-    ablations = _check_ablations(file.parent, manifest, oof, class_names, _evaluate_settings(manifest), manifest["seed"])
+    _expect(
+        stated_skill == pack["skill"],
+        f"the manifest's skill line {stated_skill!r} is not the recomputed {pack['skill']!r}",
+    )
+    ablations = _check_ablations(
+        file.parent, manifest, oof, class_names, _evaluate_settings(manifest), manifest["seed"]
+    )
     context["metrics_rederived"] = True
-    return (f"metrics, 95% intervals, paired tests, no-skill test, detectable effects and verdicts recomputed from "
-            f"{file.name} ({oof.n} out-of-fold windows, baselines refitted per fold): {pack['skill']}; "
-            f"{'; '.join(pack['verdict'].values())}{ablations}")
+    return (
+        f"metrics, 95% intervals, paired tests, no-skill test, detectable effects and verdicts recomputed from "
+        f"{file.name} ({oof.n} out-of-fold windows, baselines refitted per fold): {pack['skill']}; "
+        f"{'; '.join(pack['verdict'].values())}{ablations}"
+    )
 
 
 def _check_ablations(folder: Path, manifest: dict, oof: Any, class_names: list, settings: dict, seed: int) -> str:
@@ -548,10 +682,20 @@ def _check_ablations(folder: Path, manifest: dict, oof: Any, class_names: list, 
     for ablation in [a for a, reason in reasons.items() if reason is None]:
         file = folder / layout.ablation_predictions(ablation)
         _expect(file.is_file(), f"{file.name} is missing: the {ablation} ablation cannot be re-derived")
-        _expect((manifest.get("outputs") or {}).get(file.name) == sha256_file(file), f"{file.name} does not match its sha256 in the manifest")
+        _expect(
+            (manifest.get("outputs") or {}).get(file.name) == sha256_file(file),
+            f"{file.name} does not match its sha256 in the manifest",
+        )
         tables[ablation] = OutOfFold.from_frame(common.read_parquet(file, "predictions"), class_names, where=file.name)
-    numbers, sentences = ablation_report(oof, tables, reasons, alpha=settings["alpha"], n_resamples=settings["n_resamples"],
-                                         seed=seed, ece_bins=settings["ece_bins"])
+    numbers, sentences = ablation_report(
+        oof,
+        tables,
+        reasons,
+        alpha=settings["alpha"],
+        n_resamples=settings["n_resamples"],
+        seed=seed,
+        ece_bins=settings["ece_bins"],
+    )
     found = _differences(manifest["metrics"].get("ablation") or {}, numbers, "metrics.ablation")
     if found:
         raise AuditFailed(found[0] + (f" (and {len(found) - 1} more)" if len(found) > 1 else ""))
@@ -590,10 +734,16 @@ def _recomputed_report(manifest: dict, oof: Any, rows: Any, labeled: dict, split
         mine = oof.fold == fold
         train = split_artifact.rows(split, "train", fold)
         majority[mine] = majority_baseline_proba(y[train], int(mine.sum()), k)
-        logistic[mine] = logistic_baseline_proba(feats[train], y[train], feats[rows[mine]], k, C=settings["logistic_C"], seed=seed)
+        logistic[mine] = logistic_baseline_proba(
+            feats[train], y[train], feats[rows[mine]], k, C=settings["logistic_C"], seed=seed
+        )
     numbers, pack = out_of_fold_report(
-        oof, {"majority": majority, "logistic": logistic}, alpha=settings["alpha"],
-        collapse_threshold=settings["collapse_threshold"], n_resamples=settings["n_resamples"], seed=seed,
+        oof,
+        {"majority": majority, "logistic": logistic},
+        alpha=settings["alpha"],
+        collapse_threshold=settings["collapse_threshold"],
+        n_resamples=settings["n_resamples"],
+        seed=seed,
         ece_bins=settings["ece_bins"],
     )
     per_class = metrics_pack(oof.y_true, oof.proba, list(oof.class_names), settings["ece_bins"])
@@ -617,7 +767,14 @@ def _check_metrics_files(root: Path, manifest: dict, context: dict) -> list[Clai
         name = f"metrics/{stage}.json re-derived"
         file = layout.metrics_file(root, stage)
         if latest_id != manifest["run_id"]:
-            claims.append(Claim(name, True, f"not re-derivable: it belongs to the latest run {latest_id}, not this one", checked=False))
+            claims.append(
+                Claim(
+                    name,
+                    True,
+                    f"not re-derivable: it belongs to the latest run {latest_id}, not this one",
+                    checked=False,
+                )
+            )
             continue
         claims.append(_claim_from(name, lambda: _same_metrics(file, derive(root, manifest, context))))
     return claims
@@ -631,14 +788,20 @@ def _same_metrics(file: Path, expected: tuple[dict, str]) -> str:
     _expect(file.is_file(), f"{common.shown(file)} is missing")
     stored = read_json(file, common.shown(file))
     if stored != figures:
-        found = _differences(stored, figures, file.stem) if isinstance(stored, dict) else [f"{file.name} is not a JSON object"]
+        found = (
+            _differences(stored, figures, file.stem)
+            if isinstance(stored, dict)
+            else [f"{file.name} is not a JSON object"]
+        )
         raise AuditFailed((found[0] if found else f"{file.name} differs from {source}") + f" ({source})")
     return f"equal to {source}"
 
 
 def _eval_metrics(root: Path, manifest: dict, context: dict) -> tuple[dict, str]:
     """metrics/eval.json is the manifest's metrics block (whose figures `_check_metrics` re-derives)."""
-    source = "the manifest's metrics, re-derived above" if context.get("metrics_rederived") else "the manifest's metrics"
+    source = (
+        "the manifest's metrics, re-derived above" if context.get("metrics_rederived") else "the manifest's metrics"
+    )
     return manifest["metrics"], source
 
 
@@ -648,6 +811,8 @@ def _train_metrics(root: Path, manifest: dict, context: dict) -> tuple[dict, str
 
     _folder, record = _checkpoint_files(root, manifest)
     folds = record.get("folds")
-    _expect(isinstance(folds, list) and all(isinstance(f, dict) and isinstance(f.get("metrics"), dict) for f in folds),
-            "the training record lists no per-fold metrics")
+    _expect(
+        isinstance(folds, list) and all(isinstance(f, dict) and isinstance(f.get("metrics"), dict) for f in folds),
+        "the training record lists no per-fold metrics",
+    )
     return train_metrics([fold["metrics"] for fold in folds]), "the training record's per-fold metrics"

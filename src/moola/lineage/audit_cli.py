@@ -28,8 +28,10 @@ def run(args: argparse.Namespace) -> int:
     unchecked = [claim for claim in claims if not claim.checked]
     checked = len(claims) - len(unchecked)
     if unchecked:
-        print(f"all {checked} checked claims hold; {len(unchecked)} not re-derivable from what the run stored: "
-              + ", ".join(claim.name for claim in unchecked))
+        print(
+            f"all {checked} checked claims hold; {len(unchecked)} not re-derivable from what the run stored: "
+            + ", ".join(claim.name for claim in unchecked)
+        )
     else:
         print(f"all {checked} claims hold")
     return 0

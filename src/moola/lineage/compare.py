@@ -41,23 +41,31 @@ def _out_of_fold(text: str):
 
     path = _manifest_path(text)
     if not path.is_file():
-        raise MoolaError(f"run manifest not found: {common.shown(path)}: name a run id under artifacts/runs/ or a "
-                         "manifest.json path (`moola evaluate` makes one)")
+        raise MoolaError(
+            f"run manifest not found: {common.shown(path)}: name a run id under artifacts/runs/ or a "
+            "manifest.json path (`moola evaluate` makes one)"
+        )
     manifest = run_manifest.read(path)
     table_file = path.parent / layout.PREDICTIONS
     if not table_file.is_file():
-        raise MoolaError(f"{common.shown(table_file)} not found: run {manifest['run_id']} was evaluated before moola stored "
-                         "out-of-fold predictions; rerun `moola evaluate` for it")
+        raise MoolaError(
+            f"{common.shown(table_file)} not found: run {manifest['run_id']} was evaluated before moola stored "
+            "out-of-fold predictions; rerun `moola evaluate` for it"
+        )
     claimed = (manifest.get("outputs") or {}).get(layout.PREDICTIONS)
     if claimed != sha256_file(table_file):
-        raise MoolaError(f"{common.shown(table_file)} does not match its sha256 in {common.shown(path)}: restore or re-evaluate it")
+        raise MoolaError(
+            f"{common.shown(table_file)} does not match its sha256 in {common.shown(path)}: restore or re-evaluate it"
+        )
     root = project_root()
     run_manifest.refuse_paths_outside(manifest, root, common.shown(path))
     if not manifest["paths"].get("labeled"):
         raise MoolaError(f"{common.shown(path)} names no labeled folder: it is damaged; rerun `moola evaluate`")
     labeled = root / manifest["paths"]["labeled"]
     classes = class_names_of(read_json(labeled / layout.META, "labeled meta.json"), common.shown(labeled))
-    return manifest, OutOfFold.from_frame(common.read_parquet(table_file, common.shown(table_file)), classes, common.shown(table_file))
+    return manifest, OutOfFold.from_frame(
+        common.read_parquet(table_file, common.shown(table_file)), classes, common.shown(table_file)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -70,22 +78,33 @@ def run(args: argparse.Namespace) -> int:
     manifest_a, oof_a = _out_of_fold(args.run_a)
     manifest_b, oof_b = _out_of_fold(args.run_b)
     settings = manifest_a["params"].get("evaluate") or {}
-    n, comparisons = compare_runs(oof_a, oof_b, n_resamples=args.resamples, seed=int(manifest_a.get("seed", 0)),
-                                  ece_bins=int(settings.get("ece_bins", 10)))
-    print(f"run A {manifest_a['run_id']} ({manifest_a['model']['name']}) minus run B {manifest_b['run_id']} "
-          f"({manifest_b['model']['name']}) on {n} common out-of-fold windows (A {oof_a.n}, B {oof_b.n}); 95% paired intervals")
+    n, comparisons = compare_runs(
+        oof_a,
+        oof_b,
+        n_resamples=args.resamples,
+        seed=int(manifest_a.get("seed", 0)),
+        ece_bins=int(settings.get("ece_bins", 10)),
+    )
+    print(
+        f"run A {manifest_a['run_id']} ({manifest_a['model']['name']}) minus run B {manifest_b['run_id']} "
+        f"({manifest_b['model']['name']}) on {n} common out-of-fold windows (A {oof_a.n}, B {oof_b.n}); 95% paired intervals"
+    )
     print(f"  {'metric':<14}{'A - B':>9}  {'95% interval':<20}{'p (two-sided)':>14}  verdict")
     for metric, c in comparisons.items():
         verdict = "differs" if c.p_value < args.alpha else "not distinguishable"
-        print(f"  {metric:<14}{c.difference:>+9.3f}  [{c.ci_low:+.3f}, {c.ci_high:+.3f}]{'':<4}{c.p_value:>14.3g}  {verdict}")
+        print(
+            f"  {metric:<14}{c.difference:>+9.3f}  [{c.ci_low:+.3f}, {c.ci_high:+.3f}]{'':<4}{c.p_value:>14.3g}  {verdict}"
+        )
     print(f"  accuracy: {accuracy_verdict(comparisons['accuracy'], args.alpha)}")
-    print(f"  tests: accuracy {comparisons['accuracy'].test}; others {comparisons['brier'].test}; detectable effect "
-          f"{METHOD}")
+    print(
+        f"  tests: accuracy {comparisons['accuracy'].test}; others {comparisons['brier'].test}; detectable effect "
+        f"{METHOD}"
+    )
     return 0
 
 
 def accuracy_verdict(comparison, alpha: float) -> str:
-    """"not distinguishable (p = 0.79); with 45 windows only a gain of 21 points or more is seen 80% of the time; ..."."""
+    """ "not distinguishable (p = 0.79); with 45 windows only a gain of 21 points or more is seen 80% of the time; ..."."""
     from moola.evaluation.power import detectability_text
     from moola.evaluation.significance import detectable
 

@@ -19,7 +19,6 @@ from typing import Any, Mapping
 from moola.errors import MoolaError
 
 
-
 class GuardRefused(MoolaError):
     """A guard refused the run before anything was trained or written."""
 
@@ -37,8 +36,11 @@ def require_sound_split(split: Mapping[str, Any], labeled_meta: Mapping[str, Any
     except MoolaError as exc:
         raise GuardRefused(f"{exc}; make a purged_kfold or walk_forward split with `moola make-splits`") from None
     found = split_artifact.problems(
-        dict(split), int(labeled_meta.get("n", 0)), fingerprint=labeled_meta.get("fingerprint"),
-        version=labeled_meta.get("version"), windows=windows,
+        dict(split),
+        int(labeled_meta.get("n", 0)),
+        fingerprint=labeled_meta.get("fingerprint"),
+        version=labeled_meta.get("version"),
+        windows=windows,
     )
     if found:
         raise GuardRefused(
@@ -244,4 +246,3 @@ def _split_sha256(data: Any) -> str | None:
 
         return sha256_file(paths["split"])
     return None
-

@@ -12,7 +12,6 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-
 ENCODER_PREFIX = "encoder."
 
 
@@ -45,8 +44,18 @@ class LoadReport:
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> "LoadReport":
-        names = {"source", "prefix", "matched", "missing", "mismatched", "unexpected", "model_tensors",
-                 "frozen_parameters", "total_parameters", "fold"}
+        names = {
+            "source",
+            "prefix",
+            "matched",
+            "missing",
+            "mismatched",
+            "unexpected",
+            "model_tensors",
+            "frozen_parameters",
+            "total_parameters",
+            "fold",
+        }
         return cls(**{k: v for k, v in record.items() if k in names})
 
     @property
@@ -97,7 +106,7 @@ def compare_state_dicts(
     Returns:
         A LoadReport (parameter counts left at 0).
     """
-    targets = {name[len(prefix):]: tuple(shape) for name, shape in model_shapes.items() if name.startswith(prefix)}
+    targets = {name[len(prefix) :]: tuple(shape) for name, shape in model_shapes.items() if name.startswith(prefix)}
     report = LoadReport(source=source, prefix=prefix, model_tensors=len(targets))
     for name in sorted(targets):
         model_shape = targets[name]
@@ -124,8 +133,13 @@ def count_parameters(model: Any) -> tuple[int, int]:
     return frozen, total
 
 
-def report_state_dict_load(model: Any, file_state_dict: Mapping[str, Any], prefix: str = ENCODER_PREFIX,
-                           source: str = "", fold: int | None = None) -> LoadReport:
+def report_state_dict_load(
+    model: Any,
+    file_state_dict: Mapping[str, Any],
+    prefix: str = ENCODER_PREFIX,
+    source: str = "",
+    fold: int | None = None,
+) -> LoadReport:
     """Load the matching tensors of `file_state_dict` into `model` under `prefix` and report.
 
     Only tensors whose name and shape both match are copied; nothing else in the model changes
@@ -151,7 +165,7 @@ def report_state_dict_load(model: Any, file_state_dict: Mapping[str, Any], prefi
         source=source,
     )
     if report.matched:
-        selected = {name: file_state_dict[name[len(prefix):]] for name in report.matched}
+        selected = {name: file_state_dict[name[len(prefix) :]] for name in report.matched}
         outcome = model.load_state_dict(selected, strict=False)
         if outcome.unexpected_keys:  # cannot happen after the name check; a bug if it does
             raise RuntimeError(f"unexpected keys after matching: {outcome.unexpected_keys}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from moola.artifacts.run_manifest import FORMAT as MANIFEST_FORMAT
+
 RUN_ID_LENGTH = 16
 
 # What a rerun reproduces: bitwise on CPU (deterministic kernels, fixed seeds, one code path);
@@ -46,6 +47,7 @@ _MIN_SECRET_LENGTH = 8
 
 def git_state(root: str | os.PathLike) -> dict:
     """{"sha": commit or None, "dirty": bool or None} of the git work tree at `root`."""
+
     def git(*args: str) -> str | None:
         try:
             result = subprocess.run(
@@ -87,7 +89,11 @@ def hash_inputs(paths: Mapping[str, str | os.PathLike | None], root: str | os.Pa
         if path is None:
             continue
         target = Path(path)
-        files = [target] if target.is_file() else sorted(p for p in target.rglob("*") if p.is_file() and ".tmp-" not in p.name)
+        files = (
+            [target]
+            if target.is_file()
+            else sorted(p for p in target.rglob("*") if p.is_file() and ".tmp-" not in p.name)
+        )
         for file in files:
             hashes[_relative(file, root_path)] = {"role": role, "sha256": sha256_file(file)}
     return dict(sorted(hashes.items()))
@@ -116,7 +122,9 @@ def compute_run_id(params: Mapping[str, Any], input_hashes: Mapping[str, Mapping
 
 def secret_values() -> list[str]:
     """Values of environment variables whose names look secret (never written anywhere)."""
-    return [value for name, value in os.environ.items() if _SECRET_NAME.search(name) and len(value) >= _MIN_SECRET_LENGTH]
+    return [
+        value for name, value in os.environ.items() if _SECRET_NAME.search(name) and len(value) >= _MIN_SECRET_LENGTH
+    ]
 
 
 def scrub_secrets(obj: Any, secrets: list[str] | None = None) -> Any:

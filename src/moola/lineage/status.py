@@ -39,7 +39,9 @@ def describe_model(model: Any, name: str, spec: Any = None) -> dict:
         facts["parameters"] = int(sum(p.numel() for p in parameters))
         facts["trainable_parameters"] = int(sum(p.numel() for p in parameters if p.requires_grad))
         facts["bidirectional"] = any(
-            getattr(module, "bidirectional", False) for module in model.modules() if isinstance(module, torch.nn.RNNBase)
+            getattr(module, "bidirectional", False)
+            for module in model.modules()
+            if isinstance(module, torch.nn.RNNBase)
         )
     else:
         from moola.errors import MoolaError
@@ -126,7 +128,9 @@ def format_status_report(
     hyper = ", ".join(f"{key} {value}" for key, value in hyperparameters.items())
     lines.append(f"  hyper      {hyper}")
     gpu = f" | GPU {device.get('gpu_name')}" if device.get("gpu_name") else ""
-    lines.append(f"  device     {device.get('type')}{gpu} | CUDA {device.get('cuda_version') or '-'} | torch {device.get('torch')}")
+    lines.append(
+        f"  device     {device.get('type')}{gpu} | CUDA {device.get('cuda_version') or '-'} | torch {device.get('torch')}"
+    )
     for claim in guard_claims:
         lines.append(f"  guard      {TICK} {claim}")
     lines.append(_RULE)
@@ -143,7 +147,8 @@ def _class_line(split: Mapping[str, Any], fold: Any) -> str:
         return ""
     parts = " | ".join(
         f"{part} {', '.join(str(counts[part].get(name, 0)) for name in names)}"
-        for part in ("train", "val", "test") if part in counts
+        for part in ("train", "val", "test")
+        if part in counts
     )
     return f"{', '.join(names)} | {parts}"
 

@@ -7,8 +7,7 @@ whether pretrained weights were loaded, and follow a freeze schedule chosen per 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import nn

@@ -383,7 +383,7 @@ class MiniRocket:
         quantiles = low_discrepancy_quantiles(self.num_output_features)
         biases = torch.empty(self.num_output_features, dtype=torch.float32)
         offset = 0
-        for d_index, (dilation, per_kernel) in enumerate(zip(dilations, features_per_dilation)):
+        for d_index, (dilation, per_kernel) in enumerate(zip(dilations, features_per_dilation, strict=False)):
             examples = torch.from_numpy(rng.integers(0, n_series, NUM_KERNELS))
             own = self._own_outputs(series[examples], d_index, dilation)  # kernel k on example k: (84, T)
             count = NUM_KERNELS * per_kernel
@@ -551,7 +551,7 @@ class MiniRocket:
         batch, _, length = x.shape
         out = torch.empty(batch, self.num_output_features, device=x.device)
         offset = 0
-        schedule = zip(self.dilations_.tolist(), self.features_per_dilation_.tolist())
+        schedule = zip(self.dilations_.tolist(), self.features_per_dilation_.tolist(), strict=False)
         for d_index, (dilation, per_kernel) in enumerate(schedule):
             outputs = self._kernel_outputs(x, d_index, dilation)  # (B, 84, T)
             count = NUM_KERNELS * per_kernel

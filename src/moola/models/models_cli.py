@@ -76,10 +76,12 @@ def run(args: argparse.Namespace) -> int:
     headers = ("name", "role", "inputs", "params", "pretrain")
     table = [(r["name"], r["role"], r["inputs"], f"{r['params']:,}", r["pretrain_use"]) for r in rows]
     widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(headers)]
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip())
+    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip())
     print("  ".join("-" * w for w in widths))
     for row in table:
-        cells = [cell.rjust(w) if i == 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))]
+        cells = [
+            cell.rjust(w) if i == 3 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+        ]
         print("  ".join(cells).rstrip())
     notes = [f"{r['name']}: {r['params_note']}" for r in rows if r["params_note"]]
     if notes:

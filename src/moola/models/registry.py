@@ -154,7 +154,9 @@ class ModelRegistry:
         """The model to train or evaluate: `override` (--model), else params' top-level `model:` key."""
         name = override if override is not None else params.get("model")
         if not isinstance(name, str) or not name:
-            raise ModelNameError(f"params key model = {str(name)[:40]!r} must name a model, e.g. model: enhanced_simple_lstm")
+            raise ModelNameError(
+                f"params key model = {str(name)[:40]!r} must name a model, e.g. model: enhanced_simple_lstm"
+            )
         ModelRegistry.spec(name)
         return name
 

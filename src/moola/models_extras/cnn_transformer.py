@@ -56,7 +56,11 @@ class CNNTransformer(MoolaModule):
         self.n_classes = n_classes
         self.stem = nn.Sequential(
             nn.Conv1d(
-                ohlc_dim, config.channels, kernel_size=2 * config.stride + 1, stride=config.stride, padding=config.stride
+                ohlc_dim,
+                config.channels,
+                kernel_size=2 * config.stride + 1,
+                stride=config.stride,
+                padding=config.stride,
             ),
             nn.GELU(),
         )

@@ -32,9 +32,7 @@ class OverlappingCrops:
         return z1[:, -self.overlap :], z2[:, : self.overlap]
 
 
-def sample_overlapping_crops(
-    batch: int, length: int, min_overlap: int, generator: torch.Generator
-) -> OverlappingCrops:
+def sample_overlapping_crops(batch: int, length: int, min_overlap: int, generator: torch.Generator) -> OverlappingCrops:
     """Draw the two overlapping crops of a batch of windows of `length` timestamps.
 
     Args:

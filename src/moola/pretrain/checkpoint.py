@@ -6,7 +6,8 @@ from typing import Any
 
 from torch import nn
 
-from moola.artifacts.encoder import FORMAT as CHECKPOINT_FORMAT, build, fold_entry, read as load_encoder_checkpoint  # noqa: F401
+from moola.artifacts.encoder import FORMAT as CHECKPOINT_FORMAT  # noqa: F401
+from moola.artifacts.encoder import build, fold_entry
 from moola.models.encoders import EncoderConfig, build_encoder
 
 

@@ -36,7 +36,9 @@ class PretrainParams:
     def validate(self) -> None:
         key = f"{SECTION}."
         require(self.epochs >= 1, key + "epochs", f"must be >= 1, got {self.epochs}")
-        require(self.batch_size >= 2, key + "batch_size", f"must be >= 2 (contrast needs negatives), got {self.batch_size}")
+        require(
+            self.batch_size >= 2, key + "batch_size", f"must be >= 2 (contrast needs negatives), got {self.batch_size}"
+        )
         require(self.lr > 0, key + "lr", f"must be > 0, got {self.lr}")
         require(self.weight_decay >= 0, key + "weight_decay", f"must be >= 0, got {self.weight_decay}")
         require(self.crop_min >= 2, key + "crop_min", f"must be >= 2 bars, got {self.crop_min}")

@@ -123,8 +123,10 @@ def prepare_inputs(params: PretrainParams) -> PretrainInputs:
             f"params key {SECTION}.temporal_unit = {params.temporal_unit} needs windows of at least "
             f"{2 ** (params.temporal_unit + 1)} bars, but they have {window_length}: lower it"
         )
-    folds = [_fold_inputs(ohlc, unlabeled_windows, unlabeled_folder, left_out, record, params.split)
-             for left_out, record in per_fold]
+    folds = [
+        _fold_inputs(ohlc, unlabeled_windows, unlabeled_folder, left_out, record, params.split)
+        for left_out, record in per_fold
+    ]
     return PretrainInputs(
         ohlc=ohlc,
         folds=folds,
@@ -170,11 +172,15 @@ def _train_fold(
             batches, rows=mine.kept_rows, max_windows=params.max_windows, log_every=params.log_every_steps, log=say
         )
         save(model.training_state())  # saved before the epoch is reported, so a reported epoch is never lost
-        say(f"fold {fold}: epoch {model.epochs_done_}/{params.epochs}  loss {loss:.4f}  "
-            f"({time.perf_counter() - started:.1f} s)")
+        say(
+            f"fold {fold}: epoch {model.epochs_done_}/{params.epochs}  loss {loss:.4f}  "
+            f"({time.perf_counter() - started:.1f} s)"
+        )
     history = [float(v) for v in model.loss_history_]
-    say(f"pretrain-ts2vec: fold {fold}: {mine.exclusions['n_left_out']} windows left out, {mine.kept_rows.size} kept, "
-        f"final loss {history[-1]:.4f} after {model.epochs_done_} epoch(s)")
+    say(
+        f"pretrain-ts2vec: fold {fold}: {mine.exclusions['n_left_out']} windows left out, {mine.kept_rows.size} kept, "
+        f"final loss {history[-1]:.4f} after {model.epochs_done_} epoch(s)"
+    )
     return {
         "fold": fold,
         "seed": int(model.seed),
@@ -194,8 +200,11 @@ def fold_metrics(entries: list[dict[str, Any]], n_windows: int) -> dict[str, Any
     per_fold = {
         f"fold_{e['fold']}": {
             "loss": {"final": round(e["loss_history"][-1], 6), "first_epoch": round(e["loss_history"][0], 6)},
-            "windows": {"kept": int(e["exclusions"]["n_kept"]), "left_out": int(e["exclusions"]["n_left_out"]),
-                        "per_epoch": int(e["windows_per_epoch"])},
+            "windows": {
+                "kept": int(e["exclusions"]["n_kept"]),
+                "left_out": int(e["exclusions"]["n_left_out"]),
+                "per_epoch": int(e["windows_per_epoch"]),
+            },
             "epochs": len(e["loss_history"]),
             "steps": int(e["steps"]),
         }
@@ -205,19 +214,30 @@ def fold_metrics(entries: list[dict[str, Any]], n_windows: int) -> dict[str, Any
     return {
         **per_fold,
         "mean": {
-            "loss": {"final": round(float(finals.mean()), 6), "final_min": round(float(finals.min()), 6),
-                     "final_max": round(float(finals.max()), 6),
-                     "first_epoch": round(float(np.mean([e["loss_history"][0] for e in entries])), 6)},
-            "windows": {"kept": float(np.mean([e["exclusions"]["n_kept"] for e in entries])),
-                        "left_out": float(np.mean([e["exclusions"]["n_left_out"] for e in entries]))},
+            "loss": {
+                "final": round(float(finals.mean()), 6),
+                "final_min": round(float(finals.min()), 6),
+                "final_max": round(float(finals.max()), 6),
+                "first_epoch": round(float(np.mean([e["loss_history"][0] for e in entries])), 6),
+            },
+            "windows": {
+                "kept": float(np.mean([e["exclusions"]["n_kept"] for e in entries])),
+                "left_out": float(np.mean([e["exclusions"]["n_left_out"] for e in entries])),
+            },
         },
         "n_folds": len(entries),
         "windows_available": n_windows,
     }
 
 
-def _write_outputs(output: Path, entries: list[dict[str, Any]], inputs: PretrainInputs, encoder_config: Any,
-                   train_params: dict[str, Any], say: Any) -> None:
+def _write_outputs(
+    output: Path,
+    entries: list[dict[str, Any]],
+    inputs: PretrainInputs,
+    encoder_config: Any,
+    train_params: dict[str, Any],
+    say: Any,
+) -> None:
     """The encoder file (every fold's encoder), the loss plot and table, and metrics/pretrain.json."""
     from moola.artifacts import encoder as encoder_artifact
     from moola.artifacts import layout
@@ -240,12 +260,20 @@ def _write_outputs(output: Path, entries: list[dict[str, Any]], inputs: Pretrain
         folds=[{name: e[name] for name in encoder_artifact.FOLD_FIELDS} for e in entries],
     )
     encoder_artifact.write(output, checkpoint)
-    say(f"pretrain-ts2vec: wrote {shown(output)} ({len(entries)} fold encoder(s)), {shown(plots)}/loss.csv and "
-        f"loss.png, {shown(layout.metrics_file(root, 'pretrain'))}")
+    say(
+        f"pretrain-ts2vec: wrote {shown(output)} ({len(entries)} fold encoder(s)), {shown(plots)}/loss.csv and "
+        f"loss.png, {shown(layout.metrics_file(root, 'pretrain'))}"
+    )
 
 
 def train_encoder(
-    params: PretrainParams, seed: int, encoder_config: Any, inputs: PretrainInputs, context: Any, device: Any, output: Path
+    params: PretrainParams,
+    seed: int,
+    encoder_config: Any,
+    inputs: PretrainInputs,
+    context: Any,
+    device: Any,
+    output: Path,
 ) -> None:
     """Train every fold's encoder (resuming a matching saved state) and, on the main process, write every output."""
     from moola.artifacts import resume
@@ -265,8 +293,11 @@ def train_encoder(
         "weights": "averaged",  # the saved encoder is the weight-averaged one the paper's protocol encodes with
     }
     identity = {
-        "train_params": train_params, "encoder_config": encoder_config.to_dict(), "unlabeled": inputs.unlabeled,
-        "split": inputs.split, "folds": [{"exclusions": f.exclusions, "scaler": f.scaler.to_dict()} for f in inputs.folds],
+        "train_params": train_params,
+        "encoder_config": encoder_config.to_dict(),
+        "unlabeled": inputs.unlabeled,
+        "split": inputs.split,
+        "folds": [{"exclusions": f.exclusions, "scaler": f.scaler.to_dict()} for f in inputs.folds],
     }
     resume_key = hashlib.sha256(dumps_json(identity).encode("utf-8")).hexdigest()
     state_file = resume.state_file(output)
@@ -285,12 +316,17 @@ def train_encoder(
     state = resume.load(state_file, STATE_FORMAT, resume_key, log=say)
     entries = list(state["finished"]) if state is not None else []
     if state is not None:
-        say(f"pretrain-ts2vec: resuming from {state_file.name} after epoch "
-            f"{state['training']['epochs_done']}/{params.epochs} of fold {state['fold']}")
+        say(
+            f"pretrain-ts2vec: resuming from {state_file.name} after epoch "
+            f"{state['training']['epochs_done']}/{params.epochs} of fold {state['fold']}"
+        )
     for fold in range(len(entries), len(inputs.folds)):
+
         def save(training: dict, fold: int = fold) -> None:
             if context.is_main:
-                resume.save(state_file, STATE_FORMAT, resume_key, {"fold": fold, "finished": entries, "training": training})
+                resume.save(
+                    state_file, STATE_FORMAT, resume_key, {"fold": fold, "finished": entries, "training": training}
+                )
 
         resumed = state["training"] if state is not None and state["fold"] == fold else None
         model = first if fold == 0 else fold_model(fold)

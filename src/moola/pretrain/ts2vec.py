@@ -221,9 +221,7 @@ class TS2Vec:
         """One optimisation step on a batch (B, T, C); returns the detached loss."""
         batch, length, _ = x.shape
         if length < 2 ** (self.temporal_unit + 1):
-            raise ValueError(
-                f"windows of {length} timestamps are too short for temporal_unit {self.temporal_unit}"
-            )
+            raise ValueError(f"windows of {length} timestamps are too short for temporal_unit {self.temporal_unit}")
         crops = sample_overlapping_crops(batch, length, min(self.min_overlap, length), generator)
         view1, view2 = crops.cut(x)  # (B, L1, C), (B, L2, C)
         keep1 = sample_timestamp_keep_mask(batch, view1.size(1), self.mask_probability, generator)

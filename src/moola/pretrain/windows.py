@@ -13,6 +13,7 @@ import numpy as np
 
 from moola.data.normalise import WINDOW_TRANSFORM, NonFiniteWindowError, channel_statistics, volatility_scaled  # noqa: F401
 
+
 @dataclass
 class ChannelScaler:
     """Per-channel standardisation (x - mean) / std, fitted on the windows that train."""

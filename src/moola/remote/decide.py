@@ -40,9 +40,11 @@ class StageDecision:
         if self.stale:
             parts.append(f"{', '.join(sorted(self.stale))} out of date in dvc.lock (code or params changed)")
         make = " ".join(sorted(set(self.missing.values()) | set(self.stale.values())))
-        return (f"{stage} cannot run on this pod: input(s) {'; '.join(parts)}; on your machine run "
-                f"`dvc repro {make} && dvc push -r {remote}`, commit dvc.lock and git push, "
-                "then start the pod again")
+        return (
+            f"{stage} cannot run on this pod: input(s) {'; '.join(parts)}; on your machine run "
+            f"`dvc repro {make} && dvc push -r {remote}`, commit dvc.lock and git push, "
+            "then start the pod again"
+        )
 
 
 def _relative(root: Path, path: str | Path) -> str:
@@ -142,8 +144,10 @@ def decide(repo: Any, root: Path, stage_name: str, store: Any) -> StageDecision:
         pair = _producer_of(path, producers)
         if pair is None:
             if not path.exists():
-                raise MoolaError(f"{_relative(root, path)}, an input of {stage_name}, is neither in the clone "
-                                 "nor made by a stage: commit it to git or add the stage that makes it")
+                raise MoolaError(
+                    f"{_relative(root, path)}, an input of {stage_name}, is neither in the clone "
+                    "nor made by a stage: commit it to git or add the stage that makes it"
+                )
             continue
         maker, out = pair
         relative = _relative(root, path)

@@ -125,9 +125,7 @@ class PodRequest:
     def printable(self) -> dict[str, Any]:
         """The SDK arguments with credential-looking values masked (for --dry-run and logs)."""
         arguments = self.sdk_arguments()
-        arguments["env"] = {
-            key: mask_value(key, value) for key, value in arguments["env"].items()
-        }
+        arguments["env"] = {key: mask_value(key, value) for key, value in arguments["env"].items()}
         return arguments
 
 
@@ -222,9 +220,15 @@ def build_request(args: argparse.Namespace) -> PodRequest:
     return request
 
 
-def follow_pod(sdk: Any, pod_id: str, timeout_s: float, poll_s: float = 15.0,
-               log: Callable[[str], None] = print, clock: Callable[[], float] = time.monotonic,
-               sleep: Callable[[float], None] = time.sleep) -> bool:
+def follow_pod(
+    sdk: Any,
+    pod_id: str,
+    timeout_s: float,
+    poll_s: float = 15.0,
+    log: Callable[[str], None] = print,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
     """Print the pod's status whenever it changes until the job is over; False on timeout.
 
     The job is over when the pod is gone (the command removes its own pod), has exited, or its
@@ -278,8 +282,13 @@ def launch_from_args(args: argparse.Namespace) -> int:
     print(f"pod {pod_id}: created ({request.gpu_type_id}, {request.image_name})", flush=True)
     finished = False
     try:
-        finished = follow_pod(runpod, pod_id, timeout_s=args.timeout_min * 60, poll_s=args.poll_seconds,
-                              log=lambda line: print(line, flush=True))
+        finished = follow_pod(
+            runpod,
+            pod_id,
+            timeout_s=args.timeout_min * 60,
+            poll_s=args.poll_seconds,
+            log=lambda line: print(line, flush=True),
+        )
     finally:
         # Always: a pod left running bills by the hour, whatever went wrong here.
         try:
@@ -288,6 +297,8 @@ def launch_from_args(args: argparse.Namespace) -> int:
         except Exception:
             print(f"pod {pod_id}: already gone", flush=True)
     if not finished:
-        raise MoolaError(f"pod {pod_id} did not finish within --timeout-min {args.timeout_min}: "
-                         f"it was terminated; see /workspace/logs/moola-{args.stage}.log on the volume")
+        raise MoolaError(
+            f"pod {pod_id} did not finish within --timeout-min {args.timeout_min}: "
+            f"it was terminated; see /workspace/logs/moola-{args.stage}.log on the volume"
+        )
     return 0

@@ -37,13 +37,16 @@ def _require_remote(root: Path, remote: str, dvc_command: Callable[..., list[str
         return  # DVC cannot read its config: the next step reports that in its own words
     names = sorted(line.split()[0] for line in listed.stdout.splitlines() if line.strip())
     if remote not in names:
-        raise MoolaError(f"DVC remote {remote!r} (from --remote or $MOOLA_DVC_REMOTE) is not configured in .dvc/config "
-                         f"(configured: {', '.join(names) or 'none'}): name one of those or add it with `dvc remote add`")
+        raise MoolaError(
+            f"DVC remote {remote!r} (from --remote or $MOOLA_DVC_REMOTE) is not configured in .dvc/config "
+            f"(configured: {', '.join(names) or 'none'}): name one of those or add it with `dvc remote add`"
+        )
 
 
 @contextlib.contextmanager
-def temporary_remote_config(root: Path, remote: str, url: str | None,
-                            run: Callable[..., object], dvc_command: Callable[..., list[str]]) -> Iterator[None]:
+def temporary_remote_config(
+    root: Path, remote: str, url: str | None, run: Callable[..., object], dvc_command: Callable[..., list[str]]
+) -> Iterator[None]:
     """Make `remote` the default (and set its url) in config.local for the block, then undo it.
 
     The previous file is saved under .dvc/tmp first; a job killed inside the block leaves that
@@ -73,4 +76,3 @@ def temporary_remote_config(root: Path, remote: str, url: str | None,
         yield
     finally:
         restore_config(root)
-

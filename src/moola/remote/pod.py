@@ -82,8 +82,9 @@ class PodReport:
         return dataclasses.asdict(self)
 
 
-def run_logged(command: Sequence[str], what: str, cwd: Path, hint: str,
-               explain: Callable[[str], str | None] | None = None) -> str:
+def run_logged(
+    command: Sequence[str], what: str, cwd: Path, hint: str, explain: Callable[[str], str | None] | None = None
+) -> str:
     """Run a command with its output streamed live; a failure becomes a one-line `MoolaError`.
 
     stderr is echoed line by line as it arrives and its error lines are kept, so the one-line
@@ -204,10 +205,7 @@ def plan_stage(root: Path, stage_name: str) -> StagePlan:
             inputs = set()
             for dep in by_name[stage_name].deps:
                 dep_path = Path(dep.fs_path)
-                if any(
-                    dep_path == out or out in dep_path.parents or dep_path in out.parents
-                    for out in cached_outputs
-                ):
+                if any(dep_path == out or out in dep_path.parents or dep_path in out.parents for out in cached_outputs):
                     inputs.add(dep_path.relative_to(root).as_posix())
     except DvcException as exc:
         raise MoolaError(
@@ -285,10 +283,15 @@ def commit_results(root: Path, stage: str, git_outputs: Sequence[str], device: d
     return True
 
 
-
-
-def publish_branch(root: Path, job: PodJob, branch: str, git_outputs: Sequence[str],
-                   device: dict[str, Any], report: PodReport, log: Callable[[str], None]) -> None:
+def publish_branch(
+    root: Path,
+    job: PodJob,
+    branch: str,
+    git_outputs: Sequence[str],
+    device: dict[str, Any],
+    report: PodReport,
+    log: Callable[[str], None],
+) -> None:
     """Commit the results (if any changed) and push the branch unless the git remote has HEAD already.
 
     A job killed after its commit and before its push leaves a commit that the next run in the
@@ -302,10 +305,13 @@ def publish_branch(root: Path, job: PodJob, branch: str, git_outputs: Sequence[s
     if remote_head == head or (not remote_head and known and not committed):
         state = "nothing new to push"
     else:
-        run_logged(["git", "push", "--quiet", job.git_remote, f"HEAD:refs/heads/{branch}"],
-                   f"git push of branch {branch!r} to {job.git_remote!r}", root,
-                   "an https push needs write access: push to your fork with a token in MOOLA_GIT_TOKEN "
-                   "(docs/RUNPOD.md), then rerun the same command")
+        run_logged(
+            ["git", "push", "--quiet", job.git_remote, f"HEAD:refs/heads/{branch}"],
+            f"git push of branch {branch!r} to {job.git_remote!r}",
+            root,
+            "an https push needs write access: push to your fork with a token in MOOLA_GIT_TOKEN "
+            "(docs/RUNPOD.md), then rerun the same command",
+        )
         state = "new commit" if committed else "pushed"
     report.pushed = True
     log(f"moola pod: git branch {branch}: {state}")
@@ -361,14 +367,18 @@ def run_pod_job(job: PodJob, log: Callable[[str], None] = print) -> PodReport:
         def explain(text: str) -> str | None:
             return explain_remote_failure(text, facts)
 
-        remote_hint = (f"check DVC remote {job.remote!r} ({facts.url}) and the AWS_* variables, then rerun "
-                       "the same command (finished steps are not repeated)")
+        remote_hint = (
+            f"check DVC remote {job.remote!r} ({facts.url}) and the AWS_* variables, then rerun "
+            "the same command (finished steps are not repeated)"
+        )
         if decision.action == "cannot":
             raise MoolaError(decision.cannot_message(job.stage, job.remote))
         if decision.action == "done":
-            log(f"moola pod: {job.stage} is already done: dvc.lock is current and "
+            log(
+                f"moola pod: {job.stage} is already done: dvc.lock is current and "
                 f"{', '.join(decision.outputs)} {'is' if len(decision.outputs) == 1 else 'are'} on DVC remote "
-                f"{job.remote!r}; nothing to pull or run")
+                f"{job.remote!r}; nothing to pull or run"
+            )
             if job.push:
                 publish_branch(root, job, branch, plan.git_outputs, device, report, log)
             return report
@@ -380,8 +390,13 @@ def run_pod_job(job: PodJob, log: Callable[[str], None] = print) -> PodReport:
         before = cache_bytes(root)
         targets = decision.inputs
         log(f"moola pod: pulling {len(targets)} input(s) of {job.stage}: {', '.join(targets) or 'none'}")
-        run_logged(dvc_command("pull", "--run-cache", "--remote", job.remote, *targets),
-                   f"dvc pull of {job.stage}'s inputs from remote {job.remote!r}", root, remote_hint, explain)
+        run_logged(
+            dvc_command("pull", "--run-cache", "--remote", job.remote, *targets),
+            f"dvc pull of {job.stage}'s inputs from remote {job.remote!r}",
+            root,
+            remote_hint,
+            explain,
+        )
         after = cache_bytes(root)
         report.bytes_pulled = after[0] - before[0]
         report.bytes_manifests = after[1] - before[1]
@@ -405,10 +420,13 @@ def run_pod_job(job: PodJob, log: Callable[[str], None] = print) -> PodReport:
             started = time.perf_counter()
             log(f"moola pod: dvc repro --single-item {job.stage}")
             with StateUploader(store, key, state_paths, upload_every_s, log) as uploader:
-                run_logged(dvc_command("repro", "--single-item", "--pull", job.stage),
-                           f"dvc repro {job.stage}", root,
-                           "read the stage's error above, fix it, and rerun (pulled inputs stay in the cache)",
-                           explain)
+                run_logged(
+                    dvc_command("repro", "--single-item", "--pull", job.stage),
+                    f"dvc repro {job.stage}",
+                    root,
+                    "read the stage's error above, fix it, and rerun (pulled inputs stay in the cache)",
+                    explain,
+                )
             report.state_uploads = uploader.uploads
             report.state_bytes_uploaded = uploader.bytes_uploaded
             report.seconds["run"] = round(time.perf_counter() - started, 3)
@@ -419,16 +437,23 @@ def run_pod_job(job: PodJob, log: Callable[[str], None] = print) -> PodReport:
 
         # 6. Data, run cache, metrics and plots first; verified; only then the git ref.
         started = time.perf_counter()
-        run_logged(dvc_command("push", "--run-cache", "--remote", job.remote, job.stage),
-                   f"dvc push to remote {job.remote!r}", root, remote_hint, explain)
+        run_logged(
+            dvc_command("push", "--run-cache", "--remote", job.remote, job.stage),
+            f"dvc push to remote {job.remote!r}",
+            root,
+            remote_hint,
+            explain,
+        )
         with open_repo(root) as repo:
             store = RemoteStore(repo, job.remote)
             stage = next(s for s in repo.index.stages if getattr(s, "name", None) == job.stage)
             store.push_uncached_outputs(stage)
             absent = outputs_missing_on_remote(repo, root, job.stage, store)
             if absent:
-                raise MoolaError(f"after dvc push, {', '.join(absent)} of {job.stage} is not on DVC remote "
-                                 f"{job.remote!r}: {remote_hint}")
+                raise MoolaError(
+                    f"after dvc push, {', '.join(absent)} of {job.stage} is not on DVC remote "
+                    f"{job.remote!r}: {remote_hint}"
+                )
             store.discard(key, [path.name for path in state_paths])
         log(f"moola pod: {', '.join(decision.outputs)} of {job.stage} verified on DVC remote {job.remote!r}")
         publish_branch(root, job, branch, plan.git_outputs, device, report, log)

@@ -42,7 +42,11 @@ def resume_state_paths(root: Path, stage_name: str) -> list[Path]:
 
         # the model's own fits first, then those of every requested ablation (each saves its own states)
         variants = [None, *load_section(EvaluateParams, "evaluate", params).ablations]
-        return [layout.training_state_file(root, params["model"], fold, variant) for variant in variants for fold in range(n_folds)]
+        return [
+            layout.training_state_file(root, params["model"], fold, variant)
+            for variant in variants
+            for fold in range(n_folds)
+        ]
     return []
 
 
@@ -79,8 +83,15 @@ class StateUploader:
         poll_s: how often the files are looked at.
     """
 
-    def __init__(self, store: Any, key: str, paths: list[Path], interval_s: float,
-                 log: Callable[[str], None], poll_s: float = 1.0):
+    def __init__(
+        self,
+        store: Any,
+        key: str,
+        paths: list[Path],
+        interval_s: float,
+        log: Callable[[str], None],
+        poll_s: float = 1.0,
+    ):
         self.store, self.key, self.paths = store, key, paths
         self.interval_s, self.poll_s, self.log = interval_s, poll_s, log
         self.uploads = 0

@@ -41,26 +41,42 @@ def explain_remote_failure(text: str, facts: RemoteFacts) -> str | None:
     where += f" at {facts.endpoint})" if facts.endpoint else ")"
     lowered = text.lower()
     if "invalidaccesskeyid" in lowered or "access key id you provided does not exist" in lowered:
-        return (f"{where} does not know the access key AWS_ACCESS_KEY_ID: check that it is the key id "
-                "of this store (for RunPod, your user_... id) and not a key of another account")
+        return (
+            f"{where} does not know the access key AWS_ACCESS_KEY_ID: check that it is the key id "
+            "of this store (for RunPod, your user_... id) and not a key of another account"
+        )
     if "signaturedoesnotmatch" in lowered or "signature we calculated does not match" in lowered:
-        return (f"{where} refused the secret: AWS_SECRET_ACCESS_KEY does not belong to AWS_ACCESS_KEY_ID; "
-                "check it (for RunPod, an S3 API key rps_..., not the RunPod API key)")
+        return (
+            f"{where} refused the secret: AWS_SECRET_ACCESS_KEY does not belong to AWS_ACCESS_KEY_ID; "
+            "check it (for RunPod, an S3 API key rps_..., not the RunPod API key)"
+        )
     if "nosuchbucket" in lowered or "specified bucket does not exist" in lowered:
-        return (f"bucket {facts.bucket!r} does not exist at {facts.endpoint or 'the default AWS endpoint'}: "
-                f"create it, or point the remote at an existing one (MOOLA_DVC_URL or "
-                f"`dvc remote modify {facts.name} url s3://BUCKET/PATH`)")
-    if "could not connect to the endpoint" in lowered or "endpointconnectionerror" in lowered \
-            or "connection refused" in lowered or "name or service not known" in lowered:
-        return (f"endpoint {facts.endpoint or 'of the default AWS region'} of DVC remote {facts.name!r} "
-                "is unreachable: check AWS_ENDPOINT_URL (or the remote's endpointurl), the network, "
-                "and that the store is running")
+        return (
+            f"bucket {facts.bucket!r} does not exist at {facts.endpoint or 'the default AWS endpoint'}: "
+            f"create it, or point the remote at an existing one (MOOLA_DVC_URL or "
+            f"`dvc remote modify {facts.name} url s3://BUCKET/PATH`)"
+        )
+    if (
+        "could not connect to the endpoint" in lowered
+        or "endpointconnectionerror" in lowered
+        or "connection refused" in lowered
+        or "name or service not known" in lowered
+    ):
+        return (
+            f"endpoint {facts.endpoint or 'of the default AWS region'} of DVC remote {facts.name!r} "
+            "is unreachable: check AWS_ENDPOINT_URL (or the remote's endpointurl), the network, "
+            "and that the store is running"
+        )
     if "nocredentialserror" in lowered or "unable to locate credentials" in lowered:
-        return (f"{where}: no credentials found: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
-                "(or set them with `dvc remote modify --local`)")
+        return (
+            f"{where}: no credentials found: export AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "(or set them with `dvc remote modify --local`)"
+        )
     if "accessdenied" in lowered or "access denied" in lowered or "forbidden" in lowered or "(403)" in lowered:
-        return (f"{where} denied access: the key is valid but may not read or write bucket "
-                f"{facts.bucket!r}; check the key's permissions (bucket policy, IAM) and the region")
+        return (
+            f"{where} denied access: the key is valid but may not read or write bucket "
+            f"{facts.bucket!r}; check the key's permissions (bucket policy, IAM) and the region"
+        )
     return None
 
 
@@ -105,8 +121,10 @@ class RemoteStore:
         explained = explain_remote_failure(text, self.facts)
         if explained is None:
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            explained = (f"{doing} on DVC remote {self.name!r} ({self.facts.url}) failed: {first}; "
-                         "check the remote's url, endpoint and credentials")
+            explained = (
+                f"{doing} on DVC remote {self.name!r} ({self.facts.url}) failed: {first}; "
+                "check the remote's url, endpoint and credentials"
+            )
         return MoolaError(explained)
 
     def check_access(self) -> None:
@@ -172,8 +190,10 @@ class RemoteStore:
                 if batch:
                     result = self.repo.cloud.push(batch, remote=self.name)
                     if result.failed:
-                        raise MoolaError(f"{len(result.failed)} object(s) of {stage.addressing}'s metrics "
-                                         f"and plots failed to upload to DVC remote {self.name!r}: rerun")
+                        raise MoolaError(
+                            f"{len(result.failed)} object(s) of {stage.addressing}'s metrics "
+                            f"and plots failed to upload to DVC remote {self.name!r}: rerun"
+                        )
                     transferred += len(result.transferred)
         except MoolaError:
             raise

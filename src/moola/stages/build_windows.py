@@ -32,14 +32,20 @@ def workers(threads: int) -> int:
 
 def run(args) -> int:
     from moola import io
-    from moola.artifacts import layout, windows as window_artifact
+    from moola.artifacts import layout
+    from moola.artifacts import windows as window_artifact
     from moola.codedeps import code_version
     from moola.data.candles import class_examples_png
     from moola.data.features import check_window
     from moola.data.labels import read_labels_file
     from moola.data.raw import read_symbols
-    from moola.data.windows import file_labeled_windows, fingerprint_of, triple_barrier_windows, unlabeled_windows
-    from moola.data.windows import window_meta
+    from moola.data.windows import (
+        file_labeled_windows,
+        fingerprint_of,
+        triple_barrier_windows,
+        unlabeled_windows,
+        window_meta,
+    )
     from moola.environment import lock_record
     from moola.params import load_base, load_params, load_section
     from moola.paths import data_root, project_root, relative_to_root, resolve_inside
@@ -62,7 +68,10 @@ def run(args) -> int:
         labels = read_labels_file(path, {raw.symbol: raw for raw in series}, s.window, s.classes, s.min_quality)
         plan = file_labeled_windows(series, s.window, labels, max_gap)
         labels_source = {
-            "file": s.labels_file, "sha256": io.sha256_file(path), "rows": labels.rows, "kept": plan.n,
+            "file": s.labels_file,
+            "sha256": io.sha256_file(path),
+            "rows": labels.rows,
+            "kept": plan.n,
             "dropped_by_min_quality": labels.dropped_quality,
         }
     if plan.n == 0:
@@ -74,8 +83,13 @@ def run(args) -> int:
     labeled = plan.materialise()
     unlabeled = unlabeled_windows(series, s.window, s.unlabeled_stride, max_gap, labeled.class_names)
     sources = [
-        {"file": r.source, "sha256": r.sha256, "rows": r.n_bars, "first": r.timestamp_text(0),
-         "last": r.timestamp_text(r.n_bars - 1)}
+        {
+            "file": r.source,
+            "sha256": r.sha256,
+            "rows": r.n_bars,
+            "first": r.timestamp_text(0),
+            "last": r.timestamp_text(r.n_bars - 1),
+        }
         for r in files
     ]
     manifest = {
@@ -92,24 +106,45 @@ def run(args) -> int:
     # The unlabeled arrays stream into the temporary folder first; both folders are checked
     # before either is renamed into place, so a refusal changes nothing on disk.
     with io.atomic_directory(folders["unlabeled"]) as tmp:
-        digests, file_sums = window_artifact.stream_arrays(tmp, unlabeled.shapes(), unlabeled.chunks(workers(base.threads)))
+        digests, file_sums = window_artifact.stream_arrays(
+            tmp, unlabeled.shapes(), unlabeled.chunks(workers(base.threads))
+        )
         metas = {
             "labeled": window_meta(labeled, s.version, s.labels),
             "unlabeled": window_meta(unlabeled, s.version, "none", fingerprint_of(digests, unlabeled.windows)),
         }
-        unchanged = {kind: window_artifact.refuse_rewrite(data_dir, kind, s.version, metas[kind]["fingerprint"], bump)
-                     for kind in folders}
-        window_artifact.write(data_dir, "labeled", s.version, labeled.arrays(), labeled.windows, metas["labeled"],
-                              {**manifest, "kind": "labeled", "dropped": labeled.dropped})
-        window_artifact.finish(tmp, unlabeled.windows, metas["unlabeled"],
-                               {**manifest, "kind": "unlabeled", "dropped": unlabeled.dropped}, file_sums)
+        unchanged = {
+            kind: window_artifact.refuse_rewrite(data_dir, kind, s.version, metas[kind]["fingerprint"], bump)
+            for kind in folders
+        }
+        window_artifact.write(
+            data_dir,
+            "labeled",
+            s.version,
+            labeled.arrays(),
+            labeled.windows,
+            metas["labeled"],
+            {**manifest, "kind": "labeled", "dropped": labeled.dropped},
+        )
+        window_artifact.finish(
+            tmp,
+            unlabeled.windows,
+            metas["unlabeled"],
+            {**manifest, "kind": "unlabeled", "dropped": unlabeled.dropped},
+            file_sums,
+        )
 
     plot_path = layout.plots_dir(project_root(), "data") / PLOT_FILE
     if s.plot_examples > 0:
         table = labeled.windows
         has_spans = bool((table["span_start"] >= 0).any())
         png = class_examples_png(
-            labeled.ohlc, labeled.y, table["id"].tolist(), labeled.class_names, s.plot_examples, base.seed,
+            labeled.ohlc,
+            labeled.y,
+            table["id"].tolist(),
+            labeled.class_names,
+            s.plot_examples,
+            base.seed,
             title=f"labeled_windows/{s.version}: {s.plot_examples} examples per class "
             f"({s.labels}), each window / its first close{', shaded: marked span' if has_spans else ''}",
             spans=(table["span_start"].to_numpy(), table["span_end"].to_numpy()) if has_spans else None,

@@ -28,8 +28,15 @@ def check(params: dict) -> list[str]:
     from moola.evaluation.config import EvaluateParams
     from moola.models.base import resolve_encoder_config
     from moola.models.registry import ModelRegistry
-    from moola.params import BUILD_WINDOWS, BuildWindowsParams, from_mapping, labeled_version, load_base, load_pod
-    from moola.params import load_section
+    from moola.params import (
+        BUILD_WINDOWS,
+        BuildWindowsParams,
+        from_mapping,
+        labeled_version,
+        load_base,
+        load_pod,
+        load_section,
+    )
     from moola.pretrain.config import PretrainParams
     from moola.training.config import TrainParams
 
@@ -50,12 +57,32 @@ def check(params: dict) -> list[str]:
             ModelRegistry.config(name, params.get(name))
     load_section(EvaluateParams, "evaluate", params)
     load_pod(params)
-    return ["base", BUILD_WINDOWS, "make_splits", "synth_cache", "pretrain_ts2vec", "encoder", "train",
-            f"model ({selected})", "evaluate", "pod"]
+    return [
+        "base",
+        BUILD_WINDOWS,
+        "make_splits",
+        "synth_cache",
+        "pretrain_ts2vec",
+        "encoder",
+        "train",
+        f"model ({selected})",
+        "evaluate",
+        "pod",
+    ]
 
 
-SECTIONS = ("base", "build_windows", "make_splits", "synth_cache", "pretrain_ts2vec", "encoder", "model", "train",
-            "evaluate", "pod")  # and one section per model (`ModelRegistry.names()`)
+SECTIONS = (
+    "base",
+    "build_windows",
+    "make_splits",
+    "synth_cache",
+    "pretrain_ts2vec",
+    "encoder",
+    "model",
+    "train",
+    "evaluate",
+    "pod",
+)  # and one section per model (`ModelRegistry.names()`)
 
 
 def refuse_unknown_sections(params: dict) -> None:
@@ -70,8 +97,10 @@ def refuse_unknown_sections(params: dict) -> None:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            raise MoolaError(f"params.yaml: unknown section {str(name)[:40]!r}: {hint}rename or remove it "
-                             f"(known sections are {', '.join(known)})")
+            raise MoolaError(
+                f"params.yaml: unknown section {str(name)[:40]!r}: {hint}rename or remove it "
+                f"(known sections are {', '.join(known)})"
+            )
 
 
 def refuse_version_rewrite(build, seed: int) -> None:
@@ -89,9 +118,13 @@ def refuse_version_rewrite(build, seed: int) -> None:
     bump = f"set {BUILD_WINDOWS}.version to a new name (e.g. {next_free_version(data_root(), build.version)})"
     now = content_params(json.loads(json.dumps({BUILD_WINDOWS: dataclasses.asdict(build), "base": {"seed": seed}})))
     for kind in layout.WINDOW_DIRS:
-        common.refuse_rewrite(layout.window_dir(data_root(), kind, build.version), now,
-                              lambda target: stored_params(target, defaults),
-                              what=f"{kind} window version built with other params", bump=bump)
+        common.refuse_rewrite(
+            layout.window_dir(data_root(), kind, build.version),
+            now,
+            lambda target: stored_params(target, defaults),
+            what=f"{kind} window version built with other params",
+            bump=bump,
+        )
 
 
 def run(args: argparse.Namespace) -> int:

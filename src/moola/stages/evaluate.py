@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from moola import io
-    from moola.artifacts import checkpoint as checkpoint_artifact, layout, run_manifest
+    from moola.artifacts import checkpoint as checkpoint_artifact
+    from moola.artifacts import layout, run_manifest
     from moola.data.registry import DataRegistry
     from moola.evaluation.config import EvaluateParams
     from moola.evaluation.metrics import metrics_pack
@@ -42,15 +43,32 @@ def run(args: argparse.Namespace) -> int:
     name = ModelRegistry.name_from_params(params, args.model)
     root = project_root()
     record = checkpoint_artifact.read_record(layout.training_record_file(root, name), layout.model_dir(root, name))
-    found = predict_folds(root, name, record, registry := DataRegistry(), logistic_C=settings.logistic_C, seed=base.seed,
-                          ece_bins=settings.ece_bins)
+    found = predict_folds(
+        root,
+        name,
+        record,
+        registry := DataRegistry(),
+        logistic_C=settings.logistic_C,
+        seed=base.seed,
+        ece_bins=settings.ece_bins,
+    )
     oof, class_names = found.oof, list(found.oof.class_names)
     metrics, pack = out_of_fold_report(
-        oof, found.baselines, alpha=settings.alpha, collapse_threshold=settings.collapse_threshold,
-        n_resamples=settings.n_resamples, seed=base.seed, ece_bins=settings.ece_bins,
+        oof,
+        found.baselines,
+        alpha=settings.alpha,
+        collapse_threshold=settings.collapse_threshold,
+        n_resamples=settings.n_resamples,
+        seed=base.seed,
+        ece_bins=settings.ece_bins,
     )
-    metrics["test"].update({k: v for k, v in metrics_pack(oof.y_true, oof.proba, class_names, settings.ece_bins).items()
-                            if k in ("f1", "average_precision", "classes_absent")})
+    metrics["test"].update(
+        {
+            k: v
+            for k, v in metrics_pack(oof.y_true, oof.proba, class_names, settings.ece_bins).items()
+            if k in ("f1", "average_precision", "classes_absent")
+        }
+    )
     if found.val_labels.size:
         metrics["val"] = metrics_pack(found.val_labels, found.val_proba, class_names, settings.ece_bins)
     metrics["folds"] = found.per_fold
@@ -69,18 +87,29 @@ def run(args: argparse.Namespace) -> int:
         data={**record["data"], "folds": [fold["data"] for fold in record["folds"]]},
         paths={**record["paths"], "checkpoints": relative_to_root(layout.model_dir(root, name))},
         pretrained=record["load_report"],
-        training={**record["training"], "metrics": record["metrics"], "guards": record["guards"],
-                  "folds": [{k: v for k, v in fold.items() if k != "data"} for fold in record["folds"]],
-                  "ablations": checkpoint_artifact.ablations(record)},
+        training={
+            **record["training"],
+            "metrics": record["metrics"],
+            "guards": record["guards"],
+            "folds": [{k: v for k, v in fold.items() if k != "data"} for fold in record["folds"]],
+            "ablations": checkpoint_artifact.ablations(record),
+        },
         metrics=metrics,
         inputs=inputs,
         params={**record["params"], "evaluate": dict(vars(settings))},
         device=record["device"],
         code=record["code"],
     )
-    manifest["verdicts"] = {"text": pack["verdict"], "tests": pack["tests"], "alpha": settings.alpha,
-                            "collapse": pack["collapse"], "n_windows": oof.n, "skill": pack["skill"],
-                            "no_skill": pack["no_skill"], "ablation": sentences}
+    manifest["verdicts"] = {
+        "text": pack["verdict"],
+        "tests": pack["tests"],
+        "alpha": settings.alpha,
+        "collapse": pack["collapse"],
+        "n_windows": oof.n,
+        "skill": pack["skill"],
+        "no_skill": pack["no_skill"],
+        "ablation": sentences,
+    }
     tables = {layout.PREDICTIONS: oof.to_frame(), **ablation_tables}
     manifest["outputs"] = {file_name: io.sha256_bytes(io.parquet_bytes(table)) for file_name, table in tables.items()}
 
@@ -93,12 +122,19 @@ def run(args: argparse.Namespace) -> int:
         format_results(
             f"evaluation of run {run_id} ({name}): {oof.n} out-of-fold test windows over {record['n_folds']} fold(s), 95% intervals",
             {
-                "accuracy": interval_text(intervals["accuracy"]) + f"  (majority baseline {metrics['baseline']['majority']['accuracy']:.3f})",
+                "accuracy": interval_text(intervals["accuracy"])
+                + f"  (majority baseline {metrics['baseline']['majority']['accuracy']:.3f})",
                 "macro F1": interval_text(intervals["f1_macro"]),
                 "macro PR-AUC": interval_text(intervals["pr_auc_macro"]),
-                "Brier": interval_text(intervals["brier"]) + f"  (majority baseline {metrics['baseline']['majority']['brier']:.3f})",
+                "Brier": interval_text(intervals["brier"])
+                + f"  (majority baseline {metrics['baseline']['majority']['brier']:.3f})",
                 "ECE": interval_text(intervals["ece"]),
-                "accuracy - majority": interval_text({"value": pack["vs_majority"]["accuracy"]["difference"], **{k: pack["vs_majority"]["accuracy"][k] for k in ("ci_low", "ci_high")}}),
+                "accuracy - majority": interval_text(
+                    {
+                        "value": pack["vs_majority"]["accuracy"]["difference"],
+                        **{k: pack["vs_majority"]["accuracy"][k] for k in ("ci_low", "ci_high")},
+                    }
+                ),
                 **verdict_lines(pack),
                 **{f"ablation {ablation}": sentence for ablation, sentence in sentences.items()},
                 "manifest": relative_to_root(target),
@@ -111,17 +147,40 @@ def run(args: argparse.Namespace) -> int:
 
 def _ablations(root, name: str, record: dict, registry, settings, seed: int, oof) -> tuple[dict, dict, dict]:
     """(metrics block, sentences, {table file name: DataFrame}) of the requested ablations (docs/METRICS.md)."""
-    from moola.artifacts import checkpoint as checkpoint_artifact, layout
+    from moola.artifacts import checkpoint as checkpoint_artifact
+    from moola.artifacts import layout
     from moola.evaluation.ablation import ablation_report, requested_reasons
     from moola.training.predict import predict_folds
 
     reasons = requested_reasons(checkpoint_artifact.ablations(record), settings.ablations, record["run_id"])
-    found = {ablation: predict_folds(root, name, record, registry, logistic_C=settings.logistic_C, seed=seed,
-                                     ece_bins=settings.ece_bins, ablation=ablation).oof
-             for ablation, reason in reasons.items() if reason is None}
-    numbers, sentences = ablation_report(oof, found, reasons, alpha=settings.alpha, n_resamples=settings.n_resamples,
-                                         seed=seed, ece_bins=settings.ece_bins)
-    return numbers, sentences, {layout.ablation_predictions(ablation): table.to_frame() for ablation, table in found.items()}
+    found = {
+        ablation: predict_folds(
+            root,
+            name,
+            record,
+            registry,
+            logistic_C=settings.logistic_C,
+            seed=seed,
+            ece_bins=settings.ece_bins,
+            ablation=ablation,
+        ).oof
+        for ablation, reason in reasons.items()
+        if reason is None
+    }
+    numbers, sentences = ablation_report(
+        oof,
+        found,
+        reasons,
+        alpha=settings.alpha,
+        n_resamples=settings.n_resamples,
+        seed=seed,
+        ece_bins=settings.ece_bins,
+    )
+    return (
+        numbers,
+        sentences,
+        {layout.ablation_predictions(ablation): table.to_frame() for ablation, table in found.items()},
+    )
 
 
 def _write_plots(root, name: str, oof, ece_bins: int, ece: float, history: list[dict]) -> None:
@@ -136,8 +195,13 @@ def _write_plots(root, name: str, oof, ece_bins: int, ece: float, history: list[
     bins = reliability_bins(oof.y_true, oof.proba, ece_bins)
     with io.atomic_directory(layout.plots_dir(root, "eval")) as folder:
         io.write_text(folder / "confusion.csv", plots.confusion_csv(oof.y_true, predicted, class_names))
-        io.write_bytes(folder / "confusion.png", plots.confusion_png(oof.y_true, predicted, class_names, f"{name}: out-of-fold confusion"))
+        io.write_bytes(
+            folder / "confusion.png",
+            plots.confusion_png(oof.y_true, predicted, class_names, f"{name}: out-of-fold confusion"),
+        )
         io.write_text(folder / "reliability.csv", plots.reliability_csv(bins))
-        io.write_bytes(folder / "reliability.png", plots.reliability_png(bins, ece_bins, ece, f"{name}: out-of-fold reliability"))
+        io.write_bytes(
+            folder / "reliability.png", plots.reliability_png(bins, ece_bins, ece, f"{name}: out-of-fold reliability")
+        )
         io.write_text(folder / "curves.csv", plots.curves_csv(history))
         io.write_bytes(folder / "curves.png", plots.curves_png(history, f"{name}: training curves"))

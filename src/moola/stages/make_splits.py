@@ -9,13 +9,16 @@ from moola.data.splits import MakeSplitsParams  # noqa: F401 (the section is def
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", help="split name (overrides make_splits.name), written to data/splits/<name>.json")
-    parser.add_argument("--strategy", help="forward_chaining | walk_forward | purged_kfold | cpcv | stratified (overrides make_splits.strategy)")
+    parser.add_argument(
+        "--strategy",
+        help="forward_chaining | walk_forward | purged_kfold | cpcv | stratified (overrides make_splits.strategy)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from moola.codedeps import code_version
     from moola.artifacts import split as split_artifact
     from moola.artifacts.common import shown
+    from moola.codedeps import code_version
     from moola.data.registry import DataRegistry
     from moola.data.splits import build_split
     from moola.params import from_mapping, labeled_version, load_base, load_params

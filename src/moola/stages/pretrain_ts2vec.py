@@ -84,5 +84,3 @@ def run(args: argparse.Namespace) -> int:
     finally:
         context.close()
     return 0
-
-

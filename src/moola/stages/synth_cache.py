@@ -12,7 +12,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from moola.artifacts import split as split_artifact, synthetic as synthetic_artifact
+    from moola.artifacts import split as split_artifact
+    from moola.artifacts import synthetic as synthetic_artifact
     from moola.artifacts.common import shown
     from moola.data import synth
     from moola.data.features import compute_features
@@ -35,14 +36,24 @@ def run(args: argparse.Namespace) -> int:
     split, _split_path, split_sha256 = registry.read_split(settings.split, labeled)
     fold_train_rows = [split_artifact.rows(split, "train", fold) for fold in range(split["n_folds"])]
     for rows in fold_train_rows:
-        synth.check_feature_code(labeled.ohlc[rows], labeled.feats[rows], labeled.meta["feature_names"], compute_features, version)
+        synth.check_feature_code(
+            labeled.ohlc[rows], labeled.feats[rows], labeled.meta["feature_names"], compute_features, version
+        )
     augmentation = settings.augmentation(base.seed)
     generated, fold_records = synth.generate_per_fold(
-        labeled.ohlc, labeled.feats, labeled.y, fold_train_rows, augmentation, labeled.meta["feature_names"], compute_features
+        labeled.ohlc,
+        labeled.feats,
+        labeled.y,
+        fold_train_rows,
+        augmentation,
+        labeled.meta["feature_names"],
+        compute_features,
     )
     # Name the folder from the numbers as written in params.yaml, as dvc.yaml's ${...} does.
     raw = params.get("synth_cache") or {}
-    name = synth.cache_name(version, settings.family, raw.get("quality", settings.quality), raw.get("ratio", settings.ratio))
+    name = synth.cache_name(
+        version, settings.family, raw.get("quality", settings.quality), raw.get("ratio", settings.ratio)
+    )
     meta, config = synth.cache_meta(name, generated, augmentation, labeled.meta, split, split_sha256, fold_records)
     if train.augment:  # refuse here, before anything is written, the cache train would refuse
         require_cache_quality(meta, train.min_ks_pval, name)

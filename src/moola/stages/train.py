@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 
 
-
 def _bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("true", "yes", "1", "on"):
@@ -36,10 +35,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="registered model name (overrides the top-level `model:` key)")
     parser.add_argument("--dataset", help="labeled version, e.g. v1 or labeled_windows/v1 (train.dataset)")
     parser.add_argument("--split", help="split name, e.g. fwd_chain_v3 or splits/fwd_chain_v3.json (train.split)")
-    parser.add_argument("--augment", type=_bool, metavar="true|false", help="add the synthetic cache to train (train.augment)")
+    parser.add_argument(
+        "--augment", type=_bool, metavar="true|false", help="add the synthetic cache to train (train.augment)"
+    )
     parser.add_argument("--synthetic", help="synthetic cache name, e.g. synthetic_cache/v1_temporal_q0.9_r0.5")
-    parser.add_argument("--pretrained-encoder", dest="pretrained_encoder",
-                        help="TS2Vec encoder file under the project, '' for none (train.pretrained_encoder)")
+    parser.add_argument(
+        "--pretrained-encoder",
+        dest="pretrained_encoder",
+        help="TS2Vec encoder file under the project, '' for none (train.pretrained_encoder)",
+    )
     parser.add_argument("--epochs", type=int, help="maximum epochs (train.epochs)")
 
 
@@ -50,14 +54,21 @@ def run(args: argparse.Namespace) -> int:
     from moola.data.registry import DataRegistry
     from moola.device import resolve_device, set_threads
     from moola.evaluation import plots
+    from moola.evaluation.config import EvaluateParams
     from moola.lineage.manifest import scrub_secrets
     from moola.lineage.status import format_results
     from moola.models.registry import ModelRegistry
-    from moola.evaluation.config import EvaluateParams
     from moola.params import from_mapping, load_base, load_params, load_section
     from moola.paths import project_root
     from moola.training.config import TrainParams
-    from moola.training.setup import ablation_plan, ablation_record, fold_results, train_folds, training_record, write_checkpoints
+    from moola.training.setup import (
+        ablation_plan,
+        ablation_record,
+        fold_results,
+        train_folds,
+        training_record,
+        write_checkpoints,
+    )
 
     params = load_params()
     base = load_base(params)
@@ -83,12 +94,17 @@ def run(args: argparse.Namespace) -> int:
     for ablation, reason in plan.items():
         if reason is not None:
             log(f"==== ablation {ablation}: not applicable ({reason})")
-    ablated = {ablation: train_folds(name, params, settings, ablation=ablation, **fit)
-               for ablation, reason in plan.items() if reason is None}
+    ablated = {
+        ablation: train_folds(name, params, settings, ablation=ablation, **fit)
+        for ablation, reason in plan.items()
+        if reason is None
+    }
     run_id = runs[-1][1].identity()["run_id"]  # the same for every fold: same params, inputs and code
     with io.atomic_directory(layout.model_dir(root, name)) as folder:
         hashes = write_checkpoints(folder, run_id, {None: runs, **ablated})
-        record = training_record(runs=runs, name=name, seed=base.seed, spec=spec, checkpoint_sha256=hashes[None], device=device)
+        record = training_record(
+            runs=runs, name=name, seed=base.seed, spec=spec, checkpoint_sha256=hashes[None], device=device
+        )
         record["ablations"] = ablation_record(plan, ablated, hashes)
         io.write_json(folder / layout.training_record_file(root, name).name, scrub_secrets(record))
     io.write_json(layout.metrics_file(root, "train"), fold_results(runs))
@@ -106,8 +122,11 @@ def run(args: argparse.Namespace) -> int:
                 "epochs run per fold": ", ".join(f"{r.outcome.epochs_run}/{r.max_epochs}" for _f, _t, r, _p in runs),
                 "val accuracy per fold": ", ".join(f"{r.val_accuracy:.3f}" for _f, _t, r, _p in runs),
                 "best val loss (last fold)": last.outcome.best_val_loss,
-                **{f"ablation {a}": "val accuracy per fold " + ", ".join(f"{r.val_accuracy:.3f}" for _f, _t, r, _p in fits)
-                   for a, fits in ablated.items()},
+                **{
+                    f"ablation {a}": "val accuracy per fold "
+                    + ", ".join(f"{r.val_accuracy:.3f}" for _f, _t, r, _p in fits)
+                    for a, fits in ablated.items()
+                },
                 "checkpoints": shown(layout.model_dir(root, name)),
             },
         ),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from moola.artifacts.checkpoint import FORMAT as CHECKPOINT_FORMAT, build as build_checkpoint  # noqa: F401
-from moola.artifacts.checkpoint import read as load_checkpoint, write as save_checkpoint  # noqa: F401
+from moola.artifacts.checkpoint import FORMAT as CHECKPOINT_FORMAT  # noqa: F401
+from moola.artifacts.checkpoint import read as load_checkpoint  # noqa: F401
 from moola.errors import MoolaError
 
 

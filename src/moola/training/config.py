@@ -41,7 +41,11 @@ class TrainConfig:
         require(self.patience >= 1, "train.patience", f"must be >= 1, got {self.patience}")
         require_choice(self.class_weight, ClassWeight, "train.class_weight")
         require_choice(self.lr_schedule, LrSchedule, "train.lr_schedule")
-        require(0 <= self.min_epochs <= self.epochs, "train.min_epochs", f"must lie in [0, train.epochs], got {self.min_epochs}")
+        require(
+            0 <= self.min_epochs <= self.epochs,
+            "train.min_epochs",
+            f"must lie in [0, train.epochs], got {self.min_epochs}",
+        )
         require(self.seed >= 0, "base.seed", f"must be >= 0, got {self.seed}")
         require(0 <= self.min_ks_pval <= 1, "train.min_ks_pval", f"must lie in [0, 1], got {self.min_ks_pval}")
         require(

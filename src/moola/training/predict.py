@@ -30,8 +30,17 @@ class FoldPredictions:
     per_fold: dict[str, dict] = field(default_factory=dict)  # fold_<i> -> {"test": {...}, "val": {...}}
 
 
-def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logistic_C: float, seed: int, ece_bins: int,
-                  ablation: str | None = None) -> FoldPredictions:
+def predict_folds(
+    root: Path,
+    name: str,
+    record: dict,
+    registry: Any,
+    *,
+    logistic_C: float,
+    seed: int,
+    ece_bins: int,
+    ablation: str | None = None,
+) -> FoldPredictions:
     """Predict every fold of a trained run and fit the baselines fold by fold.
 
     Args:
@@ -45,7 +54,9 @@ def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logisti
         ablation: None for the model's own checkpoints, else the ablation whose fits to predict
             (`artifacts/models/<model>/ablation_<name>/`, listed in the record's ablations).
     """
-    from moola.artifacts import checkpoint as checkpoint_artifact, layout, split as split_artifact
+    from moola.artifacts import checkpoint as checkpoint_artifact
+    from moola.artifacts import layout
+    from moola.artifacts import split as split_artifact
     from moola.evaluation import metrics, significance
     from moola.paths import relative_to_root
     from moola.training.checkpoint import rebuild_model
@@ -58,12 +69,23 @@ def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logisti
     for fold in range(record["n_folds"]):
         path = layout.checkpoint_file(root, name, fold, ablation)
         checkpoint = checkpoint_artifact.read(path, expected_model=name)
-        if (checkpoint.get("run_id"), checkpoint.get("fold"), checkpoint.get("ablation")) != (record["run_id"], fold, ablation):
+        if (checkpoint.get("run_id"), checkpoint.get("fold"), checkpoint.get("ablation")) != (
+            record["run_id"],
+            fold,
+            ablation,
+        ):
             fit = f"the {ablation} ablation of " if ablation else ""
-            raise MoolaError(f"{relative_to_root(path)} is not fold {fold} of {fit}run {record['run_id']}: rerun `moola train --model {name}`")
+            raise MoolaError(
+                f"{relative_to_root(path)} is not fold {fold} of {fit}run {record['run_id']}: rerun `moola train --model {name}`"
+            )
         trained_on = checkpoint["data"]
-        data = registry.load_labeled(version=trained_on["labeled_version"], split_name=trained_on["split_name"], fold=fold)
-        if (data.audit["labeled_fingerprint"], data.audit["split_sha256"]) != (trained_on["labeled_fingerprint"], trained_on["split_sha256"]):
+        data = registry.load_labeled(
+            version=trained_on["labeled_version"], split_name=trained_on["split_name"], fold=fold
+        )
+        if (data.audit["labeled_fingerprint"], data.audit["split_sha256"]) != (
+            trained_on["labeled_fingerprint"],
+            trained_on["split_sha256"],
+        ):
             raise MoolaError(
                 f"{relative_to_root(path)} was trained on other contents of labeled {trained_on['labeled_version']} / split "
                 f"{trained_on['split_name']} than are on disk now: rerun `moola train --model {name}` (or `dvc repro`)"
@@ -72,7 +94,9 @@ def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logisti
         model, scaler = rebuild_model(checkpoint), Scaler.from_tensors(checkpoint["scaler"])
         tested = np.isin(data.test.index, split_artifact.tested_rows(data.split, fold))
         test_proba = predict_proba(model, *scaler.transform(data.test.ohlc[tested], data.test.feats[tested]), "cpu")
-        val_proba = predict_proba(model, *scaler.transform(data.val.ohlc, data.val.feats), "cpu") if len(data.val) else None
+        val_proba = (
+            predict_proba(model, *scaler.transform(data.val.ohlc, data.val.feats), "cpu") if len(data.val) else None
+        )
         real = ~np.asarray(data.train.is_synthetic)
         train_y, train_x = np.asarray(data.train.y)[real], np.asarray(data.train.feats)[real]
         k = len(data.class_names)
@@ -81,14 +105,28 @@ def predict_folds(root: Path, name: str, record: dict, registry: Any, *, logisti
         labels.append(np.asarray(data.test.y)[tested])
         probas.append(test_proba)
         majority.append(significance.majority_baseline_proba(train_y, int(tested.sum()), k))
-        logistic.append(significance.logistic_baseline_proba(train_x, train_y, np.asarray(data.test.feats)[tested], k, C=logistic_C, seed=seed))
-        per_fold[f"fold_{fold}"] = {"test": {"n": int(tested.sum()), "accuracy": metrics.accuracy(labels[-1], test_proba) if tested.any() else 0.0}}
+        logistic.append(
+            significance.logistic_baseline_proba(
+                train_x, train_y, np.asarray(data.test.feats)[tested], k, C=logistic_C, seed=seed
+            )
+        )
+        per_fold[f"fold_{fold}"] = {
+            "test": {
+                "n": int(tested.sum()),
+                "accuracy": metrics.accuracy(labels[-1], test_proba) if tested.any() else 0.0,
+            }
+        }
         if val_proba is not None:
             val_labels.append(np.asarray(data.val.y))
             val_probas.append(val_proba)
-            per_fold[f"fold_{fold}"]["val"] = {"n": len(data.val), "accuracy": metrics.accuracy(val_labels[-1], val_proba)}
+            per_fold[f"fold_{fold}"]["val"] = {
+                "n": len(data.val),
+                "accuracy": metrics.accuracy(val_labels[-1], val_proba),
+            }
     class_names = data.class_names
-    oof = significance.OutOfFold(np.asarray(ids), np.concatenate(folds), np.concatenate(labels), np.concatenate(probas), class_names)
+    oof = significance.OutOfFold(
+        np.asarray(ids), np.concatenate(folds), np.concatenate(labels), np.concatenate(probas), class_names
+    )
     return FoldPredictions(
         oof=oof,
         baselines={"majority": np.concatenate(majority), "logistic": np.concatenate(logistic)},

@@ -79,7 +79,9 @@ def train_params_used(settings: Any, encoder_path: str | None) -> dict:
     return used
 
 
-def training_record(*, runs: list, name: str, seed: int, spec: Any, checkpoint_sha256: dict[str, str], device: Any) -> dict:
+def training_record(
+    *, runs: list, name: str, seed: int, spec: Any, checkpoint_sha256: dict[str, str], device: Any
+) -> dict:
     """The training record written beside the checkpoints (format `moola.training-record/1`).
 
     Args:
@@ -137,7 +139,9 @@ def fold_results(runs: list) -> dict:
 REMOVED = {"pretraining": "no pretraining", "augmentation": "no synthetic rows"}
 
 
-def ablation_plan(requested: list[str], runs: list, name: str, spec: Any, model_section: dict, settings: Any) -> dict[str, str | None]:
+def ablation_plan(
+    requested: list[str], runs: list, name: str, spec: Any, model_section: dict, settings: Any
+) -> dict[str, str | None]:
     """Which requested ablations apply to this run: {ablation: None (it applies) or the reason it does not}.
 
     `pretraining` applies when the model's own fits loaded a TS2Vec encoder (`load_pretrained`
@@ -152,10 +156,16 @@ def ablation_plan(requested: list[str], runs: list, name: str, spec: Any, model_
     plan: dict[str, str | None] = {}
     for ablation in requested:
         if ablation == "pretraining":
-            plan[ablation] = None if all(report is not None for *_rest, report in runs) else (
-                f"model {name} loads no pretrained encoder" if getattr(spec, "pretrain_use", "none") == "none"
-                else f"{name}.use_pretrained is false" if not model_section.get("use_pretrained", True)
-                else "no pretrained encoder was loaded (train.pretrained_encoder is '')"
+            plan[ablation] = (
+                None
+                if all(report is not None for *_rest, report in runs)
+                else (
+                    f"model {name} loads no pretrained encoder"
+                    if getattr(spec, "pretrain_use", "none") == "none"
+                    else f"{name}.use_pretrained is false"
+                    if not model_section.get("use_pretrained", True)
+                    else "no pretrained encoder was loaded (train.pretrained_encoder is '')"
+                )
             )
         elif ablation == "augmentation":
             plan[ablation] = None if settings.augment else "train.augment is false"
@@ -164,8 +174,18 @@ def ablation_plan(requested: list[str], runs: list, name: str, spec: Any, model_
     return plan
 
 
-def train_folds(name: str, params: dict, settings: Any, *, seed: int, device: Any, registry: Any, root: Any,
-                ablation: str | None = None, log: Any = print) -> list:
+def train_folds(
+    name: str,
+    params: dict,
+    settings: Any,
+    *,
+    seed: int,
+    device: Any,
+    registry: Any,
+    root: Any,
+    ablation: str | None = None,
+    log: Any = print,
+) -> list:
     """Train the model on every fold of the split; returns (fold, trainer, result, load_report) per fold.
 
     Args:
@@ -189,25 +209,41 @@ def train_folds(name: str, params: dict, settings: Any, *, seed: int, device: An
     runs, n_folds, fold = [], 1, 0
     while fold < n_folds:
         data = registry.load_labeled(
-            version=settings.dataset, split_name=settings.split, include_synthetic=settings.augment,
-            synthetic_version=settings.synthetic if settings.augment else None, fold=fold,
+            version=settings.dataset,
+            split_name=settings.split,
+            include_synthetic=settings.augment,
+            synthetic_version=settings.synthetic if settings.augment else None,
+            fold=fold,
         )
         n_folds = data.audit["n_folds"]
         model, spec, model_sections = build_model(name, params, seed, n_classes=len(data.class_names))
         load_report, encoder_path = None, None
         if ablation != "pretraining":
             split_identity = {"name": data.split["name"], "sha256": data.audit["split_sha256"], "n_folds": n_folds}
-            load_report, encoder_path = load_pretrained(model, spec, name, dict(params.get(name) or {}),
-                                                        settings.pretrained_encoder, fold, split_identity)
-        used_params = {"model": name, **model_sections, "train": train_params_used(settings, encoder_path), "base": {"seed": seed}}
+            load_report, encoder_path = load_pretrained(
+                model, spec, name, dict(params.get(name) or {}), settings.pretrained_encoder, fold, split_identity
+            )
+        used_params = {
+            "model": name,
+            **model_sections,
+            "train": train_params_used(settings, encoder_path),
+            "base": {"seed": seed},
+        }
         variant = f", ablation: {REMOVED[ablation]}" if ablation else ""
         log(f"==== fold {fold + 1}/{n_folds} of split {data.split['name']}{variant}")
         if load_report is not None:
             log(load_report.format())
         trainer = Trainer(
-            model, data, config=settings.trainer_config(seed=seed, device=device.type, ece_bins=10),
-            model_name=name, load_report=load_report, encoder_path=encoder_path, params=used_params,
-            state_path=layout.training_state_file(root, name, fold, ablation), log=log, ablation=ablation,
+            model,
+            data,
+            config=settings.trainer_config(seed=seed, device=device.type, ece_bins=10),
+            model_name=name,
+            load_report=load_report,
+            encoder_path=encoder_path,
+            params=used_params,
+            state_path=layout.training_state_file(root, name, fold, ablation),
+            log=log,
+            ablation=ablation,
         )
         result = trainer.train()  # guards and status report first; raises before anything is written
         runs.append((fold, trainer, result, load_report))
@@ -221,7 +257,8 @@ def write_checkpoints(folder: Any, run_id: str, fits: dict[str | None, list]) ->
     Returns:
         {variant: {checkpoint name relative to the folder: sha256}}.
     """
-    from moola.artifacts import checkpoint as checkpoint_artifact, layout
+    from moola.artifacts import checkpoint as checkpoint_artifact
+    from moola.artifacts import layout
 
     hashes: dict[str | None, dict[str, str]] = {}
     for ablation, runs in fits.items():
@@ -245,8 +282,16 @@ def ablation_record(plan: dict[str, str | None], fits: dict[str, list], checkpoi
             "applies": 1,
             "removed": REMOVED[ablation],
             "checkpoint_sha256": dict(checkpoint_sha256[ablation]),
-            "folds": [{"fold": f, "data": t.data.audit, "training": r.summary(), "metrics": r.metrics(),
-                       "guards": r.guard_claims, "load_report": p.to_dict() if p else None}
-                      for f, t, r, p in fits[ablation]],
+            "folds": [
+                {
+                    "fold": f,
+                    "data": t.data.audit,
+                    "training": r.summary(),
+                    "metrics": r.metrics(),
+                    "guards": r.guard_claims,
+                    "load_report": p.to_dict() if p else None,
+                }
+                for f, t, r, p in fits[ablation]
+            ],
         }
     return block

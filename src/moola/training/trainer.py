@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from moola.artifacts import layout
-from moola.artifacts.checkpoint import build as build_checkpoint, write as save_checkpoint
+from moola.artifacts.checkpoint import build as build_checkpoint
+from moola.artifacts.checkpoint import write as save_checkpoint
 from moola.errors import MoolaError
 from moola.training.config import TrainConfig
 from moola.training.loop import (
@@ -144,11 +145,15 @@ class Trainer:
         self.log = log
         self.ablation = ablation
         self.device = resolve_device(self.config.device)
-        self.params = params if params is not None else {
-            "model": self.model_name,
-            "model_config": _model_config(model),
-            "train": self.config.to_dict(),
-        }
+        self.params = (
+            params
+            if params is not None
+            else {
+                "model": self.model_name,
+                "model_config": _model_config(model),
+                "train": self.config.to_dict(),
+            }
+        )
         self._identity: dict | None = None
 
     # ----- identity: run id, inputs, git ---------------------------------------------------
@@ -163,8 +168,12 @@ class Trainer:
             root = project_root()
             paths = dict(getattr(self.data, "paths", {}) or {})
             inputs = hash_inputs(
-                {"labeled": paths.get("labeled"), "split": paths.get("split"), "synthetic": paths.get("synthetic"),
-                 "encoder": self.encoder_path},
+                {
+                    "labeled": paths.get("labeled"),
+                    "split": paths.get("split"),
+                    "synthetic": paths.get("synthetic"),
+                    "encoder": self.encoder_path,
+                },
                 root,
             )
             code = code_version("train")
@@ -208,7 +217,9 @@ class Trainer:
             load_report=self.load_report,
         )
         if without_encoder:
-            claims.append(f"ablation: no pretrained encoder (the {pretrain_use} encoder left at its seeded random init)")
+            claims.append(
+                f"ablation: no pretrained encoder (the {pretrain_use} encoder left at its seeded random init)"
+            )
         elif hasattr(self.model, "check_trainable"):
             self.model.check_trainable()  # the model's own refusal (adapter_lstm without weights)
         return claims
@@ -311,8 +322,16 @@ class Trainer:
 
         digest = hashlib.sha256()
         config = {k: v for k, v in self.config.to_dict().items() if k != "ece_bins"}
-        digest.update(dumps_json({"config": config, "epochs": max_epochs, "model": self.model_name,
-                                  "model_config": _model_config(self.model)}).encode("utf-8"))
+        digest.update(
+            dumps_json(
+                {
+                    "config": config,
+                    "epochs": max_epochs,
+                    "model": self.model_name,
+                    "model_config": _model_config(self.model),
+                }
+            ).encode("utf-8")
+        )
         for array in (*train_arrays, *val_arrays):
             digest.update(sha256_array(array).encode("ascii"))
         for name, tensor in sorted(self.model.state_dict().items()):
@@ -358,7 +377,9 @@ class Trainer:
             parts[name] = (np.asarray(part.y), predict_proba(self.model, ohlc, feats, self.device))
         real = ~np.asarray(self.data.train.is_synthetic, dtype=bool)
         return evaluation_metrics(
-            parts, train_labels=np.asarray(self.data.train.y)[real], class_names=self.data.class_names,
+            parts,
+            train_labels=np.asarray(self.data.train.y)[real],
+            class_names=self.data.class_names,
             ece_bins=self.config.ece_bins,
         )
 
