@@ -117,13 +117,16 @@ def main() -> None:
             ratio = result["peak_rss"] / arrays
             print(
                 f"\nstride {stride}: {n_unlabeled:,} unlabeled windows ({dropped:,} dropped across gaps), "
-                f"time {result['seconds']:.1f} s = {result['seconds'] / TARGET_SECONDS:.2f}x the {TARGET_SECONDS:.0f} s target"
+                f"time {result['seconds']:.1f} s = {result['seconds'] / TARGET_SECONDS:.2f}x the "
+                f"{TARGET_SECONDS:.0f} s target"
             )
             # Wall time depends on what else runs; CPU seconds do not, and bound the wall time on
             # `workers` free cores from below by cpu / workers.
             print(
-                f"  CPU (user + sys) {result['cpu']:.1f} s -> {result['cpu'] / args.workers:.1f} s on {args.workers} free cores "
-                f"= {result['cpu'] / args.workers / TARGET_SECONDS:.2f}x the target; load average at start {load_before:.1f}"
+                f"  CPU (user + sys) {result['cpu']:.1f} s -> {result['cpu'] / args.workers:.1f} s on {args.workers} "
+                "free cores "
+                f"= {result['cpu'] / args.workers / TARGET_SECONDS:.2f}x the target; load average at start "
+                f"{load_before:.1f}"
             )
             print(
                 f"  peak RSS {result['peak_rss'] / 2**20:,.0f} MiB = {ratio:.2f}x the output arrays "

@@ -179,7 +179,10 @@ def main() -> None:
         print(f"{model_name}: {time.perf_counter() - model_started:.0f} s")
     table = pd.DataFrame(rows)
     print(f"\nverdict 'beats the majority baseline' (exact one-sided McNemar, alpha {args.alpha}, collapse at 90%)")
-    header = f"{'condition':<14}{'model':<12}{'runs':>5}  {'beats share [95% CI]':<24}{'OOF accuracy mean (sd)':<24}{'majority acc':<14}{'collapsed':>9}"
+    header = (
+        f"{'condition':<14}{'model':<12}{'runs':>5}  "
+        f"{'beats share [95% CI]':<24}{'OOF accuracy mean (sd)':<24}{'majority acc':<14}{'collapsed':>9}"
+    )
     if "beats_logistic" in table:
         header += "  beats logistic [95% CI]"
     print(header)
@@ -203,17 +206,20 @@ def main() -> None:
         low, high = exact_interval(claims, len(group))
         verdict = "ok" if low <= args.alpha else "TOO HIGH"
         print(
-            f"  {model_name:<12}{claims}/{len(group)} = {claims / len(group):.1%} [95% CI {low:.1%}, {high:.1%}]  {verdict} (target <= {args.alpha:.0%})"
+            f"  {model_name:<12}{claims}/{len(group)} = {claims / len(group):.1%} [95% CI {low:.1%}, {high:.1%}]  "
+            f"{verdict} (target <= {args.alpha:.0%})"
         )
         if "beats_logistic" in group and group["beats_logistic"].notna().all():
             wins = int(group["beats_logistic"].sum())
             lo, hi = exact_interval(wins, len(group))
             print(
-                f"  {model_name:<12}'beats the logistic baseline' on no signal: {wins}/{len(group)} = {wins / len(group):.1%} "
+                f"  {model_name:<12}'beats the logistic baseline' on no signal: {wins}/{len(group)} = "
+                f"{wins / len(group):.1%} "
                 f"[95% CI {lo:.1%}, {hi:.1%}] (the logistic baseline itself scores below the majority class here)"
             )
     print(
-        f"\ntotal {time.perf_counter() - started:.0f} s; every condition's runs use seeds 0, 1, ... (labels, shape places, model)"
+        f"\ntotal {time.perf_counter() - started:.0f} s; every condition's runs use seeds 0, 1, ... (labels, shape "
+        "places, model)"
     )
 
 

@@ -339,28 +339,34 @@ def pct(entry: dict) -> str:
 
 def print_power(summary: dict, n_oof: int) -> None:
     print(
-        f"\npower: share of runs whose verdict is 'beats the majority baseline' [Clopper-Pearson 95%], {n_oof} out-of-fold windows"
+        f"\npower: share of runs whose verdict is 'beats the majority baseline' [Clopper-Pearson 95%], {n_oof} "
+        "out-of-fold windows"
     )
     print(
-        f"{'strength':>8}  {'model':<15}{'runs':>5}  {'power':<17}{'beats logistic':<17}{'OOF accuracy mean [95%] (sd)'}"
+        f"{'strength':>8}  {'model':<15}{'runs':>5}  "
+        f"{'power':<17}{'beats logistic':<17}{'OOF accuracy mean [95%] (sd)'}"
     )
     for block in summary["runs"]:
         for name, e in block["models"].items():
             logistic = pct(e["beats_logistic"]) if "beats_logistic" in e else "-"
             acc = e["accuracy"]
             print(
-                f"{block['strength']:>8g}  {name:<15}{block['runs']:>5}  {pct(e['power_vs_majority']):<17}{logistic:<17}{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}] ({e['accuracy_sd']:.3f})"
+                f"{block['strength']:>8g}  {name:<15}{block['runs']:>5}  "
+                f"{pct(e['power_vs_majority']):<17}{logistic:<17}{acc[0]:.3f} [{acc[1]:.3f}, {acc[2]:.3f}] "
+                f"({e['accuracy_sd']:.3f})"
             )
         for claim, e in block["ablations"].items():
             eff = e["effect"]
             print(
-                f"{block['strength']:>8g}  {claim:<20}verdict {pct(e['verdict'])}; accuracy gain {eff[0]:+.3f} [95% {eff[1]:+.3f}, {eff[2]:+.3f}]"
+                f"{block['strength']:>8g}  {claim:<20}verdict {pct(e['verdict'])}; accuracy gain {eff[0]:+.3f} [95% "
+                f"{eff[1]:+.3f}, {eff[2]:+.3f}]"
             )
 
 
 def print_null(summary: dict, alpha: float) -> None:
     print(
-        f"\nfalse claims on shuffled labels ({summary['runs']} runs): share of runs with the verdict [Clopper-Pearson 95%]"
+        f"\nfalse claims on shuffled labels ({summary['runs']} runs): share of runs with the verdict "
+        "[Clopper-Pearson 95%]"
     )
     for name, e in list(summary["verdicts"].items()) + [("any verdict of the run", summary["any verdict"])]:
         flag = "ok" if e["share"] <= alpha else "ABOVE alpha"

@@ -153,8 +153,10 @@ def parity(rounds: int, steps: int, official_dir: str | None) -> None:
             times[name].append((time.perf_counter() - started) / steps)
     n, length, channels = PARITY_SHAPE
     print(
-        f"Per-step parity: {n} series x {length} steps x {channels} channel, batch {PARITY_BATCH}, paper's dilated CNN; "
-        f"median over {rounds} alternating rounds of {steps} steps, torch {torch.__version__}, {torch.get_num_threads()} thread(s)"
+        f"Per-step parity: {n} series x {length} steps x {channels} channel, batch {PARITY_BATCH}, paper's dilated "
+        "CNN; "
+        f"median over {rounds} alternating rounds of {steps} steps, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} thread(s)"
     )
     reference = statistics.median(times["moola TS2Vec"])
     for name, values in times.items():

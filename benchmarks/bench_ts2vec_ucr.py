@@ -232,7 +232,10 @@ def main() -> None:
             accuracy = [o[0] for o in official]
             line += f" official {summary(accuracy)}  {float(np.mean([o[1] for o in official])):6.1f} s/seed"
             if name in paper:
-                line += f"  paper {100 * paper[name]:5.1f}  official - paper {100 * (np.mean(accuracy) - paper[name]):+5.1f}"
+                line += (
+                    f"  paper {100 * paper[name]:5.1f}  official - paper "
+                    f"{100 * (np.mean(accuracy) - paper[name]):+5.1f}"
+                )
             print(line, flush=True)
             continue
         runs = [moola_run(data, seed, args.device) for seed in args.seeds]
@@ -244,12 +247,16 @@ def main() -> None:
             accuracy = [o[0] for o in official]
             official_seconds = float(np.mean([o[1] for o in official]))
             line += (
-                f"\n{'':<22} official {summary(accuracy)}  moola - official {100 * (np.mean(averaged) - np.mean(accuracy)):+5.1f} "
+                f"\n{'':<22} official {summary(accuracy)}  moola - official "
+                f"{100 * (np.mean(averaged) - np.mean(accuracy)):+5.1f} "
                 f"(Welch p={welch_p(averaged, accuracy):.2f})  {official_seconds:6.1f} s/seed, "
                 f"moola/official time x{seconds / official_seconds:.2f}"
             )
         if name in paper:
-            line += f"\n{'':<22} paper {100 * paper[name]:5.1f}  moola - paper {100 * (np.mean(averaged) - paper[name]):+5.1f}"
+            line += (
+                f"\n{'':<22} paper {100 * paper[name]:5.1f}  moola - paper "
+                f"{100 * (np.mean(averaged) - paper[name]):+5.1f}"
+            )
         print(line, flush=True)
         rows.append((name, np.mean(averaged), paper.get(name)))
     compared = [(n, a, p) for n, a, p in rows if p is not None]
@@ -257,7 +264,8 @@ def main() -> None:
         worst = max(compared, key=lambda row: abs(row[1] - row[2]))
         within = sum(abs(a - p) <= 0.03 for _, a, p in compared)
         print(
-            f"within 3 points of the paper: {within}/{len(compared)}; largest gap {worst[0]} {100 * (worst[1] - worst[2]):+.1f}"
+            f"within 3 points of the paper: {within}/{len(compared)}; largest gap {worst[0]} "
+            f"{100 * (worst[1] - worst[2]):+.1f}"
         )
 
 

@@ -158,7 +158,8 @@ def main() -> None:
     plan = planted_signal.fold_plan(real, args)
     counts = [f.counts() for f in plan.folds]
     print(
-        f"{real.ohlc.shape[0]} real windows of {args.window} bars; strength {args.strength:g}, shape {args.shape_bars} bars; "
+        f"{real.ohlc.shape[0]} real windows of {args.window} bars; strength {args.strength:g}, shape "
+        f"{args.shape_bars} bars; "
         f"walk-forward {args.folds} folds: "
         + "; ".join(f"train {c['train']} val {c['val']} test {c['test']}" for c in counts)
         + (f"; overrides {' '.join(args.set)}" if args.set else "")
@@ -173,7 +174,8 @@ def main() -> None:
             if args.encoder_cache is not None:
                 torch.save(encoder_state, args.encoder_cache)
         print(
-            f"TS2Vec BiLSTM encoder pretrained on {args.pretrain_windows} unplanted windows in {time.perf_counter() - began:.0f} s"
+            f"TS2Vec BiLSTM encoder pretrained on {args.pretrain_windows} unplanted windows in "
+            f"{time.perf_counter() - began:.0f} s"
         )
     rows = []
     classes = planted_signal.CLASS_NAMES
@@ -211,7 +213,8 @@ def main() -> None:
                 }
             )
             print(
-                f"  seed {seed} {name:<22} accuracy {rows[-1]['accuracy']:.3f}  top class {shares.max():.0%}  {rows[-1]['seconds']:.0f} s",
+                f"  seed {seed} {name:<22} accuracy {rows[-1]['accuracy']:.3f}  top class {shares.max():.0%}  "
+                f"{rows[-1]['seconds']:.0f} s",
                 flush=True,
             )
     table = pd.DataFrame(rows)
@@ -222,12 +225,14 @@ def main() -> None:
         f"majority baseline {table['majority'].mean():.3f}; one window = {1 / n_test:.3f}"
     )
     print(
-        f"{'model':<22}{'OOF accuracy mean (sd)':<24}{'- MiniRocket':>13}  {'top class mean [worst]':<24}{'collapsed':>10}{'s/run':>8}"
+        f"{'model':<22}{'OOF accuracy mean (sd)':<24}{'- MiniRocket':>13}  "
+        f"{'top class mean [worst]':<24}{'collapsed':>10}{'s/run':>8}"
     )
     for name, group in table.groupby("model", sort=False):
         gap = group["accuracy"].mean() - control
         print(
-            f"{name:<22}{group['accuracy'].mean():.3f} ({group['accuracy'].std(ddof=1) if len(group) > 1 else 0:.3f}){'':<10}"
+            f"{name:<22}{group['accuracy'].mean():.3f} "
+            f"({group['accuracy'].std(ddof=1) if len(group) > 1 else 0:.3f}){'':<10}"
             f"{gap:>+13.3f}  {group['top_share'].mean():.0%} [{group['top_share'].max():.0%}]{'':<14}"
             f"{int(group['collapsed'].sum())}/{len(group):<8}{group['seconds'].mean():>6.0f}"
         )

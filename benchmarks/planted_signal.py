@@ -200,7 +200,9 @@ def add_control_arguments(
         "--strategy",
         choices=["purged_kfold", "walk_forward"],
         default=strategy,
-        help="purged_kfold: every window tested once (--folds blocks, --val-fraction per fold; --train-fraction unused)",
+        help=(
+            "purged_kfold: every window tested once (--folds blocks, --val-fraction per fold; --train-fraction unused)"
+        ),
     )
 
 

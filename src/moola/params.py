@@ -435,7 +435,8 @@ def _check_labels_file_is_raw(name: str, key: str) -> None:
         len(parts) >= 2 and parts[0] == "raw",
         key,
         f"{name!r} lies outside data/raw/, the folder build_windows depends on in dvc.yaml, so edits to it would "
-        f"leave the labeled version stale: move it into data/raw/ and set labels_file: raw/{parts[-1] if parts else 'labels.csv'}",
+        "leave the labeled version stale: move it into data/raw/ and set labels_file: "
+        f"raw/{parts[-1] if parts else 'labels.csv'}",
     )
 
 

@@ -356,9 +356,9 @@ def test_a_significant_mcnemar_without_skill_is_not_a_beats():
     collapse = significance.class_collapse(LABELS, oof.proba, CLASSES)
     said = significance.verdict(compared, collapse, "majority", no_skill=skill(0.41))
     assert not said.beats
-    assert (
-        said.text
-        == f"not shown to beat the majority baseline (p = {compared.p_value:.3g}): no evidence of skill (within-fold permutation p = 0.41)"
+    assert said.text == (
+        f"not shown to beat the majority baseline (p = {compared.p_value:.3g}): no evidence of skill "
+        "(within-fold permutation p = 0.41)"
     )
 
 

@@ -266,8 +266,8 @@ def test_named_predictions_that_are_missing_fail(with_predictions, capsys):
     assert _one_line_refusal(code, err)
     assert f"✗ sha256 {relative}: file is missing" in out
     assert (
-        f"✗ metrics re-derived from stored predictions: the manifest lists predictions {relative} but the file is missing"
-        in out
+        f"✗ metrics re-derived from stored predictions: the manifest lists predictions {relative} but the file is "
+        "missing" in out
     )
 
 

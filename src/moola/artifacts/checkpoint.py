@@ -137,7 +137,8 @@ def read(path: str | os.PathLike, expected_model: str | None = None, expected_cl
     faults = problems(doc)
     if faults:
         raise MoolaError(
-            f"checkpoint {shown}: {faults[0]}: train it with `moola train` (a TS2Vec encoder goes to train.pretrained_encoder)"
+            f"checkpoint {shown}: {faults[0]}: train it with `moola train` (a TS2Vec encoder goes to "
+            "train.pretrained_encoder)"
         )
     if expected_model is not None and doc["model_name"] != expected_model:
         raise MoolaError(
@@ -204,7 +205,8 @@ def read_record(path: Path, folder: Path) -> dict:
         actual = io.sha256_file(checkpoint_path)
         if actual != sha256:
             raise MoolaError(
-                f"{common.shown(checkpoint_path)} (sha256 {actual[:12]}) is not the checkpoint {common.shown(path)} records "
+                f"{common.shown(checkpoint_path)} (sha256 {actual[:12]}) is not the checkpoint {common.shown(path)} "
+                "records "
                 f"({str(sha256)[:12]}): it was changed after training; restore it (dvc checkout) or retrain"
             )
     return record

@@ -105,7 +105,8 @@ def verify_file_hashes(folder: Path, meta: dict[str, Any], label: str) -> None:
         path = resolve_inside(folder, str(file_name), f"file named in {label}/{layout.META}")
         if not path.is_file():
             raise MoolaError(
-                f"{label}/{file_name} is missing ({layout.META} lists it): restore the folder (dvc checkout) or rebuild it"
+                f"{label}/{file_name} is missing ({layout.META} lists it): restore the folder (dvc checkout) or "
+                "rebuild it"
             )
         if io.sha256_file(path) != expected:
             raise MoolaError(

@@ -90,7 +90,8 @@ def refuse_paths_outside(manifest: dict, root: Path, where: str) -> None:
     for relative in named_paths(manifest):
         if not isinstance(relative, str):
             raise MoolaError(
-                f"{where} names a path that is not a string ({str(relative)[:40]!r}): it is damaged; rerun `moola evaluate`"
+                f"{where} names a path that is not a string ({str(relative)[:40]!r}): it is damaged; rerun `moola "
+                "evaluate`"
             )
         resolve_inside(root, relative, f"path named in {where}")
 
@@ -101,7 +102,8 @@ def read(path: str | Path) -> dict:
     faults = problems(manifest)
     if faults:
         raise MoolaError(
-            f"manifest {common.shown(Path(path))}: {faults[0]}: give artifacts/runs/<run_id>/manifest.json or rerun `moola evaluate`"
+            f"manifest {common.shown(Path(path))}: {faults[0]}: give artifacts/runs/<run_id>/manifest.json or rerun "
+            "`moola evaluate`"
         )
     return manifest
 

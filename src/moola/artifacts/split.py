@@ -358,7 +358,10 @@ def write(data: Path, doc: dict[str, Any], n_rows: int) -> tuple[Path, bool]:
         content(doc),
         lambda file: content(io.read_json(file, common.shown(file))),
         what="split",
-        bump=f"set make_splits.name to a new name (e.g. {common.bumped(doc['name'])}) and point synth_cache.split and train.split at it",
+        bump=(
+            f"set make_splits.name to a new name (e.g. {common.bumped(doc['name'])}) and point synth_cache.split and "
+            "train.split at it"
+        ),
     )
     if not unchanged:
         io.write_json(path, doc)

@@ -133,7 +133,8 @@ def provenance_problems(provenance: Any, ohlc: Any, y: Any, labeled_y: Any, spli
     if wrong.size:
         row = int(wrong[0])
         return [
-            f"{layout.Y} row {row} has label {int(y[row])} but its parent row {int(parents[row])} has {int(labeled_y[parents[row]])}"
+            f"{layout.Y} row {row} has label {int(y[row])} but its parent row {int(parents[row])} has "
+            f"{int(labeled_y[parents[row]])}"
         ]
     hashes = provenance["content_sha256"].astype(str).tolist()
     for row, digest in enumerate(window_content_hashes(ohlc)):

@@ -105,7 +105,8 @@ def read(data: Path, version: str, kind: str = "labeled", *, mmap: bool = False,
     meta = common.read_meta(folder, label)
     if meta.get("kind") != kind:
         raise MoolaError(
-            f"{label}/{layout.META} does not describe a {kind} window set (kind={str(meta.get('kind'))[:20]!r}): rebuild it"
+            f"{label}/{layout.META} does not describe a {kind} window set (kind={str(meta.get('kind'))[:20]!r}): "
+            "rebuild it"
         )
     if not isinstance(meta.get("fingerprint"), str):
         raise MoolaError(f"{label}/{layout.META} lacks its 'fingerprint': rebuild the version with moola build-windows")

@@ -242,7 +242,8 @@ def _timestamp(value, at: str, what: str):
         return stamp.as_unit("ns")
     except (ValueError, OverflowError):
         raise MoolaError(
-            f"{at}: {what} {_shown(value)} lies outside the timestamps of any bar (1677-09-22 .. 2262-04-11): fix the date"
+            f"{at}: {what} {_shown(value)} lies outside the timestamps of any bar (1677-09-22 .. 2262-04-11): fix "
+            "the date"
         ) from None
 
 
@@ -305,7 +306,8 @@ def class_list(raw_labels: list, lines: list[int], classes: list[str], where: st
     if len(names) < 2:
         only = names[0] if names else "none"
         raise MoolaError(
-            f"labels file {where}, {row_word} {lines[0]}: every row has the class {_shown(only)}; a classifier needs at least two "
+            f"labels file {where}, {row_word} {lines[0]}: every row has the class {_shown(only)}; a classifier needs "
+            "at least two "
             "classes: label windows of another class, or list the classes in build_windows.classes"
         )
     return names
@@ -332,12 +334,14 @@ def _label_code(value, class_names: list[str], at: str) -> int:
         if name not in class_names:
             raise MoolaError(
                 f"{at}: unknown class {_shown(name)}: the classes are {', '.join(class_names)} "
-                f"(build_windows.classes, or the file's labels when that is empty): use one of them or a code 0..{len(class_names) - 1}"
+                "(build_windows.classes, or the file's labels when that is empty): use one of them or a code "
+                f"0..{len(class_names) - 1}"
             )
         return class_names.index(name)
     if not 0 <= code < len(class_names):
         raise MoolaError(
-            f"{at}: label code {code} is outside 0..{len(class_names) - 1} for the classes {', '.join(class_names)}: fix the code"
+            f"{at}: label code {code} is outside 0..{len(class_names) - 1} for the classes {', '.join(class_names)}: "
+            "fix the code"
         )
     return code
 
@@ -348,7 +352,8 @@ def _window_bars(row: _Row, raw, symbol: str, window: int) -> tuple[int, int]:
     end = _timestamp(end_value, row.at, "end")
     if end is None:
         raise MoolaError(
-            f"{row.at}: end {_shown(end_value)} is not a timestamp: write it as ISO, e.g. 2005-03-01 or 2017-05-02T13:00Z"
+            f"{row.at}: end {_shown(end_value)} is not a timestamp: write it as ISO, e.g. 2005-03-01 or "
+            "2017-05-02T13:00Z"
         )
     end_bar = _bar_of(raw, end)
     if end_bar is None:
@@ -392,7 +397,8 @@ def _span(row: _Row, raw, symbol: str, window: int, start_bar: int, end_bar: int
             bar = None if stamp is None else _bar_of(raw, stamp)
             if bar is None:
                 raise MoolaError(
-                    f"{row.at}: {name} {_shown(value)} is neither a bar index 0..{window - 1} nor the timestamp of a bar "
+                    f"{row.at}: {name} {_shown(value)} is neither a bar index 0..{window - 1} nor the timestamp of a "
+                    "bar "
                     f"of {symbol}: fix it or leave it empty"
                 )
             index = bar - start_bar
@@ -472,7 +478,8 @@ def _check_every_class_kept(
         if code in dropped_lines:
             lines = dropped_lines[code]
             raise MoolaError(
-                f"labels file {where}, {row_word} {lines[0]}: build_windows.min_quality = {min_quality} drops every row "
+                f"labels file {where}, {row_word} {lines[0]}: build_windows.min_quality = {min_quality} drops every "
+                "row "
                 f"of class {_shown(name)} ({len(lines)} graded worse), leaving it no window: lower min_quality or "
                 f"grade more windows of {_shown(name)} {min_quality} or better"
             )
@@ -488,7 +495,8 @@ def _label_rows(file: Path, where: str, min_quality: str) -> tuple[str, dict[str
     missing = [name for name in LABEL_FILE_COLUMNS if name not in header]
     if missing:
         raise MoolaError(
-            f"labels file {where}, {'line 1' if row_word == 'line' else 'columns'}: lacks column(s) {', '.join(missing)}: the header must name {', '.join(LABEL_FILE_COLUMNS)}"
+            f"labels file {where}, {'line 1' if row_word == 'line' else 'columns'}: lacks column(s) "
+            f"{', '.join(missing)}: the header must name {', '.join(LABEL_FILE_COLUMNS)}"
         )
     col = {name: header.index(name) for name in LABEL_FILE_COLUMNS + OPTIONAL_LABEL_COLUMNS if name in header}
     if min_quality and "quality" not in col:
@@ -502,7 +510,8 @@ def _label_rows(file: Path, where: str, min_quality: str) -> tuple[str, dict[str
     for line, cells in rows:
         if len(cells) < len(header):
             raise MoolaError(
-                f"labels file {where}, {row_word} {line}: has {len(cells)} fields, the header has {len(header)}: fix the line"
+                f"labels file {where}, {row_word} {line}: has {len(cells)} fields, the header has {len(header)}: fix "
+                "the line"
             )
     for line, cells in rows:
         if _blank(cells[col["label"]]):
@@ -553,7 +562,8 @@ def read_labels_file(
         key = (symbol, end_bar)
         if key in seen:
             raise MoolaError(
-                f"{row.at}: repeats the window {symbol} ending {raw.timestamp_text(end_bar)} of {row_word} {seen[key]}: keep one"
+                f"{row.at}: repeats the window {symbol} ending {raw.timestamp_text(end_bar)} of {row_word} "
+                f"{seen[key]}: keep one"
             )
         seen[key] = line
         if grade and rank[grade] > keep_rank:
@@ -563,7 +573,8 @@ def read_labels_file(
         picked.setdefault(symbol, []).append((end_bar, code, t1, span[0], span[1], grade, line))
     if not picked:
         raise MoolaError(
-            f"labels file {where}: build_windows.min_quality = {min_quality} drops every row: lower it or grade more windows"
+            f"labels file {where}: build_windows.min_quality = {min_quality} drops every row: lower it or grade more "
+            "windows"
         )
     kept = {entry[1] for entries in picked.values() for entry in entries}
     _check_every_class_kept(class_names, kept, dropped_lines, min_quality, where, row_word)

@@ -27,15 +27,18 @@ def require_same_windows(full: significance.OutOfFold, ablated: significance.Out
     where = f"the {ablation} ablation's out-of-fold table"
     if full.class_names != ablated.class_names:
         raise MoolaError(
-            f"{where} names classes {list(ablated.class_names)}, the model {list(full.class_names)}: rerun `moola train`"
+            f"{where} names classes {list(ablated.class_names)}, the model {list(full.class_names)}: rerun `moola "
+            "train`"
         )
     if full.n != ablated.n or not np.array_equal(full.window_id, ablated.window_id):
         raise MoolaError(
-            f"{where} holds other windows than the model's ({ablated.n} vs {full.n}): rerun `moola train` and `moola evaluate`"
+            f"{where} holds other windows than the model's ({ablated.n} vs {full.n}): rerun `moola train` and `moola "
+            "evaluate`"
         )
     if not np.array_equal(full.fold, ablated.fold) or not np.array_equal(full.y_true, ablated.y_true):
         raise MoolaError(
-            f"{where} gives its windows other folds or labels than the model's: rerun `moola train` and `moola evaluate`"
+            f"{where} gives its windows other folds or labels than the model's: rerun `moola train` and `moola "
+            "evaluate`"
         )
 
 
@@ -76,7 +79,10 @@ def ablation_effect(
         "detectable_effect": detect["detectable_effect"],
         "windows_for_10_points": detect["windows_for_target"],
     }
-    shown = f"{comparison.difference:+.3f} [{comparison.ci_low:+.3f}, {comparison.ci_high:+.3f}] (p = {comparison.p_value:.3g})"
+    shown = (
+        f"{comparison.difference:+.3f} [{comparison.ci_low:+.3f}, {comparison.ci_high:+.3f}] (p = "
+        f"{comparison.p_value:.3g})"
+    )
     label = LABELS[ablation]
     if adds:
         sentence = f"{label} adds {shown}; {power.detectability_text(detect)}"

@@ -102,7 +102,8 @@ class OutOfFold:
         n, k = self.proba.shape if self.proba.ndim == 2 else (-1, -1)
         if self.proba.ndim != 2 or k != len(self.class_names):
             raise MoolaError(
-                f"out-of-fold probabilities of shape {self.proba.shape} do not match {len(self.class_names)} class names"
+                f"out-of-fold probabilities of shape {self.proba.shape} do not match {len(self.class_names)} class "
+                "names"
             )
         if not (self.window_id.shape == self.fold.shape == self.y_true.shape == (n,)):
             raise MoolaError(
@@ -723,7 +724,10 @@ def verdict(
     label = BASELINE_LABELS.get(baseline, baseline)
     p = comparison.p_value
     if collapse.collapsed_to is not None:
-        text = f"collapsed to {collapse.collapsed_to} ({collapse.top_share:.0%} of windows predicted {collapse.collapsed_to})"
+        text = (
+            f"collapsed to {collapse.collapsed_to} ({collapse.top_share:.0%} of windows predicted "
+            f"{collapse.collapsed_to})"
+        )
         return Verdict(False, p, text, collapse.collapsed_to)
     if p >= alpha:
         return Verdict(False, p, f"not distinguishable from the {label} (p = {p:.3g})", None)

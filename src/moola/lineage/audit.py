@@ -93,7 +93,8 @@ def audit_manifest(manifest: dict, root: str | Path, manifest_file: str | Path |
     schema = run_manifest.problems(manifest)  # `load_manifest` refuses these; a dict given directly is checked too
     if schema:
         raise MoolaError(
-            f"the manifest is not sound: {schema[0]}: give artifacts/runs/<run_id>/manifest.json or rerun `moola evaluate`"
+            f"the manifest is not sound: {schema[0]}: give artifacts/runs/<run_id>/manifest.json or rerun `moola "
+            "evaluate`"
         )
     run_manifest.refuse_paths_outside(manifest, root, "the manifest")
     beside = Path(manifest_file).parent if manifest_file is not None else layout.run_dir(root, manifest["run_id"])
@@ -222,7 +223,10 @@ def _check_split_rules(context: dict) -> str:
     context["disjoint_ok"] = True
     rows = context["rows"]
     sizes = ", ".join(f"{part} {rows[part].size}" for part in rows)
-    return f"{context['n_rows']} rows: {sizes}; no train span within the embargo {context['split'].get('embargo')} of val/test"
+    return (
+        f"{context['n_rows']} rows: {sizes}; no train span within the embargo {context['split'].get('embargo')} of "
+        "val/test"
+    )
 
 
 def _check_counts(context: dict, manifest: dict) -> str:
@@ -282,7 +286,8 @@ def _check_pretrained(root: Path, manifest: dict) -> str:
     )
     _expect(
         encoder["split"].get("sha256") == manifest["data"].get("split_sha256"),
-        f"the encoder file was pretrained for split {encoder['split'].get('name')} with other bytes than the run's split",
+        f"the encoder file was pretrained for split {encoder['split'].get('name')} with other bytes than the run's "
+        "split",
     )
     figures = []
     for fold, stated_load in enumerate(stated_folds):  # fold i's classifier against fold i's encoder
@@ -303,7 +308,10 @@ def _check_pretrained(root: Path, manifest: dict) -> str:
             f"fold {fold}: recomputed matched {recomputed[0]}/{recomputed[1]}, manifest says {stated[0]}/{stated[1]}",
         )
         figures.append(f"{recomputed[0]}/{recomputed[1]}")
-    return f"matched {', '.join(figures)} encoder tensors in fold(s) 0..{n_folds - 1}, each from its own fold's encoder, as stated"
+    return (
+        f"matched {', '.join(figures)} encoder tensors in fold(s) 0..{n_folds - 1}, each from its own fold's "
+        "encoder, as stated"
+    )
 
 
 def _check_checkpoint_lineage(root: Path, manifest: dict) -> str:
@@ -397,7 +405,10 @@ def _check_synthetic_provenance(synthetic: Path, split_file: Path, context: dict
         files["provenance"], files["ohlc"], files["y"], labeled["y"], context["split"]
     )
     _expect(not found, "; ".join(found[:2]))
-    return f"{len(files['y'])} rows, each from a train row of {context['split'].get('name')} with its label and content hash"
+    return (
+        f"{len(files['y'])} rows, each from a train row of {context['split'].get('name')} with its label and content "
+        "hash"
+    )
 
 
 def _check_synthetic_ks(synthetic: Path, manifest: dict, context: dict) -> str:
@@ -415,7 +426,8 @@ def _check_synthetic_ks(synthetic: Path, manifest: dict, context: dict) -> str:
     records = meta.get("folds")
     _expect(
         isinstance(records, list) and len(records) == split.get("n_folds"),
-        f"meta.json lists {len(records) if isinstance(records, list) else 'no'} fold KS reports for {split.get('n_folds')} folds",
+        f"meta.json lists {len(records) if isinstance(records, list) else 'no'} fold KS reports for "
+        f"{split.get('n_folds')} folds",
     )
     provenance = files["provenance"]
     fold_of_row = (
@@ -462,7 +474,10 @@ def _check_synthetic_ks(synthetic: Path, manifest: dict, context: dict) -> str:
             _close(claimed, combined),
             f"{where} says ks_pval {claimed!r}, recomputed {combined!r} from the cache and its train rows",
         )
-    return f"ks_pval {combined} (combined over {len(fold_reports)} folds) and every per-feature statistic recomputed, as stored"
+    return (
+        f"ks_pval {combined} (combined over {len(fold_reports)} folds) and every per-feature statistic recomputed, "
+        "as stored"
+    )
 
 
 def _check_synthetic_fingerprint(synthetic: Path, manifest: dict, context: dict) -> str:
@@ -640,7 +655,8 @@ def _check_metrics(root: Path, manifest: dict, context: dict, beside: Path) -> s
     wrong = np.flatnonzero(oof.y_true != y[rows])
     _expect(
         not wrong.size,
-        f"{file.name} window {oof.window_id[wrong[0]]} has y_true {oof.y_true[wrong[0]]}, the labeled version {y[rows[wrong[0]]]}"
+        f"{file.name} window {oof.window_id[wrong[0]]} has y_true {oof.y_true[wrong[0]]}, the labeled version "
+        f"{y[rows[wrong[0]]]}"
         if wrong.size
         else "",
     )

@@ -87,13 +87,15 @@ def run(args: argparse.Namespace) -> int:
     )
     print(
         f"run A {manifest_a['run_id']} ({manifest_a['model']['name']}) minus run B {manifest_b['run_id']} "
-        f"({manifest_b['model']['name']}) on {n} common out-of-fold windows (A {oof_a.n}, B {oof_b.n}); 95% paired intervals"
+        f"({manifest_b['model']['name']}) on {n} common out-of-fold windows (A {oof_a.n}, B {oof_b.n}); 95% paired "
+        "intervals"
     )
     print(f"  {'metric':<14}{'A - B':>9}  {'95% interval':<20}{'p (two-sided)':>14}  verdict")
     for metric, c in comparisons.items():
         verdict = "differs" if c.p_value < args.alpha else "not distinguishable"
         print(
-            f"  {metric:<14}{c.difference:>+9.3f}  [{c.ci_low:+.3f}, {c.ci_high:+.3f}]{'':<4}{c.p_value:>14.3g}  {verdict}"
+            f"  {metric:<14}{c.difference:>+9.3f}  [{c.ci_low:+.3f}, {c.ci_high:+.3f}]{'':<4}{c.p_value:>14.3g}  "
+            f"{verdict}"
         )
     print(f"  accuracy: {accuracy_verdict(comparisons['accuracy'], args.alpha)}")
     print(

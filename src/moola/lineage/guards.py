@@ -174,7 +174,8 @@ def require_pretrained_match(report: Any, min_fraction: float) -> None:
     """Refuse a pretrained load that filled fewer than `min_fraction` of the model's encoder tensors."""
     if report.match_fraction < min_fraction:
         raise GuardRefused(
-            f"pretrained encoder {report.described_source} matched only {len(report.matched)}/{report.model_tensors} of the "
+            f"pretrained encoder {report.described_source} matched only {len(report.matched)}/{report.model_tensors} "
+            "of the "
             f"model's encoder tensors ({report.match_fraction:.0%} < train.min_pretrained_match {min_fraction:.0%}); "
             f"mismatches: {report.mismatch_details()}; pretrain with the same encoder: section as the model"
         )

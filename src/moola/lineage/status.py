@@ -98,9 +98,11 @@ def format_status_report(
         f"moola run {run_id}",
         f"  git        {git_text}",
         f"  seed       {seed}",
-        f"  model      {model['name']} | {_parameter_text(model)} | bidirectional {_mark(model.get('bidirectional'))} | "
+        f"  model      {model['name']} | {_parameter_text(model)} | bidirectional "
+        f"{_mark(model.get('bidirectional'))} | "
         f"fusion: {model.get('fusion')} | pretrained {_mark(pretrained)}",
-        f"  data       labeled {data_audit.get('labeled_version')} ({str(data_audit.get('labeled_fingerprint'))[:12]}) | "
+        f"  data       labeled {data_audit.get('labeled_version')} "
+        f"({str(data_audit.get('labeled_fingerprint'))[:12]}) | "
         f"split {data_audit.get('split_name')}: {split.get('strategy')}, purge {_mark(split.get('purge'))}, "
         f"embargo {split.get('embargo')}",
         f"  rows       train {data_audit.get('n_real_train')} real + {data_audit.get('n_synthetic_train')} synthetic | "
@@ -129,7 +131,8 @@ def format_status_report(
     lines.append(f"  hyper      {hyper}")
     gpu = f" | GPU {device.get('gpu_name')}" if device.get("gpu_name") else ""
     lines.append(
-        f"  device     {device.get('type')}{gpu} | CUDA {device.get('cuda_version') or '-'} | torch {device.get('torch')}"
+        f"  device     {device.get('type')}{gpu} | CUDA {device.get('cuda_version') or '-'} | torch "
+        f"{device.get('torch')}"
     )
     for claim in guard_claims:
         lines.append(f"  guard      {TICK} {claim}")

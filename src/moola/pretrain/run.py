@@ -90,7 +90,8 @@ def _fold_inputs(ohlc: Any, windows: Any, folder: Path, left_out: Any, exclusion
     if kept_rows.size < 2:
         raise MoolaError(
             f"only {kept_rows.size} of {len(left_out)} unlabeled windows lie outside the val/test time of fold "
-            f"{exclusions['fold']} of split {split_name}: build more unlabeled history (earlier raw bars) or use another split"
+            f"{exclusions['fold']} of split {split_name}: build more unlabeled history (earlier raw bars) or use "
+            "another split"
         )
     try:
         scaler = fit_channel_scaler(ohlc, kept_rows, per_window=True)  # the classifiers' view of OHLC
@@ -311,7 +312,8 @@ def train_encoder(
         f"pretrain-ts2vec: {int(inputs.ohlc.shape[0])} unlabeled windows ({params.unlabeled_version}), one encoder "
         f"for each of the {len(inputs.folds)} fold(s) of split {params.split}, each leaving out its fold's val/test "
         f"time; encoder {encoder_config.kind} ({encoder_config.layers} x {encoder_config.hidden}); device "
-        f"{device_facts['gpu_name'] or device_facts['type']}, {context.world_size} process(es), {train_params['precision']}"
+        f"{device_facts['gpu_name'] or device_facts['type']}, {context.world_size} process(es), "
+        f"{train_params['precision']}"
     )
     state = resume.load(state_file, STATE_FORMAT, resume_key, log=say)
     entries = list(state["finished"]) if state is not None else []

@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     intervals = pack["metrics"]
     print(
         format_results(
-            f"evaluation of run {run_id} ({name}): {oof.n} out-of-fold test windows over {record['n_folds']} fold(s), 95% intervals",
+            f"evaluation of run {run_id} ({name}): {oof.n} out-of-fold test windows over {record['n_folds']} "
+            "fold(s), 95% intervals",
             {
                 "accuracy": interval_text(intervals["accuracy"])
                 + f"  (majority baseline {metrics['baseline']['majority']['accuracy']:.3f})",

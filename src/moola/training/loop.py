@@ -45,7 +45,8 @@ class EpochRecord:
         encoder = "-" if self.grad_norm_encoder is None else f"{self.grad_norm_encoder:.3f}"
         return (
             f"epoch {self.epoch}/{total_epochs} | train_loss {self.train_loss:.4f} | val_loss {self.val_loss:.4f} | "
-            f"val_acc {self.val_acc:.3f} | grad_norm enc {encoder} head {self.grad_norm_head:.3f} | phase {self.phase.removeprefix('phase ')}"
+            f"val_acc {self.val_acc:.3f} | grad_norm enc {encoder} head {self.grad_norm_head:.3f} | phase "
+            f"{self.phase.removeprefix('phase ')}"
         )
 
 

@@ -76,7 +76,8 @@ def predict_folds(
         ):
             fit = f"the {ablation} ablation of " if ablation else ""
             raise MoolaError(
-                f"{relative_to_root(path)} is not fold {fold} of {fit}run {record['run_id']}: rerun `moola train --model {name}`"
+                f"{relative_to_root(path)} is not fold {fold} of {fit}run {record['run_id']}: rerun `moola train "
+                f"--model {name}`"
             )
         trained_on = checkpoint["data"]
         data = registry.load_labeled(
@@ -87,7 +88,8 @@ def predict_folds(
             trained_on["split_sha256"],
         ):
             raise MoolaError(
-                f"{relative_to_root(path)} was trained on other contents of labeled {trained_on['labeled_version']} / split "
+                f"{relative_to_root(path)} was trained on other contents of labeled {trained_on['labeled_version']} "
+                "/ split "
                 f"{trained_on['split_name']} than are on disk now: rerun `moola train --model {name}` (or `dvc repro`)"
             )
         checkpoint_artifact.require_classes(checkpoint, data.class_names, path)

@@ -51,14 +51,16 @@ def load_pretrained(
     if not path.is_file():
         hint = "it is required" if use == "required" else "set train.pretrained_encoder: '' to train without it"
         raise MoolaError(
-            f"pretrained encoder {encoder_file} not found: run `moola pretrain-ts2vec` (or `dvc repro pretrain_ts2vec`); {hint}"
+            f"pretrained encoder {encoder_file} not found: run `moola pretrain-ts2vec` (or `dvc repro "
+            f"pretrain_ts2vec`); {hint}"
         )
     checkpoint = encoder_artifact.read(path)
     made_for = checkpoint["split"]
     if made_for.get("sha256") != split["sha256"] or checkpoint["n_folds"] != split["n_folds"]:
         raise MoolaError(
             f"pretrained encoder {encoder_file} holds {checkpoint['n_folds']} fold encoder(s) for split "
-            f"{made_for.get('name')} ({str(made_for.get('sha256'))[:12]}), but this run trains on split {split['name']} "
+            f"{made_for.get('name')} ({str(made_for.get('sha256'))[:12]}), but this run trains on split "
+            f"{split['name']} "
             f"({split['sha256'][:12]}, {split['n_folds']} fold(s)): set pretrain_ts2vec.split: {split['name']} and "
             f"rerun moola pretrain-ts2vec"
         )
