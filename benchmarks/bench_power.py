@@ -43,7 +43,9 @@ A run is one `--part` (power or null) stored as one `--section`; sections `famil
 family are summarised together, so the tables in docs/METRICS.md were made by seven processes:
 
     B="python benchmarks/bench_power.py"   # with PYTHONPATH=src, one thread each
-    for k in 0 1 2 3; do $B --part null --null-corpora 2 --null-shuffles 13 --first-null-corpus $((2 * k)) --section null:$k & done
+    for k in 0 1 2 3; do
+        $B --part null --null-corpora 2 --null-shuffles 13 --first-null-corpus $((2 * k)) --section null:$k &
+    done
     $B --part power --strengths 2 --corpora 3 --labelings 5 --section power:s2
     $B --part power --strengths 1 --corpora 2 --labelings 5 --section power:s1
     $B --part power --strengths 4 --corpora 2 --labelings 5 --section power:s4
@@ -104,7 +106,8 @@ def parse_args() -> argparse.Namespace:
 
 
 def pretrained_probes(params: dict, corpus: np.ndarray, seed: int, args: argparse.Namespace) -> dict:
-    """{"ts2vec_probe": trained TS2Vec, "ts2vec_random": the same at its initial weights} and their scaler ({} without probes)."""
+    """{"ts2vec_probe": trained TS2Vec, "ts2vec_random": the same at its initial weights} and their scaler
+    ({} without probes)."""
     from moola.models.base import resolve_encoder_config
     from moola.params import load_section
     from moola.pretrain.config import PretrainParams
@@ -190,7 +193,8 @@ def readout(name: str, inputs: dict, data, params: dict, seed: int):
 
 
 def run_verdicts(plan, data, inputs: dict, params: dict, args: argparse.Namespace, seed: int) -> dict:
-    """Every model's verdicts (no skill, vs majority, vs logistic) and both ablation verdicts of one labeled set: one row.
+    """Every model's verdicts (no skill, vs majority, vs logistic) and both ablation verdicts of one labeled set:
+    one row.
 
     The verdicts are `significance.verdict`'s, on the comparisons and the no-skill test that
     `report.out_of_fold_report` computes for them (accuracy only: the intervals of the other

@@ -16,6 +16,7 @@ CLASSES = ("down", "neutral", "up")
 # 60 windows in 3 folds; neutral is the majority class (30 of 60)
 LABELS = np.array([1, 0, 1, 2, 1, 0] * 10)
 FOLDS = np.repeat([0, 1, 2], 20)
+N_WINDOWS = len(LABELS)
 
 
 def table(proba, labels=LABELS, fold=FOLDS, ids=None):
@@ -27,11 +28,11 @@ def one_hot(classes, k=3):
     return np.eye(k)[np.asarray(classes)]
 
 
-def coin(seed, n=len(LABELS)):
+def coin(seed, n=N_WINDOWS):
     return one_hot(np.random.default_rng(seed).integers(0, 3, n))
 
 
-def majority(n=len(LABELS)):
+def majority(n=N_WINDOWS):
     return significance.majority_baseline_proba(LABELS, n, 3)
 
 

@@ -46,7 +46,8 @@ def _edit_manifests(project, edit):
 
 
 def _rehash_in_manifests(project, relative):
-    """What a rerun on an edited file records: the manifest's sha256 follows the file, so only re-derivation can tell."""
+    """What a rerun on an edited file records: the manifest's sha256 follows the file, so only re-derivation can
+    tell."""
     digest = hashlib.sha256((project / relative).read_bytes()).hexdigest()
     _edit_manifests(project, lambda manifest: manifest["inputs"][relative].update(sha256=digest))
 

@@ -87,7 +87,8 @@ def _data_outs(lock: dict) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_fresh_clone_makes_the_committed_data_hashes(tmp_path):
-    """About 60 s on a busy 2-core machine: clone HEAD, `dvc repro synth_cache` in the clone, compare with HEAD's dvc.lock."""
+    """About 60 s on a busy 2-core machine: clone HEAD, `dvc repro synth_cache` in the clone, compare with HEAD's
+    dvc.lock."""
     if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
         pytest.skip("not a git work tree: nothing committed to compare with")
     head = subprocess.run(

@@ -20,6 +20,8 @@ LABELS = "data/raw/labels.csv"
 HEADER = "symbol,end,label"
 
 _huge = st.integers(min_value=100_000, max_value=400_000).map(lambda n: "z" * n)
+# Valid timestamps that are no bar of the raw series.
+_not_a_bar = st.sampled_from(["1999-01-01", "2001-01-01T05:00:00Z", "2050-01-01", "2001-01-02T00:00:01"])
 _bad_dates = st.one_of(
     st.sampled_from(
         [
@@ -97,9 +99,7 @@ def broken_labels(draw, good_rows: list[str]) -> bytes:
     elif kind == "duplicate":
         rows.insert(draw(st.integers(min_value=0, max_value=len(rows))), rows[at])
     elif kind == "not_a_bar":
-        rows[at] = (
-            f"{symbol},{draw(st.sampled_from(['1999-01-01', '2001-01-01T05:00:00Z', '2050-01-01', '2001-01-02T00:00:01']))},{label}"
-        )
+        rows[at] = f"{symbol},{draw(_not_a_bar)},{label}"
     elif kind == "header":
         header = draw(st.sampled_from(["", "symbol,label", "sym,end,label", ",,", "end"]))
         if header == "":

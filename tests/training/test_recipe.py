@@ -1,4 +1,5 @@
-"""The training recipe's options: class weights, the lr schedule, the early-stopping floor, the bar changes the LSTMs read."""
+"""The training recipe's options: class weights, the lr schedule, the early-stopping floor, the bar changes the
+LSTMs read."""
 
 from __future__ import annotations
 

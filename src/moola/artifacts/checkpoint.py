@@ -223,7 +223,8 @@ def ablations(record: dict) -> dict[str, dict]:
 
 
 def train_metrics(per_fold: list[dict]) -> dict:
-    """metrics/train.json from each fold's training metrics (`FoldResult.metrics()`, kept in the training record too)."""
+    """metrics/train.json from each fold's training metrics (`FoldResult.metrics()`, kept in the training record
+    too)."""
     n = len(per_fold)
     return {
         **{f"fold_{fold}": metrics for fold, metrics in enumerate(per_fold)},

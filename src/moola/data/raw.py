@@ -233,12 +233,12 @@ def _utc_timestamps(column, where: str) -> np.ndarray:
             f"raw file {where}: column timestamp is naive (no time zone); moola needs time-zone-aware "
             "timestamps: store them as UTC, e.g. frame['timestamp'].dt.tz_localize('UTC') when they mean UTC"
         )
-    elif pd.api.types.is_string_dtype(dtype) and dtype != object:
+    elif pd.api.types.is_string_dtype(dtype) and dtype != np.dtype(object):
         raise MoolaError(
             f"raw file {where}: column timestamp holds text, not datetimes; store a time-zone-aware "
             "datetime column, e.g. pd.to_datetime(frame['timestamp'], utc=True)"
         )
-    elif dtype == object:
+    elif dtype == np.dtype(object):
         kinds = {type(v).__name__ for v in column if v is not None and v is not pd.NaT}
         zones = {str(getattr(v, "tzinfo", None)) for v in column if isinstance(v, pd.Timestamp)}
         if kinds <= {"Timestamp", "datetime"} and len(zones) > 1:

@@ -356,7 +356,8 @@ class MakeSplitsParams:
     """Section `make_splits:` of params.yaml."""
 
     name: str = "fwd_chain_v3"  # data/splits/<name>.json; an existing name is never rewritten
-    strategy: str = "purged_kfold"  # forward_chaining | walk_forward | purged_kfold | cpcv | stratified (random is refused: it leaks)
+    # forward_chaining | walk_forward | purged_kfold | cpcv | stratified (random is refused: it leaks)
+    strategy: str = "purged_kfold"
     train_fraction: float = (
         0.4  # share of windows, in time order, in the first fold's train part (purged_kfold, cpcv: unused)
     )

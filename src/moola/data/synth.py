@@ -40,7 +40,8 @@ Candle anatomy: every method acts on the close path (and, for the magnitude warp
 bar's open gap and wicks by the same factor, so their fractions of the bar's range stay put);
 the open, high and low of each synthetic bar are rebuilt from ONE parent bar's own shape: the
 time warp takes the nearest source bar's shape instead of interpolating two bars (which averaged
-signed open gaps and shrank the bodies), and mixup keeps the parent's bar shapes. So `body_ratio` and `wick_imbalance` keep their distribution.
+signed open gaps and shrank the bodies), and mixup keeps the parent's bar shapes. So `body_ratio` and
+`wick_imbalance` keep their distribution.
 
 The KS guard (`ks_report`, `combined_ks_pval`; the refusal in `moola.lineage.guards`): a
 synthetic row is not independent of its parent, so it is never compared with it. Each fold's

@@ -792,7 +792,9 @@ def _check_metrics_files(root: Path, manifest: dict, context: dict) -> list[Clai
                 )
             )
             continue
-        claims.append(_claim_from(name, lambda: _same_metrics(file, derive(root, manifest, context))))
+        claims.append(
+            _claim_from(name, lambda file=file, derive=derive: _same_metrics(file, derive(root, manifest, context)))
+        )
     return claims
 
 

@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def accuracy_verdict(comparison, alpha: float) -> str:
-    """ "not distinguishable (p = 0.79); with 45 windows only a gain of 21 points or more is seen 80% of the time; ..."."""
+    """E.g. "not distinguishable (p = 0.79); with 45 windows only a gain of 21 points or more is seen 80% of the
+    time; ..."."""
     from moola.evaluation.power import detectability_text
     from moola.evaluation.significance import detectable
 

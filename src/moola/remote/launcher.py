@@ -23,7 +23,7 @@ from typing import Any, Callable
 from moola.errors import MoolaError
 
 # RunPod resolves "{{ RUNPOD_SECRET_name }}" inside env values on the pod: secrets never leave RunPod.
-SECRET_REFERENCE = "{{{{ RUNPOD_SECRET_{name} }}}}"
+SECRET_REFERENCE = "{{{{ RUNPOD_SECRET_{name} }}}}"  # noqa: S105 (a template naming a RunPod secret, not one)
 _SECRET_REFERENCE_RE = re.compile(r"^\{\{ RUNPOD_SECRET_[A-Za-z0-9_.-]+ \}\}$")
 _IDENTIFIER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._:/@+-]*$")
 _ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

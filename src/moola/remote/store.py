@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any, Iterable
 
 from moola.errors import MoolaError
+
+log = logging.getLogger(__name__)
 
 RESUME_FOLDER = "moola-resume"  # beside DVC's files/ and runs/ on the remote
 
@@ -235,5 +238,5 @@ class RemoteStore:
                 remote = self.resume_path(key, name)
                 if self.fs.exists(remote):
                     self.fs.rm_file(remote)
-            except Exception:
-                pass
+            except Exception as exc:  # a refused delete only leaves a stale state behind
+                log.debug("kept %s on the remote: deleting it failed (%s)", name, exc)

@@ -41,7 +41,8 @@ class EpochRecord:
     phase: str  # the freeze-schedule phase that was active
 
     def line(self, total_epochs: int) -> str:
-        """`epoch 12/60 | train_loss 0.9812 | val_loss 1.0234 | val_acc 0.450 | grad_norm enc 0.123 head 0.456 | phase ...`."""
+        """One line, e.g. `epoch 12/60 | train_loss 0.9812 | val_loss 1.0234 | val_acc 0.450 |
+        grad_norm enc 0.123 head 0.456 | phase ...`."""
         encoder = "-" if self.grad_norm_encoder is None else f"{self.grad_norm_encoder:.3f}"
         return (
             f"epoch {self.epoch}/{total_epochs} | train_loss {self.train_loss:.4f} | val_loss {self.val_loss:.4f} | "
@@ -101,7 +102,8 @@ def _grad_norm(parameters: list[nn.Parameter]) -> torch.Tensor:
 
 
 def class_weights(y: torch.Tensor, n_classes: int, kind: str) -> torch.Tensor | None:
-    """Cross-entropy weights (K,): "balanced" = n / (K * count) per class present in `y`, 0 for absent ones; "none" = None."""
+    """Cross-entropy weights (K,): "balanced" = n / (K * count) per class present in `y`, 0 for absent ones;
+    "none" = None."""
     if kind == "none":
         return None
     counts = torch.bincount(y, minlength=n_classes).double()
