@@ -8,6 +8,7 @@ from torch import nn
 
 from moola.artifacts.encoder import FORMAT as CHECKPOINT_FORMAT  # noqa: F401
 from moola.artifacts.encoder import build, fold_entry
+from moola.artifacts.encoder import read as load_encoder_checkpoint  # noqa: F401
 from moola.models.encoders import EncoderConfig, build_encoder
 
 

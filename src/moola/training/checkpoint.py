@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from moola.artifacts.checkpoint import FORMAT as CHECKPOINT_FORMAT  # noqa: F401
+from moola.artifacts.checkpoint import build as build_checkpoint  # noqa: F401
 from moola.artifacts.checkpoint import read as load_checkpoint  # noqa: F401
+from moola.artifacts.checkpoint import write as save_checkpoint  # noqa: F401
 from moola.errors import MoolaError
 
 
