@@ -90,9 +90,9 @@ def tiny_params(repo_params: dict, **overrides: int) -> dict:
     """The repository's params shrunk for tests: every cost of a tiny project, stated once.
 
     Sizes: two raw files of 900 daily bars, windows of 64 bars (84 labeled windows), encoders of
-    8 hidden units, one thread. Folds: two. Epochs: one of pretraining, three of training. A
-    project that needs other epochs or batches (kill points between epochs, a pod preempted
-    mid-training) passes them as keywords (`pretrain_epochs`, `pretrain_batch_size`,
+    8 hidden units, one thread, 200 evaluation draws. Folds: two. Epochs: one of pretraining,
+    three of training. A project that needs other epochs or batches (kill points between epochs,
+    a pod preempted mid-training) passes them as keywords (`pretrain_epochs`, `pretrain_batch_size`,
     `train_epochs`, `train_batch_size`). Any new per-run cost (folds, extra fits) is set here.
     """
     import copy
@@ -115,6 +115,8 @@ def tiny_params(repo_params: dict, **overrides: int) -> dict:
     )
     # 84 overlapping windows: two walk-forward folds keep a val part in each after purge
     params["make_splits"].update(n_folds=2, train_fraction=0.4, val_fraction=0.3, embargo="1D")
+    # 200 of params' 1000 draws: intervals and p-values stay real (p >= 1/201), evaluate takes a third
+    params["evaluate"]["n_resamples"] = 200
     params["base"]["threads"] = 1
     return params
 
