@@ -128,14 +128,14 @@ def write_tiny_raw_files(raw: Path) -> None:
         make_ohlc_frame(900, seed=seed, start="2001-01-01").to_parquet(raw / f"{symbol}.parquet", index=False)
 
 
-def _tiny_project_files(parent: Path, **overrides: int) -> Path:
+def _tiny_project_files(parent: Path) -> Path:
     """Write a tiny project under parent/project: repo dvc.yaml, params of `tiny_params`, two raw files."""
     import yaml
 
     root = parent / "project"
     write_tiny_raw_files(root / "data" / "raw")
     shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")
-    params = tiny_params(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()), **overrides)
+    params = tiny_params(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 
