@@ -27,7 +27,7 @@ from s3server import BUCKET, dvc, run
 
 pytestmark = pytest.mark.slow  # about 7 minutes on 2 cores shared with other work (load 8), six pod runs of the tiny project's train stage
 
-EPOCHS = 4  # a state is on the remote after the first; the epochs left (each saved and uploaded) outlast the kill
+EPOCHS = 12  # the first state reached the remote after 6 epochs at load 11; 2 folds x 12 outlast that
 EPOCH_LINE = re.compile(rf"^epoch (\d+)/{EPOCHS} \|", re.MULTILINE)
 RESUMED = re.compile(r"resuming from \.\S+\.state: (\d+) epoch\(s\) already done")
 GIT_SHIM = """#!/usr/bin/env bash
