@@ -40,6 +40,8 @@ $(BIN)/uv: requirements/uv.txt
 	$(BIN)/python -m pip install --disable-pip-version-check -q --require-hashes --no-deps -r requirements/uv.txt
 	@touch $@
 
+# --compile-bytecode: the .pyc files come with the install, so no process recompiles torch or dvc,
+# even where PYTHONDONTWRITEBYTECODE is set (every `dvc repro` of the suite starts two such processes).
 $(VENV)/.moola-installed: $(BIN)/uv pyproject.toml $(LOCK)
 	@set -e; started=$$(date +%s%N); \
 	if grep -qi '^include-system-site-packages *= *true' $(VENV)/pyvenv.cfg; then \
@@ -49,7 +51,7 @@ $(VENV)/.moola-installed: $(BIN)/uv pyproject.toml $(LOCK)
 	else \
 		lock=$(LOCK); \
 	fi; \
-	$(BIN)/uv pip install --python $(BIN)/python --require-hashes $(UV_SOURCES) -r $$lock; \
+	$(BIN)/uv pip install --python $(BIN)/python --require-hashes --compile-bytecode $(UV_SOURCES) -r $$lock; \
 	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .; \
 	touch $@; \
 	echo "make setup: installed from $(LOCK) in $$(( ($$(date +%s%N) - started) / 1000000 )) ms"

@@ -86,28 +86,61 @@ def _data_stages_template(tmp_path_factory):
     return project
 
 
-def _tiny_project_files(parent: Path) -> Path:
-    """Write a tiny project under parent/project: repo dvc.yaml, shrunk params.yaml, two raw files."""
-    import yaml
+def tiny_params(repo_params: dict, **overrides: int) -> dict:
+    """The repository's params shrunk for tests: every cost of a tiny project, stated once.
 
-    root = parent / "project"
-    (root / "data" / "raw").mkdir(parents=True)
-    shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")
-    params = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())
-    for i, symbol in enumerate(["AAA_1d", "BBB_1d"]):
-        frame = make_ohlc_frame(900, seed=i, start="2001-01-01")
-        frame.to_parquet(root / "data" / "raw" / f"{symbol}.parquet", index=False)
+    Sizes: two raw files of 900 daily bars, windows of 64 bars (84 labeled windows), encoders of
+    8 hidden units, one thread, 200 evaluation draws. Folds: two (walk-forward). Epochs: one of pretraining,
+    three of training. Ablations: none. A project that needs other epochs or batches (kill points between epochs,
+    a pod preempted mid-training) passes them as keywords (`pretrain_epochs`, `pretrain_batch_size`,
+    `train_epochs`, `train_batch_size`). Any new per-run cost (folds, extra fits) is set here.
+    """
+    import copy
+
+    costs = {"pretrain_epochs": 1, "pretrain_batch_size": 16, "train_epochs": 3, "train_batch_size": 16}
+    unknown = set(overrides) - set(costs)
+    assert not unknown, f"tiny_params has no cost named {sorted(unknown)}"
+    costs.update(overrides)
+    params = copy.deepcopy(repo_params)
     params["build_windows"].update(
         raw_files=["AAA_1d.parquet", "BBB_1d.parquet"], window=64, labeled_stride=20, unlabeled_stride=8, horizon=10
     )
-    params["pretrain_ts2vec"].update(epochs=1, batch_size=16, max_windows=64, crop_min=16)
+    params["pretrain_ts2vec"].update(
+        epochs=costs["pretrain_epochs"], batch_size=costs["pretrain_batch_size"], max_windows=64, crop_min=16
+    )
     params["encoder"].update(hidden=8, layers=1)
-    params["train"].update(epochs=3, batch_size=16, patience=2)
-    # 84 overlapping windows: two walk-forward folds keep a val part in each after purge. The
-    # tiny project sets its own strategy: its early windows hold few "down" labels, and its
-    # unlabeled bars span no time outside the labeled history (which k-fold tests whole).
+    # patience as long as the run: a test that counts epochs never sees an early stop
+    params["train"].update(
+        epochs=costs["train_epochs"], batch_size=costs["train_batch_size"], patience=costs["train_epochs"]
+    )
+    # 84 overlapping windows: two walk-forward folds keep a val part in each after purge. The tiny
+    # project sets its own strategy (its early windows hold few "down" labels); the default purged
+    # k-fold is tested on its own (tests/data/test_folds.py) and on the real data.
     params["make_splits"].update(strategy="walk_forward", n_folds=2, train_fraction=0.4, val_fraction=0.3, embargo="1D")
+    # 200 of params' 1000 draws: intervals and p-values stay real (p >= 1/201), evaluate takes a third
+    params["evaluate"]["n_resamples"] = 200
+    # No ablation fits (they triple every training run): the tests of ablations turn them on
+    # (tests/training/test_ablation_fits.py).
+    params["evaluate"]["ablations"] = []
     params["base"]["threads"] = 1
+    return params
+
+
+def write_tiny_raw_files(raw: Path) -> None:
+    """The tiny project's two raw files (900 daily bars each) in the folder `raw`."""
+    raw.mkdir(parents=True, exist_ok=True)
+    for seed, symbol in enumerate(("AAA_1d", "BBB_1d")):
+        make_ohlc_frame(900, seed=seed, start="2001-01-01").to_parquet(raw / f"{symbol}.parquet", index=False)
+
+
+def _tiny_project_files(parent: Path) -> Path:
+    """Write a tiny project under parent/project: repo dvc.yaml, params of `tiny_params`, two raw files."""
+    import yaml
+
+    root = parent / "project"
+    write_tiny_raw_files(root / "data" / "raw")
+    shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")
+    params = tiny_params(yaml.safe_load((REPO_ROOT / "params.yaml").read_text()))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     return root
 

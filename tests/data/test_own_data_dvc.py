@@ -85,13 +85,12 @@ def test_no_synthetic_row_is_a_byte_copy_of_its_parent():
 
 
 def _shrink_params(root: Path) -> None:
-    """Fewer pretraining epochs and bootstrap draws than the tiny project: this run checks names and lineage."""
+    """Fewer epochs than the reliability project (costs: tests/conftest.py `tiny_params`): it checks names, lineage."""
     import yaml
 
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
     params["pretrain_ts2vec"].update(epochs=1)
     params["train"].update(epochs=3, patience=3)
-    params["evaluate"].update(n_resamples=200)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
 
 

@@ -60,26 +60,16 @@ def _shared_test_helpers():
 
 
 def tiny_params(repo_params: dict) -> dict:
-    """The repository's params.yaml shrunk so the whole pipeline runs in well under a minute.
+    """The shared tiny params (tests/conftest.py `tiny_params`), with epochs enough to be killed between.
 
     Pretraining and training get several epochs of many small steps (a few tenths of a second
     each), so a kill that follows an epoch line lands before the run ends, and a rerun has a
-    saved state to resume from.
+    saved state to resume from. Runs on CPU: the determinism promise checked here is the CPU one.
     """
-    import copy
-
-    params = copy.deepcopy(repo_params)
-    params["build_windows"].update(
-        raw_files=["AAA_1d.parquet", "BBB_1d.parquet"], window=64, labeled_stride=20, unlabeled_stride=8, horizon=10
+    params = _shared_test_helpers().tiny_params(
+        repo_params, pretrain_epochs=3, pretrain_batch_size=8, train_epochs=6, train_batch_size=4
     )
-    params["pretrain_ts2vec"].update(epochs=3, batch_size=8, max_windows=64, crop_min=16)
-    params["encoder"].update(hidden=8, layers=1)
-    params["train"].update(epochs=6, batch_size=4, patience=6)
-    # 84 overlapping windows: two walk-forward folds keep a val part in each after purge. The
-    # tiny project sets its own strategy: its early windows hold few "down" labels, and its
-    # unlabeled bars span no time outside the labeled history (which k-fold tests whole).
-    params["make_splits"].update(strategy="walk_forward", n_folds=2, train_fraction=0.4, val_fraction=0.3, embargo="1D")
-    params["base"].update(threads=1, device="cpu")
+    params["base"]["device"] = "cpu"
     return params
 
 
@@ -91,14 +81,12 @@ def write_project(root: Path) -> Path:
     """
     import yaml
 
-    make_ohlc_frame = _shared_test_helpers().make_ohlc_frame
     raw = root / "data" / "raw"
     raw.mkdir(parents=True)
     shutil.copy(REPO_ROOT / "dvc.yaml", root / "dvc.yaml")
     params = tiny_params(yaml.safe_load((REPO_ROOT / "params.yaml").read_text(encoding="utf-8")))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
-    for seed, symbol in enumerate(("AAA_1d", "BBB_1d")):
-        make_ohlc_frame(900, seed=seed, start="2001-01-01").to_parquet(raw / f"{symbol}.parquet", index=False)
+    _shared_test_helpers().write_tiny_raw_files(raw)
     shutil.copytree(
         REPO_ROOT / "src" / "moola", root / "src" / "moola", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )

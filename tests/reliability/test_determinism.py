@@ -1,8 +1,16 @@
-"""Determinism as a promise: `dvc repro --force` twice on CPU gives the same dvc.lock hashes and metrics.
+"""Determinism and DVC's lock, from one forced rerun: same hashes and metrics; a second `dvc repro` refused.
 
 The reference run and the rerun both start from a fresh checkout (no outputs, no DVC cache), so
-every stage really recomputes. The rerun is the one `concurrent_rerun` makes (a refused
-`dvc repro` is tried during it, which must not disturb it either).
+every stage really recomputes. The rerun is the one `concurrent_rerun` makes: a second
+`dvc repro` started in the same workspace during its `train` must be refused by DVC's lock, and
+must disturb nothing. Both promises live in this one module so that, with one test file per
+worker, the whole pipeline is rerun once.
+
+What is covered where: the lock refusal here is the only test of DVC's own locking. Queued
+experiments (`dvc exp run --queue`, each in its own temporary workspace) are DVC's feature and
+are not re-tested; a `dvc exp run -S` reaching moola's params is tested in
+`test_refusal_under_dvc.py`, `tests/lineage/test_dvc_pipeline.py` and
+`tests/data/test_own_data_dvc.py`.
 """
 
 from __future__ import annotations
@@ -11,6 +19,20 @@ import json
 
 import pytest
 from reliability_project import OUTPUT_PATHS, lock_outs, read_lock, snapshot
+
+
+@pytest.mark.slow
+def test_second_repro_is_refused_by_the_lock_and_corrupts_nothing(concurrent_rerun, prepared_project):
+    second = concurrent_rerun.second
+    said = second.stdout + second.stderr
+    assert second.returncode != 0, f"a second dvc repro ran beside the first:\n{said}"
+    # DVC refuses with its repository lock or, once the first run holds its outputs, its rwlock.
+    assert "Unable to acquire lock" in said or "is busy, it is being blocked by" in said, said
+    assert "Traceback" not in said
+    assert concurrent_rerun.second_finished_while_first_ran, "the second repro only ended after the first finished"
+    first = concurrent_rerun.first
+    assert first.returncode == 0, first.text
+    assert read_lock(concurrent_rerun.root) == prepared_project.lock
 
 
 @pytest.mark.slow

@@ -21,6 +21,13 @@ def _set_params(root, **sections):
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
+@pytest.fixture
+def built_project(built_project):
+    """The tiny project with the repository's default ablations (tiny_params turns them off)."""
+    _set_params(built_project, evaluate={"ablations": ["pretraining", "augmentation"]})
+    return built_project
+
+
 def _record(root, model="enhanced_simple_lstm"):
     return json.loads((root / "artifacts/models" / model / "record.json").read_text())
 

@@ -35,7 +35,7 @@ def test_fold_i_loads_encoder_i(built_project, fold):
     model, spec = _model(checkpoint["encoder_config"])
     report, path = load_pretrained(model, spec, MODEL, {}, ENCODER, fold, _split_identity(fold))
     assert report.fold == fold and report.match_fraction == 1.0 and path.endswith("encoder_v1.pt")
-    assert f"pretrained load from {ENCODER} (fold {fold}'s encoder): matched 8/8" in report.format()
+    assert f"pretrained load from {ENCODER} (encoder of fold_{fold}): matched 8/8" in report.format()
     state = model.state_dict()
     mine, other = checkpoint["folds"][fold]["state_dict"], checkpoint["folds"][1 - fold]["state_dict"]
     assert all(torch.equal(state[f"encoder.{name}"], tensor) for name, tensor in mine.items())
@@ -55,7 +55,7 @@ def test_an_encoder_pretrained_for_another_split_is_refused(built_project):
 def test_train_stage_records_each_folds_load(built_project, capsys):
     assert cli.main(["train"]) == 0
     out = capsys.readouterr().out
-    assert f"pretrained load from {ENCODER} (fold 0's encoder)" in out and "(fold 1's encoder)" in out
+    assert f"pretrained load from {ENCODER} (encoder of fold_0)" in out and "(encoder of fold_1)" in out
     record = json.loads((built_project / f"artifacts/models/{MODEL}/record.json").read_text())
     loads = record["load_report"]["folds"]
     assert [load["fold"] for load in loads] == [0, 1] and all(load["match_fraction"] == 1.0 for load in loads)

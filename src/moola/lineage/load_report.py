@@ -60,8 +60,10 @@ class LoadReport:
 
     @property
     def described_source(self) -> str:
-        """The file, and which fold's encoder of it: `artifacts/ts2vec/encoder_v1.pt (fold 1's encoder)`."""
-        return self.source if self.fold is None else f"{self.source} (fold {self.fold}'s encoder)"
+        """The file, and which fold's encoder of it: `artifacts/ts2vec/encoder_v1.pt (encoder of fold_1)`.
+
+        Folds are named by their metrics key (`fold_0` is the first), as in metrics/*.json."""
+        return self.source if self.fold is None else f"{self.source} (encoder of fold_{self.fold})"
 
     def summary_line(self) -> str:
         """`matched 8/8 encoder tensors (100%), missing 0, mismatched 0, unexpected 0, frozen 33,792 params`."""
