@@ -59,7 +59,8 @@ KILL_POINTS: dict[str, tuple[KillPoint, ...]] = {
     "make_splits": (RANDOM_EARLY, KillPoint("stage just started", r"^> moola make-splits")),
     "synth_cache": (RANDOM_EARLY, KillPoint("stage just started", r"^> moola synth-cache")),
     "pretrain_ts2vec": (
-        KillPoint("after 2 of 3 epochs", r"^epoch 2/3 "),
+        # in the second fold's encoder: the resume picks up at the fold and the epoch reached
+        KillPoint("after 2 of 3 epochs of the second fold", r"^fold 1: epoch 2/3 "),
         RANDOM_EARLY,
         KillPoint("stage just started", r"^> moola pretrain-ts2vec"),
     ),

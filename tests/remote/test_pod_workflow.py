@@ -39,7 +39,8 @@ def test_laptop_pretrain_pod_train_pod_laptop_each_pod_does_its_work_once(
     environment["MOOLA_WORKDIR"] = str(tmp_path / "pod1" / "moola")
     first = bootstrap("pretrain_ts2vec", environment, tmp_path)
     assert "moola pod: pretrain_ts2vec must run: dvc.lock has no entry for it" in first.stdout
-    assert len(re.findall(r"^epoch 1/1 ", first.stdout, re.MULTILINE)) == 1
+    # one epoch for each of the two folds' encoders, each trained once
+    assert re.findall(r"^fold (\d+): epoch 1/1 ", first.stdout, re.MULTILINE) == ["0", "1"]
     assert "artifacts/ts2vec/encoder_v1.pt of pretrain_ts2vec verified on DVC remote 's3'" in first.stdout
     assert not (Path(environment["MOOLA_WORKDIR"]) / "data" / "synthetic_cache" / "v1_temporal_q0.9_r0.5").exists()
 

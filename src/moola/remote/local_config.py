@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -32,10 +33,13 @@ def _require_remote(root: Path, remote: str, dvc_command: Callable[..., list[str
     """Refuse, in one line and before DVC is asked to change anything, a remote that is not configured."""
     from moola.errors import MoolaError
 
-    listed = subprocess.run(dvc_command("remote", "list"), cwd=root, capture_output=True, text=True, errors="replace")
+    # `dvc config --list` prints one `remote.<name>.url=...` line per remote at every level; `dvc remote
+    # list` is a table that wraps a long URL onto lines of its own.
+    listed = subprocess.run(dvc_command("config", "--list"), cwd=root, capture_output=True, text=True, errors="replace")
     if listed.returncode != 0:
         return  # DVC cannot read its config: the next step reports that in its own words
-    names = sorted(line.split()[0] for line in listed.stdout.splitlines() if line.strip())
+    found = (re.match(r"remote\.(.+)\.url=", line) for line in listed.stdout.splitlines())
+    names = sorted({match.group(1) for match in found if match})
     if remote not in names:
         raise MoolaError(
             f"DVC remote {remote!r} (from --remote or $MOOLA_DVC_REMOTE) is not configured in .dvc/config "

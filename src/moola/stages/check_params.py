@@ -111,6 +111,7 @@ def refuse_version_rewrite(build, seed: int) -> None:
 
     from moola.artifacts import common, layout
     from moola.artifacts.windows import content_params, next_free_version, stored_params
+    from moola.errors import MoolaError
     from moola.params import BUILD_WINDOWS
     from moola.paths import data_root
 
@@ -118,10 +119,15 @@ def refuse_version_rewrite(build, seed: int) -> None:
     bump = f"set {BUILD_WINDOWS}.version to a new name (e.g. {next_free_version(data_root(), build.version)})"
     now = content_params(json.loads(json.dumps({BUILD_WINDOWS: dataclasses.asdict(build), "base": {"seed": seed}})))
     for kind in layout.WINDOW_DIRS:
+        target = layout.window_dir(data_root(), kind, build.version)
+        try:
+            stored = stored_params(target, defaults) if target.exists() else None
+        except (MoolaError, AttributeError, KeyError, TypeError):
+            continue  # no params to compare: build_windows's own rule refuses the folder when it runs
         common.refuse_rewrite(
-            layout.window_dir(data_root(), kind, build.version),
+            target,
             now,
-            lambda target: stored_params(target, defaults),
+            lambda _target, stored=stored: stored,
             what=f"{kind} window version built with other params",
             bump=bump,
         )
