@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     from moola.models.registry import ModelRegistry
     from moola.params import load_base, load_params, load_section
     from moola.paths import project_root, relative_to_root
-    from moola.training.predict import predict_folds
+    from moola.training.predict import predict_ablations, predict_folds
 
     params = load_params()
     settings = load_section(EvaluateParams, "evaluate", params)
@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
     if found.val_labels.size:
         metrics["val"] = metrics_pack(found.val_labels, found.val_proba, class_names, settings.ece_bins)
     metrics["folds"] = found.per_fold
-    ablations, sentences, ablation_tables = _ablations(root, name, record, registry, settings, base.seed, oof)
+    ablations, sentences, ablation_tables = predict_ablations(root, name, record, registry, settings, base.seed, oof)
     metrics.update({"ablation": ablations} if ablations else {})
 
     run_id = record["run_id"]
@@ -144,44 +144,6 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     return 0
-
-
-def _ablations(root, name: str, record: dict, registry, settings, seed: int, oof) -> tuple[dict, dict, dict]:
-    """(metrics block, sentences, {table file name: DataFrame}) of the requested ablations (docs/METRICS.md)."""
-    from moola.artifacts import checkpoint as checkpoint_artifact
-    from moola.artifacts import layout
-    from moola.evaluation.ablation import ablation_report, requested_reasons
-    from moola.training.predict import predict_folds
-
-    reasons = requested_reasons(checkpoint_artifact.ablations(record), settings.ablations, record["run_id"])
-    found = {
-        ablation: predict_folds(
-            root,
-            name,
-            record,
-            registry,
-            logistic_C=settings.logistic_C,
-            seed=seed,
-            ece_bins=settings.ece_bins,
-            ablation=ablation,
-        ).oof
-        for ablation, reason in reasons.items()
-        if reason is None
-    }
-    numbers, sentences = ablation_report(
-        oof,
-        found,
-        reasons,
-        alpha=settings.alpha,
-        n_resamples=settings.n_resamples,
-        seed=seed,
-        ece_bins=settings.ece_bins,
-    )
-    return (
-        numbers,
-        sentences,
-        {layout.ablation_predictions(ablation): table.to_frame() for ablation, table in found.items()},
-    )
 
 
 def _write_plots(root, name: str, oof, ece_bins: int, ece: float, history: list[dict]) -> None:

@@ -138,3 +138,46 @@ def predict_folds(
         data=data,
         per_fold=per_fold,
     )
+
+
+def predict_ablations(
+    root: Path, name: str, record: dict, registry: Any, settings: Any, seed: int, oof: Any
+) -> tuple[dict, dict, dict]:
+    """Predict each fitted ablation of evaluate.ablations and compare it with the model on the same windows.
+
+    Returns:
+        (metrics block, sentences, {table file name: DataFrame}) (docs/METRICS.md, "Ablations").
+    """
+    from moola.artifacts import checkpoint as checkpoint_artifact
+    from moola.artifacts import layout
+    from moola.evaluation.ablation import ablation_report, requested_reasons
+
+    reasons = requested_reasons(checkpoint_artifact.ablations(record), settings.ablations, record["run_id"])
+    found = {
+        ablation: predict_folds(
+            root,
+            name,
+            record,
+            registry,
+            logistic_C=settings.logistic_C,
+            seed=seed,
+            ece_bins=settings.ece_bins,
+            ablation=ablation,
+        ).oof
+        for ablation, reason in reasons.items()
+        if reason is None
+    }
+    numbers, sentences = ablation_report(
+        oof,
+        found,
+        reasons,
+        alpha=settings.alpha,
+        n_resamples=settings.n_resamples,
+        seed=seed,
+        ece_bins=settings.ece_bins,
+    )
+    return (
+        numbers,
+        sentences,
+        {layout.ablation_predictions(ablation): table.to_frame() for ablation, table in found.items()},
+    )
